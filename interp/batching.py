@@ -1,0 +1,79 @@
+"""Batching: length bucketing, automatic batch size with out-of-memory back-off, progress.
+
+Prompts are sorted by token length so each batch pads little; results are returned in
+the caller's order. On an out-of-memory error the batch size is halved and the same batch
+retried (down to 1, after which the error propagates). CUDA and MPS raise different error
+types, so OOM is recognised by type and by message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import torch
+from tqdm.auto import tqdm
+
+T = TypeVar("T")
+
+AUTO_START_GPU = 64
+DEFAULT_CPU = 8
+
+
+def is_oom(err: BaseException) -> bool:
+    if isinstance(err, torch.OutOfMemoryError):
+        return True
+    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+
+
+def resolve_batch_size(batch_size: int | str | None, device: torch.device) -> int:
+    """An int, or "auto"/None: start large on accelerators (back-off finds the fit), 8 on CPU."""
+    if batch_size in (None, "auto"):
+        return AUTO_START_GPU if device.type in ("cuda", "mps") else DEFAULT_CPU
+    size = int(batch_size)
+    if size < 1:
+        raise ValueError(f"batch size must be >= 1, got {size}")
+    return size
+
+
+def _free_accelerator_memory() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    elif hasattr(torch, "mps") and torch.backends.mps.is_available():
+        torch.mps.empty_cache()
+
+
+def run_batched(
+    lengths: Sequence[int],
+    fn: Callable[[list[int]], T],
+    batch_size: int,
+    *,
+    progress: bool | str = False,
+) -> list[tuple[list[int], T]]:
+    """Call `fn(indices)` on length-sorted chunks; returns [(indices, result)] in run order.
+
+    `progress` shows a tqdm bar (a string is used as its label).
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    results: list[tuple[list[int], T]] = []
+    bar = tqdm(total=len(order), desc=progress if isinstance(progress, str) else None,
+               disable=not progress, leave=False)
+    start, size = 0, batch_size
+    try:
+        while start < len(order):
+            chunk = order[start : start + size]
+            try:
+                out = fn(chunk)
+            except Exception as err:
+                if not is_oom(err) or size == 1:
+                    raise
+                size = max(1, size // 2)
+                _free_accelerator_memory()
+                bar.set_postfix(batch_size=size)
+                continue
+            results.append((chunk, out))
+            start += len(chunk)
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+    return results

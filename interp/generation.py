@@ -1,0 +1,94 @@
+"""Generation with edits and hooks active at every decode step (KV cache on by default).
+
+The engine is told the padded prompt length, so position specs such as "prompt",
+"generated" and "last" mean the same thing in prefill and in each later step, with or
+without the KV cache. Decoding settings come only from the arguments here (a fresh
+`GenerationConfig`), not from whatever defaults a checkpoint ships, so runs are
+reproducible: greedy unless `temperature > 0`, and `seed` fixes sampling.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import GenerationConfig
+
+from .edits import Edit
+from .hooks import HookFn
+
+
+@dataclass
+class Generation:
+    prompts: list[str]
+    texts: list[str]  # the continuations only
+    sequences: torch.Tensor  # [b, P + T] left-padded prompt + new tokens
+    prompt_len: int  # padded prompt width P
+    logits: torch.Tensor | None  # [b, T, vocab] per-step logits (return_logits=True)
+    seconds: float
+
+    @property
+    def new_tokens(self) -> torch.Tensor:  # [b, T]
+        return self.sequences[:, self.prompt_len :]
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.new_tokens.numel() / self.seconds if self.seconds > 0 else float("inf")
+
+
+@torch.inference_mode()
+def generate(
+    model,
+    prompts,
+    edits: Sequence[Edit] = (),
+    hooks: Sequence[tuple[str, HookFn]] = (),
+    *,
+    chat: bool = False,
+    max_new_tokens: int = 32,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    seed: int | None = None,
+    use_cache: bool = True,
+    streamer=None,
+    return_logits: bool = False,
+    stop_at_eos: bool = True,
+) -> Generation:
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    batch = model._as_batch(prompts, chat)
+    tok = model.tokenizer
+    eos = getattr(model.hf.generation_config, "eos_token_id", None) or tok.eos_token_id
+    sample = temperature > 0
+    config = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=sample,
+        temperature=temperature if sample else None,
+        top_p=top_p if sample else None,
+        top_k=None,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=eos if stop_at_eos else None,
+        use_cache=use_cache,
+        return_dict_in_generate=True,
+        output_logits=return_logits,
+    )
+    if seed is not None:
+        torch.manual_seed(seed)
+    device = model.device
+    prompt_len = batch.input_ids.shape[1]
+    start = time.perf_counter()
+    with model.hooks(hooks, edits, prompt_len=prompt_len):
+        out = model.hf.generate(
+            input_ids=batch.input_ids.to(device),
+            attention_mask=batch.attention_mask.to(device),
+            generation_config=config,
+            streamer=streamer,
+        )
+    seconds = time.perf_counter() - start
+    sequences = out.sequences.cpu()
+    texts = tok.batch_decode(sequences[:, prompt_len:], skip_special_tokens=True)
+    logits = torch.stack(out.logits, 1).cpu() if return_logits else None
+    return Generation(list(batch.texts), texts, sequences, prompt_len, logits, seconds)
