@@ -122,7 +122,7 @@ class ProjectOut(Edit):
 
 @dataclass
 class Patch(Edit):
-    """Overwrite with activations from a donor run of the same batch size.
+    """Overwrite with activations from a donor run, row i from donor row i.
 
     `donor` is the site's user-facing tensor from the donor pass over left-padded inputs
     ([b, p_donor, ...]) and `donor_mask` its attention mask [b, p_donor]. Positions are
@@ -145,7 +145,7 @@ class Patch(Edit):
     def _mapping(self, x: torch.Tensor, hook: HookPoint) -> tuple[torch.Tensor, torch.Tensor]:
         """Donor padded index [b, p] for each position, and whether it exists."""
         state = hook.state
-        mask = self.donor_mask.to(x.device).bool()
+        mask = self.donor_mask.to(x.device).bool()[state.row_index(x.device)]
         donor_pad = (~mask).long().cumsum(-1).eq(torch.arange(1, mask.shape[1] + 1, device=x.device)).sum(-1)
         donor_len = mask.sum(-1)
         real = state.real_positions(x.device)  # [b, p]
@@ -169,10 +169,11 @@ class Patch(Edit):
     def target(self, x, hook):
         if hook.site.pos_axis != 1:
             raise ValueError(f"Patch supports sites with positions on axis 1, not '{self.site}'")
-        if self.donor.shape[0] != x.shape[0]:
-            raise ValueError(f"donor batch {self.donor.shape[0]} != recipient batch {x.shape[0]}")
+        rows = hook.state.row_index(x.device)
+        if int(rows.max()) >= self.donor.shape[0]:
+            raise ValueError(f"donor has {self.donor.shape[0]} rows; the recipient batch needs row {int(rows.max())}")
         index, _ = self._mapping(x, hook)
-        donor = self.donor.to(device=x.device, dtype=x.dtype)
+        donor = self.donor.to(x.device)[rows].to(x.dtype)
         gather_index = index.view(*index.shape, *([1] * (x.ndim - 2))).expand(-1, -1, *x.shape[2:])
         return donor.gather(1, gather_index)
 

@@ -44,6 +44,12 @@ class ForwardState:
     offset: int = 0  # tokens already in the KV cache
     pad_left: torch.Tensor | None = None  # [b] number of left pads per row
     passes: int = 0
+    rows: list[int] | None = None  # caller's row index of each batch row (batches are length-sorted)
+
+    def row_index(self, device) -> torch.Tensor:  # [b]
+        if self.rows is None:
+            return torch.arange(self.batch, device=device)
+        return torch.tensor(self.rows, device=device)
 
     def prompt_end(self) -> int:
         return self.prompt_len if self.prompt_len is not None else self.offset + self.seq_len
@@ -110,18 +116,20 @@ class HookSet:
     """Context manager: callbacks on sites, installed on enter, removed on exit.
 
     `prompt_len` (padded) tells the engine where the prompt ends during generation; left
-    None, every position of a pass counts as prompt.
+    None, every position of a pass counts as prompt. `rows` maps batch rows back to the
+    caller's prompt order when batches were length-sorted (edits such as `Patch` need it).
     """
 
     model: "Model"
     hooks: Sequence[tuple[str, HookFn]]
     prompt_len: int | None = None
+    rows: list[int] | None = None
     state: ForwardState = field(init=False)
     _handles: list = field(init=False, default_factory=list)
     _attn: list = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
-        self.state = ForwardState(prompt_len=self.prompt_len)
+        self.state = ForwardState(prompt_len=self.prompt_len, rows=self.rows)
         for name, fn in self.hooks:  # validate everything before touching the model
             self.model.site(name)
             if not callable(fn):

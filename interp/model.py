@@ -162,9 +162,9 @@ class Model:
 
     # ---- running --------------------------------------------------------------------
     def hooks(self, hooks: Sequence[tuple[str, HookFn]] = (), edits: Sequence[Edit] = (),
-              prompt_len: int | None = None) -> HookSet:
+              prompt_len: int | None = None, rows: list[int] | None = None) -> HookSet:
         """Context manager installing edits (first) and hooks on the model."""
-        return HookSet(self, [e.as_hook() for e in edits] + list(hooks), prompt_len)
+        return HookSet(self, [e.as_hook() for e in edits] + list(hooks), prompt_len, rows)
 
     def _forward(self, batch: TokenBatch) -> torch.Tensor:
         device = self.device
@@ -222,7 +222,7 @@ class Model:
             sub = batch.select(rows)
             store: dict[str, object] = {}
             grabs = [(name, _grabber(store, name, positions, to_cpu, dtype)) for name in sites]
-            with self.hooks(grabs, edits):
+            with self.hooks(grabs, edits, rows=rows):
                 out = self._forward(sub)
             kept = None
             if logits == "last":
