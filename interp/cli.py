@@ -66,13 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = common_parser()
     for name in _command_modules():
-        importlib.import_module(name).register(sub, common)
+        module = importlib.import_module(name)
+        if hasattr(module, "register"):  # cli_common and friends only help
+            module.register(sub, common)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # our own bars show progress; keep stderr to one line on errors
+    hf_logging.set_verbosity_error()
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

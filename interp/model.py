@@ -244,9 +244,9 @@ class Model:
 
     def nnsight(self):
         """An nnsight LanguageModel over the same loaded weights (no copy)."""
-        from nnsight import LanguageModel
+        from nnsight import TransformersModel
 
-        return LanguageModel(self.hf, tokenizer=self.tokenizer)
+        return TransformersModel(self.hf, task="text-generation", tokenizer=self.tokenizer)
 
 
 def _grabber(store: dict, name: str, positions, to_cpu: bool, dtype):

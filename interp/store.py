@@ -1,0 +1,188 @@
+"""Activation store: capture sites over a prompt set into sharded safetensors, resumable.
+
+Layout of a store directory:
+
+    index.json               sites, positions, model, prompt count and hash, shard list
+    shard-00000.safetensors  one per batch: each site as rows [n_rows, ...], plus
+                             `prompt_index` [n_rows] and `position` [n_rows] (real position)
+
+Rows are tokens (positions="all": every real token of every prompt) or one row per prompt
+and index (positions="last" or a list of ints). Each shard is written to a temp file and
+renamed, then the index is rewritten the same way, so an interrupted capture resumes where
+it stopped: prompts already in a shard are skipped. A store is only resumed with the same
+sites, positions, model and prompts (checked by hash), never silently mixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from .batching import resolve_batch_size
+from .hooks import Positions
+from .sites import ExpertSelection
+
+INDEX = "index.json"
+
+
+class StoreError(ValueError):
+    """A store directory that cannot be resumed or read."""
+
+
+def _prompts_hash(prompts: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for prompt in prompts:
+        digest.update(prompt.encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+def _atomic_json(obj: dict, path: Path) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+
+@dataclass
+class ActivationStore:
+    """A finished (or partial) store on disk; iterate shards or load one site whole."""
+
+    path: Path
+
+    @property
+    def index(self) -> dict:
+        file = self.path / INDEX
+        if not file.is_file():
+            raise StoreError(f"{self.path} is not an activation store (no {INDEX})")
+        return json.loads(file.read_text())
+
+    @property
+    def complete(self) -> bool:
+        index = self.index
+        return sum(len(s["prompts"]) for s in index["shards"]) == index["n_prompts"]
+
+    def shards(self) -> Iterator[dict[str, torch.Tensor]]:
+        for shard in self.index["shards"]:
+            yield load_file(self.path / shard["file"])
+
+    def load(self, site: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(values [rows, ...], prompt_index [rows], position [rows]) sorted by prompt, position."""
+        values, prompts, positions = [], [], []
+        for shard in self.shards():
+            if site not in shard:
+                raise StoreError(f"site '{site}' not in store; it has {self.index['sites']}")
+            values.append(shard[site])
+            prompts.append(shard["prompt_index"])
+            positions.append(shard["position"])
+        prompt_index, position = torch.cat(prompts), torch.cat(positions)
+        order = torch.argsort(prompt_index * (position.max() + 1) + position)
+        return torch.cat(values)[order], prompt_index[order], position[order]
+
+
+def capture_to_store(
+    model,
+    prompts: Sequence[str],
+    sites: Sequence[str],
+    path: str | Path,
+    positions: Positions = "all",
+    *,
+    chat: bool = False,
+    dtype: torch.dtype | None = torch.float32,
+    batch_size: int | str | None = None,
+    progress: bool = True,
+) -> ActivationStore:
+    """Capture `sites` for every prompt into a store at `path`, resuming if it exists."""
+    path = Path(path)
+    prompts = list(prompts)
+    sites = list(dict.fromkeys(sites))
+    for name in sites:
+        model.site(name)
+    if not prompts:
+        raise ValueError("no prompts to capture")
+    header = {
+        "sites": sites,
+        "positions": positions if isinstance(positions, str) else list(positions),
+        "model": model.info.get("spec"),
+        "model_sha256": model.info.get("sha256"),
+        "chat": chat,
+        "n_prompts": len(prompts),
+        "prompts_sha256": _prompts_hash(prompts),
+        "dtype": str(dtype).replace("torch.", "") if dtype else None,
+    }
+    index = _open_or_create(path, header)
+    done = {i for shard in index["shards"] for i in shard["prompts"]}
+    todo = [i for i in range(len(prompts)) if i not in done]
+    size = resolve_batch_size(batch_size, model.device)
+    bar = tqdm(total=len(prompts), initial=len(done), desc="capture", disable=not progress, leave=False)
+    todo.sort(key=lambda i: -len(prompts[i]))  # rough length bucketing
+    start = 0
+    while start < len(todo):
+        rows = todo[start : start + size]
+        _, cache = model.run_with_cache([prompts[i] for i in rows], sites, positions, chat=chat,
+                                        to_cpu=True, dtype=dtype, logits=None, batch_size=len(rows))
+        tensors = _rows(cache, sites, rows, positions)
+        name = f"shard-{len(index['shards']):05d}.safetensors"
+        tmp = path / (name + ".tmp")
+        save_file(tensors, str(tmp))
+        os.replace(tmp, path / name)
+        index["shards"].append({"file": name, "prompts": rows})
+        _atomic_json(index, path / INDEX)
+        start += len(rows)
+        bar.update(len(rows))
+    bar.close()
+    return ActivationStore(path)
+
+
+def _open_or_create(path: Path, header: dict) -> dict:
+    file = path / INDEX
+    if file.is_file():
+        index = json.loads(file.read_text())
+        mismatched = [k for k, v in header.items() if index.get(k) != v]
+        if mismatched:
+            raise StoreError(f"{path} holds a different capture ({', '.join(mismatched)} differ); "
+                             "choose another directory or delete it")
+        return index
+    path.mkdir(parents=True, exist_ok=True)
+    index = {**header, "shards": []}
+    _atomic_json(index, file)
+    return index
+
+
+def _rows(cache, sites, rows: list[int], positions) -> dict[str, torch.Tensor]:
+    """Flatten a batch cache into rows with their prompt index and real position."""
+    mask = cache.attention_mask.bool()  # [b, P]
+    n_real = mask.sum(-1)
+    out: dict[str, torch.Tensor] = {}
+    for name in sites:
+        value = cache[name]
+        if isinstance(value, ExpertSelection):
+            parts = {f"{name}.ids": value.ids, f"{name}.weights": value.weights}
+        else:
+            parts = {name: value}
+        for key, tensor in parts.items():
+            if name.endswith(("hook_pattern", "hook_attn_scores")):
+                raise StoreError(f"'{name}' has a key axis that differs per prompt; capture it with run_with_cache")
+            if positions == "all":
+                out[key] = tensor[mask].contiguous()
+            else:
+                out[key] = tensor.reshape(-1, *tensor.shape[(1 if positions == "last" else 2):]).contiguous()
+    prompt_ids = torch.tensor(rows)
+    if positions == "all":
+        real = (mask.long().cumsum(-1) - 1)[mask]
+        out["prompt_index"] = prompt_ids[:, None].expand_as(mask)[mask].contiguous()
+        out["position"] = real.contiguous()
+    elif positions == "last":
+        out["prompt_index"] = prompt_ids
+        out["position"] = n_real - 1
+    else:
+        idx = torch.tensor(list(positions))
+        out["prompt_index"] = prompt_ids[:, None].expand(-1, len(idx)).reshape(-1).contiguous()
+        out["position"] = torch.where(idx[None, :] < 0, idx[None, :] + n_real[:, None], idx[None, :]).reshape(-1)
+    return out
