@@ -4,7 +4,9 @@ The engine is told the padded prompt length, so position specs such as "prompt",
 "generated" and "last" mean the same thing in prefill and in each later step, with or
 without the KV cache. Decoding settings come only from the arguments here (a fresh
 `GenerationConfig`), not from whatever defaults a checkpoint ships, so runs are
-reproducible: greedy unless `temperature > 0`, and `seed` fixes sampling.
+reproducible: greedy unless `temperature > 0`, and `seed` fixes sampling. With
+`stop_at_eos=False` the EOS token is masked so exactly `max_new_tokens` come out (the
+returned logits are the raw ones, before that mask).
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ def generate(
         top_p=top_p if sample else None,
         top_k=None,
         pad_token_id=tok.pad_token_id,
-        eos_token_id=eos if stop_at_eos else None,
+        eos_token_id=eos,
+        min_new_tokens=None if stop_at_eos else max_new_tokens,  # masks EOS: exactly max_new_tokens
         use_cache=use_cache,
         return_dict_in_generate=True,
         output_logits=return_logits,
@@ -80,13 +83,21 @@ def generate(
     device = model.device
     prompt_len = batch.input_ids.shape[1]
     start = time.perf_counter()
-    with model.hooks(hooks, edits, prompt_len=prompt_len):
-        out = model.hf.generate(
-            input_ids=batch.input_ids.to(device),
-            attention_mask=batch.attention_mask.to(device),
-            generation_config=config,
-            streamer=streamer,
-        )
+    # transformers fills every unset option from the checkpoint's generation_config
+    # (repetition penalties, top_k, ...); swap in a neutral one so only our options apply.
+    shipped = model.hf.generation_config
+    model.hf.generation_config = GenerationConfig(
+        bos_token_id=shipped.bos_token_id, eos_token_id=eos, pad_token_id=tok.pad_token_id)
+    try:
+        with model.hooks(hooks, edits, prompt_len=prompt_len):
+            out = model.hf.generate(
+                input_ids=batch.input_ids.to(device),
+                attention_mask=batch.attention_mask.to(device),
+                generation_config=config,
+                streamer=streamer,
+            )
+    finally:
+        model.hf.generation_config = shipped
     seconds = time.perf_counter() - start
     sequences = out.sequences.cpu()
     texts = tok.batch_decode(sequences[:, prompt_len:], skip_special_tokens=True)
