@@ -84,7 +84,8 @@ def enable_pattern_hooks(hf_model: nn.Module) -> None:
         raise PatternUnavailableError(
             f"attention patterns need eager attention, but this model runs "
             f"'{attn_implementation(hf_model)}', which never materialises them: "
-            "load it with interp.load(..., attn_implementation='eager') (CLI: --attn eager)"
+            "load it with interp.load(..., attn_implementation='eager') (CLI: --attn eager) "
+            "or call model.set_attn_implementation('eager')"
         )
     hf_model.set_attn_implementation(IMPL_NAME)
 

@@ -128,6 +128,15 @@ class Model:
         site = self.site(name)
         return site.module_path, site.io
 
+    def set_attn_implementation(self, name: str) -> None:
+        """Switch attention kernels on the loaded model ("eager" enables pattern sites)."""
+        from .attention import IMPL_NAME
+
+        if name not in ("eager", "sdpa", IMPL_NAME):
+            raise ValueError(f"attention implementation must be 'eager' or 'sdpa', got '{name}'")
+        self.hf.set_attn_implementation(IMPL_NAME if name == "eager" else name)
+        self.info["attn_implementation"] = name
+
     # ---- tokenisation ---------------------------------------------------------------
     def chat_prompt(self, text: str, system: str | None = None) -> str:
         """The chat template applied to one user turn, with the generation prompt."""

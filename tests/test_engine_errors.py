@@ -38,6 +38,12 @@ def test_patterns_from_fused_kernel_are_refused():
     sdpa = tiny_model("llama", attn="sdpa")
     with pytest.raises(PatternUnavailableError, match="attn_implementation='eager'"):
         sdpa.run_with_cache(PROMPTS, sites=["blocks.0.attn.hook_pattern"])
+    expected = sdpa.forward(PROMPTS)
+    sdpa.set_attn_implementation("eager")
+    _, cache = sdpa.run_with_cache(PROMPTS, sites=["blocks.0.attn.hook_pattern"])
+    assert cache["blocks.0.attn.hook_pattern"].shape[1] == sdpa.n_heads
+    mask = sdpa.tokenize(PROMPTS).attention_mask.bool()
+    torch.testing.assert_close(sdpa.forward(PROMPTS)[mask], expected[mask], rtol=1e-5, atol=1e-5)
 
 
 def test_capture_only_site_cannot_be_edited(model):
