@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from interp.loading import ModelLoadError
+from .loading import ModelLoadError
 
 _BLOCK = 1 << 20  # 1 MiB: streaming block for hashing and copying
 
