@@ -11,16 +11,18 @@ from __future__ import annotations
 from . import attention as _attention  # noqa: F401  registers the steerlens_eager attention
 from .arch import ArchSpec, UnsupportedArchitectureError, spec_for_model_type, supported_families
 from .cache import ActivationCache
+from .dla import dla
 from .edits import Add, Edit, Fn, Patch, ProjectOut, Scale, Set, Zero
 from .generation import Generation, generate
 from .hooks import HookPoint, HookSet
+from .lens import logit_lens
 from .model import Model, TokenBatch
 from .sites import ExpertSelection, SiteInfo
 
 __all__ = [
     "ActivationCache", "Add", "ArchSpec", "Edit", "ExpertSelection", "Fn", "Generation", "HookPoint",
     "HookSet", "Model", "Patch", "ProjectOut", "Scale", "Set", "SiteInfo", "TokenBatch",
-    "UnsupportedArchitectureError", "Zero", "generate", "load", "supported_families",
+    "UnsupportedArchitectureError", "Zero", "dla", "generate", "load", "logit_lens", "supported_families",
 ]
 
 

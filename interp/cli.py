@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, ValueError, FileNotFoundError, KeyError) as err:
         if os.environ.get("STEERLENS_DEBUG"):
             raise
-        message = str(err).strip("'\"") or type(err).__name__
+        message = (str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)) or type(err).__name__
         print(f"steerlens: error: {message}", file=sys.stderr)
         return 2
 
