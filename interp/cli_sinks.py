@@ -1,0 +1,102 @@
+"""`steerlens sinks` (attention sinks) and `steerlens massive` (massive activations).
+
+    steerlens sinks --model smollm2-135m-instruct [--prompts FILE] [--eps 0.3] [--tokens 64] --out DIR [--json]
+    steerlens massive --model smollm2-135m-instruct [--prompts FILE] --out DIR [--intervene] [--json]
+    steerlens emergence --checkpoints ckpts.jsonl [--prompts FILE] --out DIR [--json]
+
+Both default to the shipped natural-text prompts (interp/data/sinks_text.txt). `sinks`
+loads the model with eager attention (patterns are not available from fused kernels);
+`--attn sdpa` is refused before loading. `massive --intervene` evaluates perplexity on
+interp/data/ppl_sample.txt unless `--ppl-file` names another text file.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .cli_common import batch_size, finish, load_model, read_prompt_file
+from .config import add_config_args, config_from_args
+
+
+def register(sub, common: argparse.ArgumentParser) -> None:
+    from .massive import MassiveConfig
+    from .sinks import SinkConfig
+
+    sinks = sub.add_parser("sinks", parents=[common], help="attention sinks: sink rate, first-token share, value drain",
+                           description="Gu et al. sink importance and sink rate, first-token attention share, "
+                                       "value-state drain, residual peak and secondary sinks (eager attention).")
+    sinks.add_argument("--prompts", default=None, help="natural-text prompt file, one per line or JSONL 'text' "
+                                                       "(default: the shipped interp/data/sinks_text.txt)")
+    add_config_args(sinks, SinkConfig)
+    sinks.set_defaults(func=cmd_sinks)
+
+    massive = sub.add_parser("massive", parents=[common], help="massive activations: where, origin, ablation",
+                             description="Sun et al. massive activations per layer, the sublayer that writes them "
+                                         "and (--intervene) perplexity with them zeroed vs set to their mean.")
+    massive.add_argument("--prompts", default=None, help="prompt file (reference corpus), one per line or JSONL "
+                                                         "'text' (default: the shipped interp/data/sinks_text.txt)")
+    add_config_args(massive, MassiveConfig)
+    massive.set_defaults(func=cmd_massive)
+
+    emergence = sub.add_parser("emergence", parents=[common], help="fit the emergence of massive activations "
+                                                                    "over training checkpoints",
+                               description="Per-layer ratio max|h| / median|h| at each checkpoint, fitted with "
+                                           "f(t) = A exp(-lambda x) log(x) + K, x = gamma t + t0 (--model is unused).")
+    emergence.add_argument("--checkpoints", required=True,
+                           help="JSONL file, one {\"step\": N, \"model\": SPEC} per line (at least 5)")
+    emergence.add_argument("--prompts", default=None, help="prompt file (default: the shipped natural text)")
+    emergence.add_argument("--tokens", type=int, default=64, help="prompts are cut to this many tokens (default: 64)")
+    emergence.set_defaults(func=cmd_emergence)
+
+
+def _prompts(path):
+    from .sinks import default_prompts
+
+    return read_prompt_file(path) if path is not None else default_prompts()
+
+
+def cmd_sinks(args) -> int:
+    from .sinks import SinkConfig, run_sinks
+
+    if getattr(args, "attn", None) not in (None, "eager"):
+        raise ValueError(f"sinks needs attention patterns, which --attn {args.attn} never materialises: "
+                         "drop --attn (sinks loads the model with eager attention)")
+    config = config_from_args(SinkConfig, args)
+    prompts = _prompts(args.prompts)
+    size = batch_size(args)
+    model = load_model(args, attn="eager")
+    result = run_sinks(model, prompts, config, chat=args.chat, batch_size=size, progress=not args.json, seed=args.seed)
+    return finish(result, args, "sinks")
+
+
+def cmd_massive(args) -> int:
+    from .massive import MassiveConfig, run_massive
+    from .perplexity import read_text_file
+
+    config = config_from_args(MassiveConfig, args)
+    prompts = _prompts(args.prompts)
+    ppl_texts = read_text_file(config.ppl_file) if config.intervene and config.ppl_file else None
+    size = batch_size(args)
+    model = load_model(args)
+    result = run_massive(model, prompts, config, chat=args.chat, batch_size=size, progress=not args.json,
+                         seed=args.seed, ppl_texts=ppl_texts)
+    return finish(result, args, "massive")
+
+
+def cmd_emergence(args) -> int:
+    from .emergence import run_emergence
+    from .prompts import read_records
+
+    records = read_records(args.checkpoints, required=("step", "model"))
+    if len(records) < 5:
+        raise ValueError(f"{args.checkpoints}: the emergence fit needs at least 5 checkpoints, got {len(records)}")
+    bad = [r["step"] for r in records if not isinstance(r["step"], (int, float)) or r["step"] < 0]
+    if bad:
+        raise ValueError(f"{args.checkpoints}: steps must be numbers >= 0, got {bad}")
+    if args.tokens < 1:
+        raise ValueError(f"--tokens must be at least 1, got {args.tokens}")
+    prompts = _prompts(args.prompts)
+    load_kwargs = {"device": args.device, "dtype": args.dtype, "bos": args.bos}
+    result = run_emergence([(r["step"], str(r["model"])) for r in records], prompts, tokens=args.tokens,
+                           load_kwargs=load_kwargs)
+    return finish(result, args, "emergence")
