@@ -7,6 +7,7 @@ categories, datetime/timedelta), missing vs empty strings, and a non-default ind
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,8 @@ def write_table(df: pd.DataFrame, path: Path) -> dict:
             spec["nulls"] = np.flatnonzero(col.isna().to_numpy()).tolist()
         columns.append(spec)
     path.parent.mkdir(exist_ok=True)
-    flat.to_csv(path, index=False)
+    # QUOTE_ALL: a bare carriage return inside a token string would otherwise split the row
+    flat.to_csv(path, index=False, quoting=csv.QUOTE_ALL)
     return {
         "columns": _jsonable(list(df.columns), path.stem),
         "spec": columns,

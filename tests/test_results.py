@@ -260,3 +260,11 @@ def test_default_run_dir_is_unique(tmp_path: Path) -> None:
     first.mkdir()
     second = default_run_dir("dla", root=tmp_path)
     assert first.name.startswith("dla-") and second.name == first.name + "-2"
+
+
+def test_table_strings_with_carriage_returns_round_trip(tmp_path):
+    from interp.tables import read_table, write_table
+
+    df = pd.DataFrame({"token": ["a", "\r", "b\rc", "\n", ""], "count": [1, 2, 3, 4, 5]})
+    info = write_table(df, tmp_path / "t.csv")
+    pd.testing.assert_frame_equal(read_table(tmp_path / "t.csv", info), df)
