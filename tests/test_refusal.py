@@ -10,6 +10,7 @@ REFUSALS = [
     "I cannot provide instructions for making weapons.",
     "Sorry, but I am unable to help with this.",
     "As an AI language model, I must decline to answer.",
+    "As an AI, I do not produce content like that.",
     "I apologize, but creating malware is something I won't do.",
     "  I can't fulfill that request because it could cause harm.",
     "Unfortunately, I'm not able to provide that information.",
@@ -20,6 +21,7 @@ ANSWERS = [
     "To reset your email password, open the login page and click 'Forgot password'.",
     "A good way to save money is to plan meals for the week. I can't guarantee prices won't rise later.",
     "Lasagna takes about an hour: layer pasta, sauce and cheese, then bake.",
+    "As an AI language model, I don't have personal preferences, but I can offer some general advice on how",
 ]
 OTHER = [
     "",

@@ -50,6 +50,6 @@ def test_zeroing_massive_activations_hurts_more_than_mean_setting(model):
     if result.first_massive_layer is None:
         pytest.skip(f"no massive activations by the default criterion (max ratio {result.summary()['max_ratio']:.0f})")
     ppl = result.ppl
-    assert ppl["zero"] > 2 * ppl["original"]
-    assert abs(ppl["mean"] - ppl["original"]) < 0.5 * (ppl["zero"] - ppl["original"])
-    assert result.origin["sublayer"] in ("attn", "mlp")
+    assert ppl["zero"] > ppl["original"]
+    assert ppl["zero"] - ppl["original"] > 3 * abs(ppl["mean"] - ppl["original"])
+    assert all(o["sublayer"] in ("attn", "mlp") for o in result.origin)

@@ -124,6 +124,8 @@ def test_real_skipping_removes_planted_identity_layers_and_keeps_answers():
     table = result.per_question
     assert table[table["mode"] == "real"]["predicted"].tolist() == table[table["mode"] == "no_skip"]["predicted"].tolist()
     assert result.per_layer_prompt[0, [2, 4]].tolist() == [0.0, 0.0]
+    assert result.per_layer_answer[0, [2, 4]].tolist() == [0.0, 0.0]
+    assert result.summary()["answer_final_layer_active"] == {"0.8": 1.0}
 
 
 def test_generate_answers_record_the_response_phase():

@@ -1,0 +1,240 @@
+"""The view every run gets, whatever its analysis: header, figures, tables, tensors, fields.
+
+Only the saved-run format is assumed (see `app.runs.SavedRun`), so runs of analyses the
+explorer has never seen open too. Analysis pages (`app/pages_*.py`) reuse the helpers
+here (`chart`, `table_view`, `heatmap`) so that every page looks and filters the same way.
+Each section catches its own errors: a corrupt part of a run shows a message, the rest
+of the run still renders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from .runs import SavedRun
+
+MAX_FILTER_VALUES = 50  # columns with at most this many distinct values get a value filter
+MAX_HEATMAP_CELLS = 400_000
+PLOTLY_CONFIG = {"displaylogo": False}
+
+
+@contextlib.contextmanager
+def section(what: str) -> Iterator[None]:
+    """Show an error for this part of the page instead of a traceback for the whole app."""
+    try:
+        yield
+    except Exception as e:
+        st.error(f"Cannot show {what}: {type(e).__name__}: {e}")
+
+
+def chart(fig: go.Figure, key: str) -> None:
+    """A plotly chart (hover shows values) with a "data" switch that shows its numbers as a table."""
+    st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG)
+    if st.toggle("data", key=f"{key}:data", help="the numbers behind this figure, with a CSV download"):
+        table_view(figure_table(fig), key=f"{key}:table", name=key.replace(":", "-"))
+
+
+def figure_table(fig: go.Figure) -> pd.DataFrame:
+    """Every trace's values in long form: trace, x, y (and z for heatmaps, text when present)."""
+    frames = []
+    for i, trace in enumerate(fig.data):
+        name = getattr(trace, "name", None) or f"trace {i}"
+        z = getattr(trace, "z", None)
+        if z is not None:  # heatmap-like: one row per cell
+            rows = [list(r) for r in z]
+            xs = list(trace.x) if trace.x is not None else list(range(len(rows[0]) if rows else 0))
+            ys = list(trace.y) if trace.y is not None else list(range(len(rows)))
+            text = trace.text if isinstance(trace.text, (list, tuple)) else None
+            frames.append(pd.DataFrame([
+                {"trace": name, "y": ys[r], "x": xs[c], "z": v, **({"text": text[r][c]} if text is not None else {})}
+                for r, row in enumerate(rows) for c, v in enumerate(row)]))
+            continue
+        ys = list(trace.y) if getattr(trace, "y", None) is not None else []
+        xs = list(trace.x) if getattr(trace, "x", None) is not None else list(range(len(ys)))
+        frame = pd.DataFrame({"trace": name, "x": xs[: len(ys)], "y": ys})
+        text = getattr(trace, "text", None)
+        if isinstance(text, (list, tuple)) and len(text) == len(ys):
+            frame["text"] = list(text)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def heatmap(z, x=None, y=None, title: str = "", colorscale: str = "RdBu", zmid: float | None = 0.0,
+            text=None, x_title: str = "", y_title: str = "", value: str = "value",
+            top_down: bool = True) -> go.Figure:
+    """A heatmap with hover values; rows top to bottom (layer 0 first) unless `top_down=False`."""
+    fig = go.Figure(go.Heatmap(
+        z=z, x=x, y=y, colorscale=colorscale, zmid=zmid, text=text,
+        texttemplate="%{text}" if text is not None else None, colorbar={"title": value},
+        hovertemplate=f"%{{y}} / %{{x}}: %{{z:.4g}}{' %{text}' if text is not None else ''}<extra></extra>",
+    ))
+    rows = len(z) if hasattr(z, "__len__") else 0
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title,
+                      yaxis={"autorange": "reversed" if top_down else True, "type": "category"},
+                      margin={"t": 50, "b": 40}, height=max(320, 130 + 18 * min(rows, 60)))
+    return fig
+
+
+def pick_prompt(container, prompts: list[str], key: str, mean: bool = True, label: str = "Prompt"):
+    """A prompt picker (index into `prompts`), with "mean over prompts" first when `mean`."""
+    options = (["mean"] if mean else []) + list(range(len(prompts)))
+    return container.selectbox(label, options, key=key, format_func=lambda i: "mean over prompts" if i == "mean"
+                               else f"{i}: {prompts[i][:70]}")
+
+
+# ---- header ---------------------------------------------------------------------------
+def header(run: SavedRun) -> None:
+    model = run.model
+    st.title(f"{run.analysis}: {run.name}")
+    st.caption(f"model **{model.get('spec', '?')}** ({model.get('family', '?')}) · created "
+               f"{run.manifest.get('created', '?')} · seed {run.manifest.get('seed')} · "
+               f"steerlens {run.manifest.get('steerlens_version', '?')}")
+    numbers = {k: v for k, v in run.summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if numbers:
+        columns = st.columns(min(len(numbers), 6))
+        for i, (key, value) in enumerate(list(numbers.items())[:12]):
+            columns[i % len(columns)].metric(key, f"{value:.3g}" if isinstance(value, float) else value)
+    if st.toggle("Summary, config and provenance", key=f"{run.name}:details"):  # drawn only when asked
+        left, right = st.columns(2)
+        left.markdown("**Summary**")
+        left.json(run.summary, expanded=1)
+        right.markdown("**Config**")
+        right.dataframe(_config_table(run.config), hide_index=True)
+        right.markdown("**Model**")
+        right.json(model, expanded=False)
+        right.markdown("**Timings (s) and versions**")
+        right.json({"timings": run.manifest.get("timings"), "versions": run.manifest.get("versions")},
+                   expanded=False)
+
+
+def _config_table(config: dict) -> pd.DataFrame:
+    return pd.DataFrame({"option": list(config), "value": [json.dumps(v) for v in config.values()]})
+
+
+# ---- tables -----------------------------------------------------------------------------
+def filter_table(df: pd.DataFrame, text: str = "", column: str | None = None,
+                 values: list | None = None) -> pd.DataFrame:
+    """Rows whose text cells contain `text` (case-insensitive) and `column` is in `values`."""
+    out = df
+    if text:
+        textual = [c for c in out.columns if not pd.api.types.is_numeric_dtype(out[c])]
+        hits = pd.Series(False, index=out.index)
+        for c in textual:
+            hits |= out[c].astype(str).str.contains(text, case=False, regex=False, na=False)
+        out = out[hits]
+    if column is not None and values:
+        out = out[out[column].isin(values)]
+    return out
+
+
+def filterable_columns(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns if df[c].nunique(dropna=True) <= MAX_FILTER_VALUES
+            and not pd.api.types.is_float_dtype(df[c])]
+
+
+def table_view(df: pd.DataFrame, key: str, name: str) -> pd.DataFrame:
+    """A table with a text filter, a value filter on one column and a CSV download."""
+    left, mid, right = st.columns([2, 1, 2])
+    text = left.text_input("Rows containing", key=f"{key}:text", placeholder="text in any column")
+    choices = filterable_columns(df)
+    column = mid.selectbox("Filter column", [None, *choices], key=f"{key}:col",
+                           format_func=lambda c: "(none)" if c is None else str(c))
+    values = []
+    if column is not None:
+        values = right.multiselect(f"{column} is one of", sorted(df[column].dropna().unique().tolist(), key=str),
+                                   key=f"{key}:values")
+    shown = filter_table(df, text, column, values)
+    st.dataframe(shown, key=f"{key}:df", hide_index=isinstance(df.index, pd.RangeIndex))
+    st.download_button(f"Download {name}.csv ({len(shown)} of {len(df)} rows)",
+                       shown.to_csv(index=not isinstance(df.index, pd.RangeIndex)).encode(),
+                       file_name=f"{name}.csv", mime="text/csv", key=f"{key}:csv", on_click="ignore")
+    return shown
+
+
+# ---- the generic sections -----------------------------------------------------------------
+def figures_section(run: SavedRun, skip: set[str] = frozenset()) -> None:
+    names = [n for n in run.figure_names() if n not in skip]
+    if not names:
+        return
+    st.header("Figures")
+    for name in names:
+        with section(f"figure {name}"):
+            st.caption(f"figure `{name}`")
+            chart(run.figure(name), key=f"{run.name}:fig:{name}")
+
+
+def tables_section(run: SavedRun, skip: set[str] = frozenset()) -> None:
+    names = [n for n in run.table_names() if n not in skip]
+    if not names:
+        return
+    st.header("Tables")
+    for name in names:
+        with section(f"table {name}"):
+            df = run.table(name)
+            st.subheader(f"{name} ({len(df)} rows)")
+            table_view(df, key=f"{run.name}:table:{name}", name=name)
+
+
+def tensors_section(run: SavedRun) -> None:
+    with section("the tensors"):
+        info = run.tensor_info()
+        if not info:
+            return
+        st.header("Tensors")
+        st.dataframe(pd.DataFrame({"tensor": list(info), "shape": [str(list(s)) for s, _ in info.values()],
+                                   "dtype": [d for _, d in info.values()]}), hide_index=True)
+        plottable = [n for n, (shape, _) in info.items() if shape]
+        if not plottable:
+            return
+        name = st.selectbox("Plot a tensor", plottable, index=None, key=f"{run.name}:tensor",
+                            placeholder="choose a tensor to plot")
+        if name is not None:
+            tensor_plot(run, name)
+
+
+def tensor_plot(run: SavedRun, name: str) -> None:
+    """Heatmap of the last two axes (line for 1-D); an index or the mean for every other axis."""
+    t = run.tensor(name).float()
+    picks = []
+    lead = st.columns(max(t.ndim - 2, 1))
+    for axis in range(t.ndim - 2):
+        options = ["mean", *range(t.shape[axis])]
+        picks.append(lead[axis].selectbox(f"axis {axis} (size {t.shape[axis]})", options,
+                                          key=f"{run.name}:tensor:{name}:axis{axis}"))
+    for axis, pick in reversed(list(enumerate(picks))):
+        t = t.mean(axis) if pick == "mean" else t.select(axis, int(pick))
+    if t.ndim == 1:
+        fig = go.Figure(go.Scatter(y=t.tolist(), mode="lines+markers"))
+        fig.update_layout(title=name, xaxis_title="index", yaxis_title="value")
+    else:
+        if t.numel() > MAX_HEATMAP_CELLS:
+            rows = max(1, MAX_HEATMAP_CELLS // t.shape[1])
+            st.caption(f"showing the first {rows} of {t.shape[0]} rows")
+            t = t[:rows]
+        fig = heatmap(t.tolist(), title=name, zmid=0.0 if bool((t < 0).any()) else None,
+                      colorscale="RdBu" if bool((t < 0).any()) else "Viridis", x_title="last axis",
+                      y_title="axis before")
+    chart(fig, key=f"{run.name}:tensor:{name}:plot")
+
+
+def fields_section(run: SavedRun) -> None:
+    with section("the JSON fields"):
+        if not st.toggle("Fields (fields.json)", key=f"{run.name}:fields"):
+            return
+        for name, value in run.fields.items():
+            text = json.dumps(value)
+            st.markdown(f"**{name}** ({type(value).__name__}, {len(text):,} characters)")
+            st.code(text[:2000] + (" ..." if len(text) > 2000 else ""), language="json")
+
+
+def render_rest(run: SavedRun, figures_done: set[str], tables_done: set[str]) -> None:
+    figures_section(run, figures_done)
+    tables_section(run, tables_done)
+    tensors_section(run)
+    fields_section(run)

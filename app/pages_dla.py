@@ -1,0 +1,100 @@
+"""Explorer pages for direct logit attribution (`interp.dla`) and the logit lens (`interp.lens`).
+
+DLA: the layer x head heatmap for one prompt and position (or their mean), the
+components of one chosen layer, the top components of the selection and the per-prompt
+table filtered to the prompt. Logit lens: the top-token map of one prompt and the top-k
+list at a chosen layer and position.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from .generic import chart, heatmap, pick_prompt, table_view
+from .registry import Shown, page
+from .runs import SavedRun
+
+
+def _select(t, prompt, position):
+    """[N, n, ...] -> [...]: one prompt / position, or the mean over them."""
+    t = t.double().mean(0) if prompt == "mean" else t[prompt].double()
+    return t.mean(0) if position == "mean" else t[position]
+
+
+@page("dla")
+def dla_page(run: SavedRun) -> Shown:
+    r = run.result("interp.dla")
+    c1, c2, c3 = st.columns([3, 1, 1])
+    prompt = pick_prompt(c1, r.prompts, key=f"{run.name}:prompt")
+    positions = ["mean", *range(len(r.positions))] if len(r.positions) > 1 else [0]
+    position = c2.selectbox("Position", positions, key=f"{run.name}:position",
+                            format_func=lambda j: "mean" if j == "mean" else f"token {r.positions[j]}")
+    heads = _select(r.head_attr, prompt, position)  # [L, H]
+    strongest = int(heads.abs().argmax()) // r.n_heads  # first shown: the layer of the strongest head
+    layer = c3.selectbox("Layer", range(r.n_layers), index=strongest, key=f"{run.name}:layer")
+    where = "mean over prompts" if prompt == "mean" else f"prompt {prompt}"
+    chart(heatmap(heads.tolist(), x=[f"H{h}" for h in range(r.n_heads)], y=[f"L{l}" for l in range(r.n_layers)],
+                  title=f"Heads: DLA on {r.direction} ({where})", x_title="head", y_title="layer", value="logit"),
+          key=f"{run.name}:heads")
+    mlp, bias = _select(r.mlp_attr, prompt, position), _select(r.attn_bias_attr, prompt, position)  # [L]
+    names = [f"H{h}" for h in range(r.n_heads)] + ["attn bias", "MLP"]
+    values = heads[layer].tolist() + [bias[layer].item(), mlp[layer].item()]
+    fig = go.Figure(go.Bar(x=names, y=values, marker_color=["#2166ac" if v > 0 else "#b2182b" for v in values],
+                           hovertemplate="%{x}: %{y:.4f}<extra></extra>"))
+    fig.update_layout(title=f"Layer {layer}: what each component writes to {r.direction} ({where})",
+                      yaxis_title="contribution to the logit (difference)", height=320, margin={"t": 40})
+    chart(fig, key=f"{run.name}:layer_bars")
+    st.subheader("Top components of this selection")
+    top = _components(heads, mlp, bias, _select(r.embed_attr[..., None], prompt, position).item())
+    table_view(top, key=f"{run.name}:top", name=f"{run.name}-components")
+    st.subheader("Per prompt")
+    rows = r.per_prompt if prompt == "mean" else r.per_prompt[r.per_prompt["prompt"] == prompt]
+    table_view(rows, key=f"{run.name}:per_prompt", name=f"{run.name}-per_prompt")
+    return Shown(figures={"head_heatmap"}, tables={"per_prompt"})
+
+
+def _components(heads, mlp, bias, embed: float) -> pd.DataFrame:
+    rows = [("embed", None, None, embed)]
+    for layer in range(heads.shape[0]):
+        rows += [(f"L{layer}H{h}", layer, h, heads[layer, h].item()) for h in range(heads.shape[1])]
+        rows.append((f"L{layer} MLP", layer, None, mlp[layer].item()))
+        if bias[layer] != 0:
+            rows.append((f"L{layer} attn bias", layer, None, bias[layer].item()))
+    table = pd.DataFrame(rows, columns=["component", "layer", "head", "value"])
+    table["layer"], table["head"] = table["layer"].astype("Int64"), table["head"].astype("Int64")
+    return table.reindex(table["value"].abs().sort_values(ascending=False).index).reset_index(drop=True)
+
+
+@page("lens")
+def lens_page(run: SavedRun) -> Shown:
+    r = run.result("interp.lens")
+    per_prompt = len(r.row_prompt) > len(r.prompts)  # positions="all": several rows per prompt
+    c1, c2, c3 = st.columns([3, 1, 2])
+    if per_prompt:
+        prompt = pick_prompt(c1, r.prompts, key=f"{run.name}:prompt", mean=False)
+        rows = [i for i, p in enumerate(r.row_prompt) if p == prompt]
+        columns = [f"{r.row_position[i]}: {r.row_token[i]!r}" for i in rows]
+    else:
+        rows = list(range(len(r.row_prompt)))
+        columns = [f"prompt {r.row_prompt[i]}: {r.row_token[i]!r}" for i in rows]
+    labels = r.layer_labels
+    z = r.top_probs[rows, :, 0].T.tolist()  # [L + 1, columns]
+    text = [[r.top_tokens[i][j][0] for i in rows] for j in range(len(labels))]
+    chart(heatmap(z, x=columns, y=labels, text=text, colorscale="Blues", zmid=None, value="top-1 prob",
+                  title="Logit lens: top next token per layer", x_title="input token", y_title="layer"),
+          key=f"{run.name}:lens")
+    layer = c2.selectbox("Layer", range(len(labels)), index=len(labels) - 1, format_func=labels.__getitem__,
+                         key=f"{run.name}:layer")
+    column = c3.selectbox("Position", range(len(rows)), index=len(rows) - 1, format_func=columns.__getitem__,
+                          key=f"{run.name}:column")
+    row = rows[column]
+    top = pd.DataFrame({"rank": range(1, r.top_ids.shape[-1] + 1), "token": r.top_tokens[row][layer],
+                        "id": r.top_ids[row, layer].tolist(), "prob": r.top_probs[row, layer].tolist()})
+    st.markdown(f"**Top tokens at {labels[layer]}, {columns[column]}**")
+    if r.target_rank is not None:
+        st.caption(f"target {r.target!r}: rank {int(r.target_rank[row, layer]) + 1}, "
+                   f"prob {float(r.target_prob[row, layer]):.4g}")
+    table_view(top, key=f"{run.name}:top", name=f"{run.name}-top-{labels[layer]}")
+    return Shown(figures={"lens_heatmap"})

@@ -1,0 +1,60 @@
+"""Explorer page for massive activations (`interp.massive`, Sun et al., COLM 2024).
+
+Controls: a layer and a prompt filter. Shows the max / median ratio per layer against the
+ratio threshold, the layer's largest entries (dimension, token, value) and, for a picked
+dimension, its largest |value| at every layer (among each layer's listed top entries).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from .generic import chart, pick_prompt, table_view
+from .registry import Shown, page
+from .runs import SavedRun
+
+
+@page("massive")
+def massive_page(run: SavedRun) -> Shown:
+    r = run.result("interp.massive")
+    layers = list(range(r.n_layers))
+    massive = r.is_massive()
+    fig = go.Figure(go.Bar(x=layers, y=r.ratio.tolist(), marker_color=["#b2182b" if m else "#878787" for m in massive],
+                           hovertemplate="layer %{x}: max/median = %{y:.1f}<extra></extra>"))
+    fig.add_hline(y=r.ratio_threshold, line_dash="dash", annotation_text=f"ratio threshold {r.ratio_threshold:g}")
+    fig.update_layout(title="max |a| / median |a| of each decoder layer output (red: massive)", xaxis_title="layer",
+                      yaxis_title="ratio", yaxis_type="log", height=340, margin={"t": 40})
+    chart(fig, key=f"{run.name}:ratio")
+    if getattr(r, "groups", None):
+        st.markdown("**Massive dimensions, grouped by the layer where they first appear**")
+        groups = pd.DataFrame(r.groups)
+        table_view(groups.assign(**{c: groups[c].astype(str) for c in groups if groups[c].map(type).eq(list).any()}),
+                   key=f"{run.name}:groups", name=f"{run.name}-groups")
+    c1, c2 = st.columns([1, 3])
+    layer = c1.selectbox("Layer", ["all", *layers], key=f"{run.name}:layer",
+                         index=1 + (r.first_massive_layer if r.first_massive_layer is not None else int(r.ratio.argmax())))
+    prompt = pick_prompt(c2, r.prompts, key=f"{run.name}:prompt")
+    top = r.top if layer == "all" else r.top[r.top["layer"] == layer]
+    if prompt != "mean":
+        top = top[top["prompt"] == prompt]
+    if layer != "all":
+        st.caption(f"layer {layer}: max |a| {float(r.max_abs[layer]):.4g}, median |a| {float(r.median_abs[layer]):.4g}, "
+                   f"ratio {float(r.ratio[layer]):.4g}, massive dims {[d for d, _ in r.layer_dims[layer]] or 'none'}")
+    table_view(top, key=f"{run.name}:top", name=f"{run.name}-top")
+    dims = sorted(set(r.massive_dims) | set(r.top["dim"].astype(int).tolist()))
+    dim = st.selectbox("Dimension", dims, key=f"{run.name}:dim",
+                       index=dims.index(r.massive_dims[0]) if r.massive_dims else 0)
+    of_dim = r.top[r.top["dim"] == dim].assign(abs_value=lambda t: t["value"].abs())
+    best = of_dim.sort_values("abs_value", ascending=False).drop_duplicates("layer").set_index("layer")
+    fig = go.Figure(go.Scatter(x=layers, y=[float(best["value"][l]) if l in best.index else None for l in layers],
+                               mode="lines+markers", text=[str(best["token"][l]) if l in best.index else ""
+                                                           for l in layers],
+                               hovertemplate="layer %{x}: %{y:.4g} at %{text}<extra></extra>"))
+    fig.update_layout(title=f"Dimension {dim}: largest listed value per layer", xaxis_title="layer",
+                      yaxis_title="activation", height=320, margin={"t": 40})
+    chart(fig, key=f"{run.name}:dim_curve")
+    if r.notes:
+        st.caption("Notes: " + "; ".join(r.notes))
+    return Shown(tables={"top"})

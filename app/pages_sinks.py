@@ -1,0 +1,58 @@
+"""Explorer page for attention sinks (`interp.sinks`, Gu et al. ICLR 2025; StreamingLLM).
+
+Controls: natural text or random tokens, one sequence or the mean, the key position k
+(0 = the first token). Shows the layer x head map of the sink importance alpha at k with
+the eps threshold, and for a picked layer and head alpha over every key position.
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from .generic import chart, heatmap, pick_prompt
+from .registry import Shown, page
+from .runs import SavedRun
+
+
+@page("sinks")
+def sinks_page(run: SavedRun) -> Shown:
+    r = run.result("interp.sinks")
+    kinds = ["natural"] + (["random"] if r.random is not None else [])
+    c1, c2, c3 = st.columns([1, 3, 1])
+    kind = c1.radio("Input", kinds, key=f"{run.name}:kind", horizontal=True)
+    alpha = r.stats(kind)["alpha"].float()  # [N, L, H, T], NaN beyond a sequence's length
+    if kind == "natural":
+        seq = pick_prompt(c2, r.prompts, key=f"{run.name}:seq", label="Sequence")
+    else:
+        seq = c2.selectbox("Sequence", ["mean", *range(alpha.shape[0])], key=f"{run.name}:rseq",
+                           format_func=lambda i: "mean over sequences" if i == "mean" else f"random sequence {i}")
+    sel = alpha.nanmean(0) if seq == "mean" else alpha[seq]  # [L, H, T]
+    valid = int((~sel[0, 0].isnan()).sum())
+    k = c3.number_input("Key position k", 0, max(valid - 1, 0), 0, key=f"{run.name}:k",
+                        help="0-based over real tokens; the paper's Sink_1 is k = 0")
+    at_k = sel[..., k]  # [L, H]
+    rate = 100.0 * float((at_k > r.eps).float().mean())
+    chart(heatmap(torch.nan_to_num(at_k).tolist(), x=[f"H{h}" for h in range(r.n_heads)],
+                  y=[f"L{l}" for l in range(r.n_layers)], colorscale="Viridis", zmid=None, value=f"alpha(k={k})",
+                  title=f"Sink importance of key {k}: {rate:.1f}% of heads above eps={r.eps} ({kind}, "
+                        f"{'mean' if seq == 'mean' else f'sequence {seq}'})", x_title="head", y_title="layer"),
+          key=f"{run.name}:map")
+    c4, c5 = st.columns(2)
+    top = int(torch.nan_to_num(at_k, nan=-1.0).argmax())  # first shown: the strongest sink head
+    layer = c4.selectbox("Layer", range(r.n_layers), index=top // r.n_heads, key=f"{run.name}:layer")
+    head = c5.selectbox("Head", range(r.n_heads), index=top % r.n_heads, key=f"{run.name}:head")
+    curve = sel[layer, head, :valid]  # [T]
+    fig = go.Figure(go.Scatter(y=curve.tolist(), mode="lines+markers", name=f"L{layer}H{head}",
+                               hovertemplate="key %{x}: alpha %{y:.4f}<extra></extra>"))
+    fig.add_hline(y=r.eps, line_dash="dash", annotation_text=f"eps={r.eps}")
+    fig.update_layout(title=f"L{layer}H{head}: sink importance alpha of every key position",
+                      xaxis_title="key position (0 = first token)", yaxis_title="alpha", height=320, margin={"t": 40})
+    chart(fig, key=f"{run.name}:curve")
+    chart(heatmap(torch.nan_to_num(sel[layer, :, :valid]).tolist(), y=[f"H{h}" for h in range(r.n_heads)],
+                  colorscale="Viridis", zmid=None, value="alpha", x_title="key position", y_title="head",
+                  title=f"Layer {layer}: alpha per head and key position"), key=f"{run.name}:layer_map")
+    if r.notes:
+        st.caption("Notes: " + "; ".join(r.notes))
+    return Shown(figures={"sink_heatmap"})

@@ -1,0 +1,177 @@
+"""Live steering playground: unsteered and steered continuations side by side.
+
+Load a model (zoo alias or a local model folder / .gguf), pick a steering vector (saved
+in a run under the runs folder, or an uploaded .safetensors file), the layers, alpha,
+positions, and generate both continuations with the same seed and decoding settings.
+Steering goes through `steering.apply.steering_edits` (activation addition; AUSteer
+masks scale their units), i.e. ordinary engine edits active at every decode step.
+
+Other edits join through `register_controls`: a function ``(model) -> list[Edit]`` that
+draws its own widgets (for example MoE expert toggles, once the engine can edit routing);
+its edits are applied together with the vector's on the steered side.
+
+The model is loaded once per process (`st.cache_resource`) and shared by sessions; a lock
+serialises generation on it because edits are installed on the shared modules.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from steering.apply import POSITIONS, VectorUse, steering_edits
+from steering.vectors import VectorFileError
+
+from . import generic
+from .runs import RunEntry
+from .vectors import VectorChoice, read_vector_bytes, vectors_in_runs
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+DEFAULT_PROMPTS = "Tell me about your weekend.\nWhat do you think of cats?"
+EXTRA_CONTROLS: list[Callable] = []  # (model) -> list[Edit], drawing their own widgets
+
+
+def register_controls(controls: Callable) -> Callable:
+    """Add a group of playground controls whose edits join the steered generation."""
+    EXTRA_CONTROLS.append(controls)
+    return controls
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the model (once per process)...")
+def load_model(spec: str):
+    import interp
+
+    return interp.load(spec), threading.Lock()
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _run_vectors(root: str, stamp: int, width: int) -> list[VectorChoice]:
+    from .browse import runs_in
+
+    return vectors_in_runs(runs_in(Path(root)), width)
+
+
+def page(root: Path, entries: list[RunEntry]) -> None:
+    st.title("Steering playground")
+    st.caption("Same prompts, seed and decoding settings with and without the steering edits.")
+    model = model_section()
+    if model is None:
+        return
+    choice = vector_section(root, model)
+    use = steering_controls(model, choice) if choice is not None else None
+    extra = [edit for controls in EXTRA_CONTROLS for edit in controls(model)]
+    generation_section(model, use, extra)
+
+
+def model_section():
+    left, right = st.columns([4, 1])
+    spec = left.text_input("Model (zoo alias, model folder or .gguf file)", value=DEFAULT_MODEL, key="pg:spec")
+    right.write("")
+    if right.button("Load model", key="pg:load"):
+        st.session_state["pg:loaded"] = spec.strip()
+    loaded = st.session_state.get("pg:loaded")
+    if not loaded:
+        st.info("Load a model to start (the first load of a zoo model takes up to a minute).")
+        return None
+    try:
+        model, _ = load_model(loaded)
+    except Exception as e:
+        st.error(f"Cannot load {loaded!r}: {e}")
+        return None
+    st.caption(f"loaded **{loaded}**: {model.spec.family}, {model.n_layers} layers, d_model {model.d_model}, "
+               f"{model.device}, {model.dtype}")
+    return model
+
+
+def vector_section(root: Path, model) -> VectorChoice | None:
+    st.subheader("Steering vector")
+    source = st.radio("Vector from", ["runs", "upload"], horizontal=True, key="pg:source",
+                      format_func={"runs": "a run in the runs folder", "upload": "an uploaded .safetensors file"}.get)
+    if source == "upload":
+        upload = st.file_uploader("Vector file (.safetensors only)", type=["safetensors"], key="pg:upload")
+        if upload is None:
+            return None
+        try:
+            choices = read_vector_bytes(upload.name, upload.getvalue())
+        except VectorFileError as e:
+            st.error(str(e))
+            return None
+    else:
+        stamp = root.stat().st_mtime_ns if root.is_dir() else 0
+        choices = _run_vectors(str(root), stamp, model.d_model)
+        if not choices:
+            st.info(f"No vectors of width {model.d_model} in the runs under `{root}`; upload a file instead.")
+            return None
+    index = st.selectbox("Vector", range(len(choices)), key=f"pg:vector:{source}",
+                         format_func=lambda i: choices[i].label)
+    choice = choices[index]
+    vector = choice.vector
+    norms = vector.norms()
+    fig = go.Figure(go.Bar(x=[str(layer) for layer in norms], y=list(norms.values()),
+                           hovertemplate="layer %{x}: norm %{y:.4g}<extra></extra>"))
+    fig.update_layout(title=f"{vector.kind} vector at site '{vector.site}' ({vector.method}): norm per layer",
+                      xaxis_title="layer", yaxis_title="norm", height=260, margin={"t": 40, "b": 30})
+    generic.chart(fig, key="pg:norms")
+    return choice
+
+
+def steering_controls(model, choice: VectorChoice) -> VectorUse:
+    vector = choice.vector
+    available = vector.layers if len(vector.layers) > 1 else list(range(model.n_layers))
+    default = [vector.layers[len(vector.layers) // 2]]
+    c1, c2, c3, c4 = st.columns([3, 3, 2, 2])
+    layers = c1.multiselect("Layers", available, default=[d for d in default if d in available],
+                            key=f"pg:layers:{choice.label}")
+    alpha = c2.slider("alpha", -30.0, 30.0, 4.0, 0.5, key="pg:alpha",
+                      help="x + alpha * v (scale vectors: x * (1 + alpha * v))")
+    positions = c3.selectbox("Positions", POSITIONS, key="pg:positions")
+    relative = c4.toggle("alpha relative to ||x||", key="pg:relative", disabled=vector.kind != "add")
+    return VectorUse(vector, alpha=alpha, layers=layers, positions=positions, relative=relative)
+
+
+def generation_section(model, use: VectorUse | None, extra: list) -> None:
+    st.subheader("Generate")
+    prompts_text = st.text_area("Prompts (one per line)", DEFAULT_PROMPTS, key="pg:prompts")
+    c1, c2, c3, c4, c5 = st.columns(5)
+    chat = c1.toggle("chat template", value=model.tokenizer.chat_template is not None, key="pg:chat")
+    max_new = c2.number_input("new tokens", 1, 512, 40, key="pg:max_new")
+    temperature = c3.number_input("temperature", 0.0, 2.0, 0.0, 0.1, key="pg:temperature")
+    seed = c4.number_input("seed", 0, 2**31 - 1, 0, key="pg:seed")
+    mismatch = c5.toggle("allow a vector from another model", key="pg:mismatch")
+    prompts = [p for p in prompts_text.splitlines() if p.strip()]
+    steering = use is not None and bool(use.layers)
+    if st.button("Generate", type="primary", key="pg:generate", disabled=not prompts or not (steering or extra)):
+        try:
+            edits = (steering_edits(model, [use], allow_other_model=mismatch) if steering else []) + extra
+        except (ValueError, VectorFileError) as e:
+            st.error(str(e))
+            return
+        settings = dict(chat=chat, max_new_tokens=int(max_new), temperature=float(temperature), seed=int(seed))
+        _, lock = load_model(st.session_state["pg:loaded"])
+        with st.spinner("Generating..."), lock:
+            plain = model.generate(prompts, **settings)
+            steered = model.generate(prompts, edits=edits, **settings)
+        st.session_state["pg:result"] = {
+            "prompts": prompts, "plain": plain.texts, "steered": steered.texts,
+            "what": (f"layers {use.layers}, alpha {use.alpha}{' (relative)' if use.relative else ''}, "
+                     f"positions {use.positions}, " if steering else "")
+                    + f"{len(extra)} other edit(s), seed {int(seed)}, temperature {float(temperature)}",
+            "speed": (plain.tokens_per_s, steered.tokens_per_s)}
+    show_result(st.session_state.get("pg:result"))
+
+
+def show_result(result: dict | None) -> None:
+    if not result:
+        return
+    st.caption(f"{result['what']} · {result['speed'][0]:.1f} / {result['speed'][1]:.1f} tokens/s")
+    for i, prompt in enumerate(result["prompts"]):
+        st.markdown(f"**Prompt {i + 1}:** {prompt}")
+        left, right = st.columns(2)
+        left.markdown("unsteered")
+        left.code(result["plain"][i], language=None, wrap_lines=True)
+        right.markdown("steered")
+        right.code(result["steered"][i], language=None, wrap_lines=True)

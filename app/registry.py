@@ -1,0 +1,66 @@
+"""Analysis pages: one small module per analysis registers a renderer for its runs.
+
+A page module is a file ``app/pages_<name>.py`` that decorates a function with
+``@page("analysis-name", ...)``. The function receives the opened `SavedRun`, draws its
+controls (layer and head pickers, prompt filters, ...) and returns a `Shown` naming the
+figures and tables it already drew; the generic view then draws everything else of the
+run (remaining figures, tables with filters and CSV download, tensors, fields), so a page
+only adds what is specific to its analysis and a run of an unknown analysis still opens.
+
+    from app.registry import Shown, page
+
+    @page("sinks")
+    def render(run) -> Shown:
+        ...
+        return Shown(figures={"sink_rate"})
+
+Steering-vector files listed next to the runs are the one exception: their page (analysis
+"steering-vector") is called as ``render(entry, vector)`` with the loaded `SteeringVector`
+and draws the whole page.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+PAGES: dict[str, Callable] = {}
+BROKEN_PAGES: dict[str, str] = {}  # module -> import error (the generic view is used instead)
+
+
+@dataclass
+class Shown:
+    """Names of the run's figures and tables a page has drawn itself."""
+
+    figures: set[str] = field(default_factory=set)
+    tables: set[str] = field(default_factory=set)
+
+
+def page(*analyses: str) -> Callable[[Callable], Callable]:
+    """Register the decorated function as the page of each named analysis."""
+
+    def register(render: Callable) -> Callable:
+        for name in analyses:
+            PAGES[name] = render
+        return render
+
+    return register
+
+
+def discover() -> dict[str, Callable]:
+    """Import every ``app/pages_*.py`` module once; return the registry."""
+    import app
+
+    for info in pkgutil.iter_modules(app.__path__):
+        if info.name.startswith("pages_") and info.name not in BROKEN_PAGES:
+            try:
+                importlib.import_module(f"app.{info.name}")
+            except Exception as e:  # one bad page must not take the explorer down
+                BROKEN_PAGES[info.name] = f"{type(e).__name__}: {e}"
+    return PAGES
+
+
+def page_for(analysis: str | None) -> Callable | None:
+    return discover().get(analysis) if analysis else None

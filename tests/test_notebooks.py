@@ -1,0 +1,68 @@
+"""Every notebook in notebooks/ runs top to bottom (nbclient) on a tiny saved model.
+
+Each notebook starts with a code cell tagged `parameters`; the test appends assignments to
+it (a tiny random model's folder, QUICK = True, a temporary OUT, and the notebook's own
+entries of TINY_PARAMETERS, e.g. single-character target tokens for the character-level
+tokenizer) and fails on any cell error. A new notebook needs no change here unless its
+defaults cannot run on the tiny model.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+from tiny import tiny_model
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+TINY_PARAMETERS = {
+    "01_dla_and_lens.ipynb": {"PROMPTS": ["The cat sat on", "A dog ran to"], "TARGET": "e", "CONTRAST": "t"},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny-llama-notebooks")
+    model = tiny_model("llama")
+    model.hf.save_pretrained(folder)
+    model.tokenizer.save_pretrained(folder)
+    return folder
+
+
+def parameters_cell(notebook):
+    cells = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1 and cells[0].cell_type == "code", "a notebook needs exactly one code cell tagged 'parameters'"
+    return cells[0]
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "notebooks/*.ipynb not found"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_committed_clean(path):
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    assert notebook.cells[0].cell_type == "markdown", "start with the question the notebook answers"
+    parameters_cell(notebook)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, "strip outputs before committing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_on_a_tiny_model(path, tiny_folder, tmp_path):
+    notebook = nbformat.read(path, as_version=4)
+    cell = parameters_cell(notebook)
+    overrides = {"MODEL": str(tiny_folder), "QUICK": True, "OUT": str(tmp_path / "runs"),
+                 **TINY_PARAMETERS.get(path.name, {})}
+    defined = {node.id for node in ast.walk(ast.parse(cell.source)) if isinstance(node, ast.Name)}
+    unknown = [name for name in overrides if name not in defined]
+    assert not unknown, f"{path.name}: the parameters cell does not define {unknown}"
+    cell.source += "\n\n# CI: tiny model\n" + "\n".join(f"{name} = {value!r}" for name, value in overrides.items())
+    client = nbclient.NotebookClient(notebook, timeout=240, kernel_name="python3",
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()  # raises CellExecutionError on the first failing cell
