@@ -16,13 +16,15 @@ from .edits import Add, Edit, Fn, Patch, ProjectOut, Scale, Set, Zero
 from .generation import Generation, generate
 from .hooks import HookPoint, HookSet
 from .lens import logit_lens
+from .massive import massive_activations
 from .model import Model, TokenBatch
+from .sinks import sinks
 from .sites import ExpertSelection, SiteInfo
 
 __all__ = [
     "ActivationCache", "Add", "ArchSpec", "Edit", "ExpertSelection", "Fn", "Generation", "HookPoint",
     "HookSet", "Model", "Patch", "ProjectOut", "Scale", "Set", "SiteInfo", "TokenBatch",
-    "UnsupportedArchitectureError", "Zero", "dla", "generate", "load", "logit_lens", "supported_families",
+    "UnsupportedArchitectureError", "Zero", "dla", "generate", "load", "logit_lens", "massive_activations", "sinks", "supported_families",
 ]
 
 
