@@ -9,6 +9,7 @@ the generic view of everything else.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -28,12 +29,15 @@ def _scan(root: str, stamp: int) -> list[RunEntry]:
     return scan_runs(root)
 
 
-def runs_in(root: Path) -> list[RunEntry]:
-    """The listing, rescanned whenever the root folder changes (a run added or finished)."""
+def runs_in(root: Path, warm: bool = False) -> list[RunEntry]:
+    """The listing, rescanned whenever the root folder changes (a run added or finished);
+    with `warm`, the runs are also opened in the background (`warm_up`)."""
     try:
         stamp = root.stat().st_mtime_ns
     except OSError:
         return []
+    if warm:
+        warm_up(str(root), stamp)
     return _scan(str(root), stamp)
 
 
@@ -45,6 +49,30 @@ def _open(path: str, stamp: int) -> SavedRun:
 def open_run(entry: RunEntry) -> SavedRun:
     """The opened run, kept across reruns and sessions until its manifest changes."""
     return _open(str(entry.path), (entry.path / "manifest.json").stat().st_mtime_ns)
+
+
+WARM_RUNS = 16  # runs opened in the background, newest last in the listing
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def warm_up(root: str, stamp: int) -> threading.Thread:
+    """Open the listed runs (typed results included) in the background, once per listing,
+    so that the first click on a run finds it read already."""
+    entries = [e for e in _scan(root, stamp) if not e.broken and e.kind == "run"][-WARM_RUNS:]
+
+    def work() -> None:
+        for entry in entries:
+            try:
+                page = registry.page_for(entry.analysis)
+                run = open_run(entry)
+                if page is not None and page.result:
+                    run.result(page.result)
+            except Exception:  # the run page reports it when the run is opened
+                continue
+
+    thread = threading.Thread(target=work, name="steerlens-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def choose_run(entries: list[RunEntry]) -> RunEntry | None:
@@ -145,18 +173,19 @@ def run_page(entry: RunEntry) -> None:
         return
     if entry.kind == "vector":
         with generic.section("the vector file"):
-            registry.page_for(entry.analysis)(entry, opened)
+            registry.page_for(entry.analysis).render(entry, opened)
         _timed(start)
         return
     run = opened
     generic.header(run)
     figures_done, tables_done = set(), set()
-    render = registry.page_for(run.analysis)
-    if render is None:
+    page = registry.page_for(run.analysis)
+    if page is None:
         st.caption(f"No page for analysis {run.analysis!r} yet: showing everything the run saved.")
     else:
         try:
-            shown = render(run) or registry.Shown()
+            result = run.result(page.result) if page.result else None
+            shown = (page.render(run, result) if page.result else page.render(run)) or registry.Shown()
             figures_done, tables_done = shown.figures, shown.tables
         except RunLoadError as e:  # e.g. saved by another version of the analysis
             st.warning(f"The {run.analysis} page cannot read this run ({e}). Everything the run saved is "

@@ -81,10 +81,11 @@ def heatmap(z, x=None, y=None, title: str = "", colorscale: str = "RdBu", zmid: 
     return fig
 
 
-def pick_prompt(container, prompts: list[str], key: str, mean: bool = True, label: str = "Prompt"):
-    """A prompt picker (index into `prompts`), with "mean over prompts" first when `mean`."""
+def pick_prompt(container, prompts: list[str], key: str, mean: bool = True, label: str = "Prompt",
+                all_label: str = "mean over prompts"):
+    """A prompt picker (index into `prompts`), with "mean" (shown as `all_label`) first when `mean`."""
     options = (["mean"] if mean else []) + list(range(len(prompts)))
-    return container.selectbox(label, options, key=key, format_func=lambda i: "mean over prompts" if i == "mean"
+    return container.selectbox(label, options, key=key, format_func=lambda i: all_label if i == "mean"
                                else f"{i}: {prompts[i][:70]}")
 
 

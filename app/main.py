@@ -45,7 +45,7 @@ def main() -> None:
         playground.page(root, browse.runs_in(root))
         return
     st.query_params.pop("view", None)
-    entries = browse.runs_in(root)
+    entries = browse.runs_in(root, warm=True)
     entry = browse.choose_run(entries)
     if st.sidebar.button("Rescan runs folder", key="rescan"):
         browse._scan.clear()

@@ -43,9 +43,8 @@ def units_view(selected: list, beta: torch.Tensor | None, key: str, site: str) -
                           y_title="layer"), key=f"{key}:beta")
 
 
-@page("austeer-eval")
-def austeer_page(run: SavedRun) -> Shown:
-    r = run.result("steering.austeer_eval")
+@page("austeer-eval", result="steering.austeer_eval")
+def austeer_page(run: SavedRun, r) -> Shown:
     st.subheader(f"Test accuracy on {r.task} (site {r.site})")
     table_view(r.table, key=f"{run.name}:table", name=f"{run.name}-accuracy")
     st.subheader("Selected atomic units")

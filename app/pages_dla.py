@@ -23,9 +23,8 @@ def _select(t, prompt, position):
     return t.mean(0) if position == "mean" else t[position]
 
 
-@page("dla")
-def dla_page(run: SavedRun) -> Shown:
-    r = run.result("interp.dla")
+@page("dla", result="interp.dla")
+def dla_page(run: SavedRun, r) -> Shown:
     c1, c2, c3 = st.columns([3, 1, 1])
     prompt = pick_prompt(c1, r.prompts, key=f"{run.name}:prompt")
     positions = ["mean", *range(len(r.positions))] if len(r.positions) > 1 else [0]
@@ -67,9 +66,8 @@ def _components(heads, mlp, bias, embed: float) -> pd.DataFrame:
     return table.reindex(table["value"].abs().sort_values(ascending=False).index).reset_index(drop=True)
 
 
-@page("lens")
-def lens_page(run: SavedRun) -> Shown:
-    r = run.result("interp.lens")
+@page("lens", result="interp.lens")
+def lens_page(run: SavedRun, r) -> Shown:
     per_prompt = len(r.row_prompt) > len(r.prompts)  # positions="all": several rows per prompt
     c1, c2, c3 = st.columns([3, 1, 2])
     if per_prompt:

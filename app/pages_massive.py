@@ -16,9 +16,8 @@ from .registry import Shown, page
 from .runs import SavedRun
 
 
-@page("massive")
-def massive_page(run: SavedRun) -> Shown:
-    r = run.result("interp.massive")
+@page("massive", result="interp.massive")
+def massive_page(run: SavedRun, r) -> Shown:
     layers = list(range(r.n_layers))
     massive = r.is_massive()
     fig = go.Figure(go.Bar(x=layers, y=r.ratio.tolist(), marker_color=["#b2182b" if m else "#878787" for m in massive],
@@ -30,18 +29,19 @@ def massive_page(run: SavedRun) -> Shown:
     if getattr(r, "groups", None):
         st.markdown("**Massive dimensions, grouped by the layer where they first appear**")
         groups = pd.DataFrame(r.groups)
-        table_view(groups.assign(**{c: groups[c].astype(str) for c in groups if groups[c].map(type).eq(list).any()}),
-                   key=f"{run.name}:groups", name=f"{run.name}-groups")
+        listed = {c: groups[c].astype(str) for c in groups if groups[c].map(type).eq(list).any()}
+        table_view(groups.assign(**listed), key=f"{run.name}:groups", name=f"{run.name}-groups")
     c1, c2 = st.columns([1, 3])
-    layer = c1.selectbox("Layer", ["all", *layers], key=f"{run.name}:layer",
-                         index=1 + (r.first_massive_layer if r.first_massive_layer is not None else int(r.ratio.argmax())))
-    prompt = pick_prompt(c2, r.prompts, key=f"{run.name}:prompt")
+    first = r.first_massive_layer if r.first_massive_layer is not None else int(r.ratio.argmax())
+    layer = c1.selectbox("Layer", ["all", *layers], index=1 + first, key=f"{run.name}:layer")
+    prompt = pick_prompt(c2, r.prompts, key=f"{run.name}:prompt", all_label="all prompts")
     top = r.top if layer == "all" else r.top[r.top["layer"] == layer]
     if prompt != "mean":
         top = top[top["prompt"] == prompt]
     if layer != "all":
-        st.caption(f"layer {layer}: max |a| {float(r.max_abs[layer]):.4g}, median |a| {float(r.median_abs[layer]):.4g}, "
-                   f"ratio {float(r.ratio[layer]):.4g}, massive dims {[d for d, _ in r.layer_dims[layer]] or 'none'}")
+        st.caption(f"layer {layer}: max |a| {float(r.max_abs[layer]):.4g}, median |a| "
+                   f"{float(r.median_abs[layer]):.4g}, ratio {float(r.ratio[layer]):.4g}, massive dims "
+                   f"{[d for d, _ in r.layer_dims[layer]] or 'none'}")
     table_view(top, key=f"{run.name}:top", name=f"{run.name}-top")
     dims = sorted(set(r.massive_dims) | set(r.top["dim"].astype(int).tolist()))
     dim = st.selectbox("Dimension", dims, key=f"{run.name}:dim",

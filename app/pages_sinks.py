@@ -16,9 +16,8 @@ from .registry import Shown, page
 from .runs import SavedRun
 
 
-@page("sinks")
-def sinks_page(run: SavedRun) -> Shown:
-    r = run.result("interp.sinks")
+@page("sinks", result="interp.sinks")
+def sinks_page(run: SavedRun, r) -> Shown:
     kinds = ["natural"] + (["random"] if r.random is not None else [])
     c1, c2, c3 = st.columns([1, 3, 1])
     kind = c1.radio("Input", kinds, key=f"{run.name}:kind", horizontal=True)

@@ -40,7 +40,8 @@ def vector_page(entry: RunEntry, vector) -> None:
     norms = vector.norms()
     fig = go.Figure(go.Bar(x=[str(layer) for layer in norms], y=list(norms.values()),
                            hovertemplate="layer %{x}: norm %{y:.4g}<extra></extra>"))
-    fig.update_layout(title="Norm of the direction per layer", xaxis_title="layer", yaxis_title="L2 norm",
+    fig.update_layout(title="Norm of the direction per layer", xaxis={"title": "layer", "type": "category"},
+                      yaxis_title="L2 norm",
                       height=320, margin={"t": 40})
     chart(fig, key=f"{key}:norms")
     stacked = torch.stack([vector.vectors[layer] for layer in layers]).float()  # [n, width]

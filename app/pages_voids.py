@@ -16,11 +16,10 @@ from .runs import SavedRun
 PHASES = {"prompt": "prompt processing (prefill)", "response": "response generation (decode steps)"}
 
 
-@page("voids")
-def voids_page(run: SavedRun) -> Shown:
+@page("voids", result="interp.voids")
+def voids_page(run: SavedRun, r) -> Shown:
     from interp.void_figures import activation_map
 
-    r = run.result("interp.voids")
     c1, c2 = st.columns([3, 2])
     prompt = pick_prompt(c1, r.prompts, key=f"{run.name}:prompt", mean=False)
     phases = [p for p in PHASES if p == "prompt" or r.response_tokens[prompt]]

@@ -114,7 +114,8 @@ def vector_section(root: Path, model) -> VectorChoice | None:
     fig = go.Figure(go.Bar(x=[str(layer) for layer in norms], y=list(norms.values()),
                            hovertemplate="layer %{x}: norm %{y:.4g}<extra></extra>"))
     fig.update_layout(title=f"{vector.kind} vector at site '{vector.site}' ({vector.method}): norm per layer",
-                      xaxis_title="layer", yaxis_title="norm", height=260, margin={"t": 40, "b": 30})
+                      xaxis={"title": "layer", "type": "category"}, yaxis_title="norm", height=260,
+                      margin={"t": 40, "b": 30})
     generic.chart(fig, key="pg:norms")
     return choice
 
@@ -141,7 +142,8 @@ def generation_section(model, use: VectorUse | None, extra: list) -> None:
     max_new = c2.number_input("new tokens", 1, 512, 40, key="pg:max_new")
     temperature = c3.number_input("temperature", 0.0, 2.0, 0.0, 0.1, key="pg:temperature")
     seed = c4.number_input("seed", 0, 2**31 - 1, 0, key="pg:seed")
-    mismatch = c5.toggle("allow a vector from another model", key="pg:mismatch")
+    mismatch = c5.toggle("other model's vector", key="pg:mismatch",
+                         help="use a vector made on another checkpoint of the same shape")
     prompts = [p for p in prompts_text.splitlines() if p.strip()]
     steering = use is not None and bool(use.layers)
     if st.button("Generate", type="primary", key="pg:generate", disabled=not prompts or not (steering or extra)):

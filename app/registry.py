@@ -9,10 +9,14 @@ only adds what is specific to its analysis and a run of an unknown analysis stil
 
     from app.registry import Shown, page
 
-    @page("sinks")
-    def render(run) -> Shown:
+    @page("sinks", result="interp.sinks")
+    def render(run, result) -> Shown:      # result: the run loaded as interp.sinks.SinkResult
         ...
         return Shown(figures={"sink_rate"})
+
+With ``result=`` (the module defining the analysis' `Result` class) the page also gets the
+typed result (`interp.results.load_run`), so it can call the analysis' own methods and
+figure functions; without it the page gets the `SavedRun` only.
 
 Steering-vector files listed next to the runs are the one exception: their page (analysis
 "steering-vector") is called as ``render(entry, vector)`` with the loaded `SteeringVector`
@@ -26,7 +30,13 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-PAGES: dict[str, Callable] = {}
+@dataclass(frozen=True)
+class Page:
+    render: Callable
+    result: str | None = None  # module that defines the analysis' Result class
+
+
+PAGES: dict[str, Page] = {}
 BROKEN_PAGES: dict[str, str] = {}  # module -> import error (the generic view is used instead)
 
 
@@ -38,18 +48,18 @@ class Shown:
     tables: set[str] = field(default_factory=set)
 
 
-def page(*analyses: str) -> Callable[[Callable], Callable]:
+def page(*analyses: str, result: str | None = None) -> Callable[[Callable], Callable]:
     """Register the decorated function as the page of each named analysis."""
 
     def register(render: Callable) -> Callable:
         for name in analyses:
-            PAGES[name] = render
+            PAGES[name] = Page(render, result)
         return render
 
     return register
 
 
-def discover() -> dict[str, Callable]:
+def discover() -> dict[str, Page]:
     """Import every ``app/pages_*.py`` module once; return the registry."""
     import app
 
@@ -62,5 +72,5 @@ def discover() -> dict[str, Callable]:
     return PAGES
 
 
-def page_for(analysis: str | None) -> Callable | None:
+def page_for(analysis: str | None) -> Page | None:
     return discover().get(analysis) if analysis else None

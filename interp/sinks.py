@@ -17,7 +17,9 @@ Conventions (deliberate, stated because papers differ):
 - Positions are 0-based over real tokens: the paper's `k = 1` (first token) is position 0.
   Pads are excluded from every statistic (each row is cut to its real tokens).
 - Each prompt is cut to its first `tokens` (T) real tokens, BOS included when the BOS
-  policy adds one; `bos_added` and the policy are recorded in the result.
+  policy adds one; `bos_added` and the policy are recorded in the result. Keep T near the
+  paper's 64: under uniform causal attention alpha_0 = H_n / n (harmonic number), 0.074 at
+  n = 64 but 0.34 at n = 8, above eps without any sink. Shorter prompts are noted.
 - `sink_rate` is computed per sequence and averaged over sequences; `sink_rate_of_mean`
   thresholds alpha averaged over sequences (both are in the summary).
 - The first-token share's mean leaves out query 0, which can only attend to itself.

@@ -11,7 +11,9 @@ Zero-shot, greedy, answer letter read from the logits at the last prompt token (
    skipping and every token's norm deltas. The rule is alpha-independent up to the
    threshold, so each alpha's void map comes from these deltas (`lac_active`);
 2. `skip="paper"`: one pass per alpha where the final norm reads the last active layer's
-   state (`VoidTracker(paper_skip=True)`); no compute is saved by construction;
+   state (`VoidTracker(paper_skip=True)`); no compute is saved by construction, and the
+   answer can only change where the final layer is void at the answer token
+   (`answer_final_layer_active` in the summary says how often it is active);
 3. `skip="real"`: one pass per alpha where void layers are not applied (`interp.skipping`):
    a layer void for every real token of the batch is not run at all (saved compute), and
    in the layers that do run, void tokens keep their input. The decisions come from pass 1,
@@ -94,6 +96,7 @@ class VoidEvalResult(Result):
     layers_used_answer_token: list[float]  # % at the last prompt token, which gives the answer
     per_layer_prompt: torch.Tensor  # [A, L] active fraction
     per_layer_response: torch.Tensor  # [A, L] (NaN without decode steps)
+    per_layer_answer: torch.Tensor  # [A, L] active fraction at the answer token (last prompt token)
     compute: list  # per alpha: layer calls skipped and seconds (real mode)
     per_question: pd.DataFrame
 
@@ -112,6 +115,7 @@ class VoidEvalResult(Result):
                                     self.layers_used_answer_token)},
             "per_layer_active": {k: {"prompt": freq(p), "response": freq(r)} for k, p, r in
                                  zip(keys, self.per_layer_prompt, self.per_layer_response)},
+            "answer_final_layer_active": {k: round(float(row[-1]), 4) for k, row in zip(keys, self.per_layer_answer)},
             "compute": dict(zip(keys, self.compute)),
         }
 
@@ -239,13 +243,14 @@ def _result(config, questions, rows, maps, compute, L, meta) -> VoidEvalResult:
     accuracy = []
     for alpha in config.alphas:
         accuracy.append(float(table[(table["mode"] == config.skip) & (table["alpha"] == alpha)]["correct"].mean()))
-    used_prompt, used_response, used_last, freq_prompt, freq_response = [], [], [], [], []
+    used_prompt, used_response, used_last, freq_prompt, freq_response, freq_last = [], [], [], [], [], []
     for a in range(len(config.alphas)):
         prompt = torch.cat(maps[a]["prompt"])[None]  # [1, tokens, L]
         ones = torch.ones(prompt.shape[:2], dtype=torch.bool)
         used_prompt.append(used_pct(prompt, ones))
         last = torch.cat(maps[a]["last"])[None]
         used_last.append(used_pct(last, torch.ones(last.shape[:2], dtype=torch.bool)))
+        freq_last.append(layer_frequency(last, torch.ones(last.shape[:2], dtype=torch.bool)))
         freq_prompt.append(layer_frequency(prompt, ones))
         response = [r for r in maps[a]["response"] if r.shape[0]]
         if response:
@@ -261,6 +266,7 @@ def _result(config, questions, rows, maps, compute, L, meta) -> VoidEvalResult:
         answer=config.answer, accuracy_no_skip=float(base["correct"].mean()), accuracy_skip=accuracy,
         layers_used_prompt=used_prompt, layers_used_response=used_response, layers_used_answer_token=used_last,
         per_layer_prompt=torch.stack(freq_prompt), per_layer_response=torch.stack(freq_response),
+        per_layer_answer=torch.stack(freq_last),
         compute=[_compute_summary(c, config.skip) for c in compute], per_question=table, meta=meta)
 
 

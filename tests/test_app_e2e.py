@@ -45,7 +45,7 @@ PLOT = "[data-testid='stPlotlyChart'] .js-plotly-plot .main-svg"
 # one run page of each kind, with a label of a figure it must draw
 PAGES = {"dla-1": "Heads: DLA", "lens-1": "Logit lens", "sinks-1": "Sink importance", "massive-1": "max |a|",
          "voids-1": "LAC activation map", "austeer-eval-1": "atomic units", "v.safetensors": "Norm of the direction",
-         "probe-1": "probe scores"}
+         "refusal-1": "refusal rate", "probe-1": "probe scores"}
 
 
 @pytest.fixture(scope="module")

@@ -106,6 +106,21 @@ def test_changing_a_control_redraws_its_figure(monkeypatch, name, kind, key, val
     assert chart(at, figure) != before
 
 
+def test_refusal_page_shows_baseline_and_steered_side_by_side(monkeypatch):
+    from interp.results import load_run
+
+    responses = load_run(saved_runs() / "refusal-1").responses
+    at = open_app(monkeypatch, saved_runs(), run="refusal-1")
+    assert not problems(at)
+    at.radio(key="refusal-1:set").set_value("harmful").run()
+    assert not problems(at)
+    ablated = responses[responses["condition"] == "ablate"]
+    shown = [c.value for c in at.code]
+    assert len(shown) == 2 * len(ablated) and set(ablated["response"]) <= set(shown)
+    at.multiselect(key="refusal-1:labels").set_value([]).run()
+    assert not at.code  # the label filter hides every pair
+
+
 def test_data_switch_shows_the_numbers_behind_a_figure(monkeypatch):
     at = open_app(monkeypatch, saved_runs(), run="dla-1")
     z = chart(at, "dla-1:heads")["data"][0]["z"]  # [L, H]

@@ -28,7 +28,7 @@ from interp.results import Result, RunMeta
 from steering.vectors import SteeringVector, VectorFileError
 
 PROMPTS = ["The cat sat on the mat", "Hello world, this is"]
-RUN_NAMES = ["austeer-eval-1", "dla-1", "lens-1", "massive-1", "probe-1", "sinks-1", "voids-1"]
+RUN_NAMES = ["austeer-eval-1", "dla-1", "lens-1", "massive-1", "probe-1", "refusal-1", "sinks-1", "voids-1"]
 FILE_NAMES = ["au.safetensors", "v.safetensors"]
 
 
@@ -58,6 +58,7 @@ def saved_runs() -> Path:
     from interp.voids import VoidConfig, run_voids
     from steering.austeer import fit_austeer
     from steering.austeer_eval import AUSteerEvalConfig, run_austeer_eval
+    from steering.refusal_steer import RefusalSteerConfig, run_refusal_steer
     from steering.tasks import get_task, triples
 
     root = Path(tempfile.mkdtemp(prefix="steerlens-app-runs-"))
@@ -71,6 +72,7 @@ def saved_runs() -> Path:
     config = AUSteerEvalConfig(ks=[2, 4], alphas=[2.0], block_alphas=[1.0], block_layer_stride=2, n_train=6,
                                n_val=2, n_test=2)
     run_austeer_eval(model, task, config, progress=False).save(root / "austeer-eval-1")
+    run_refusal_steer(model, RefusalSteerConfig(alphas=[1.0], max_new_tokens=3)).save(root / "refusal-1")
     fit_austeer(model, triples(task.split(6, 0, 0)["train"]), site="ffn", k=8).save(root / "au.safetensors")
     torch.manual_seed(0)
     SteeringVector.from_tensor(10 * torch.randn(3, model.d_model), layers=[0, 1, 2], model=model).save(

@@ -21,6 +21,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 TINY_PARAMETERS = {
     "01_dla_and_lens.ipynb": {"PROMPTS": ["The cat sat on", "A dog ran to"], "TARGET": "e", "CONTRAST": "t"},
 }
+THREADS = "1"  # tiny models on a shared CPU: thread hand-offs cost more than the matmuls
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def test_notebook_is_committed_clean(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_on_a_tiny_model(path, tiny_folder, tmp_path):
+def test_notebook_runs_on_a_tiny_model(path, tiny_folder, tmp_path, monkeypatch):
     notebook = nbformat.read(path, as_version=4)
     cell = parameters_cell(notebook)
     overrides = {"MODEL": str(tiny_folder), "QUICK": True, "OUT": str(tmp_path / "runs"),
@@ -63,6 +64,7 @@ def test_notebook_runs_on_a_tiny_model(path, tiny_folder, tmp_path):
     unknown = [name for name in overrides if name not in defined]
     assert not unknown, f"{path.name}: the parameters cell does not define {unknown}"
     cell.source += "\n\n# CI: tiny model\n" + "\n".join(f"{name} = {value!r}" for name, value in overrides.items())
+    monkeypatch.setenv("OMP_NUM_THREADS", THREADS)  # read by torch when the kernel imports it
     client = nbclient.NotebookClient(notebook, timeout=240, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
     client.execute()  # raises CellExecutionError on the first failing cell

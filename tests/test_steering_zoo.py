@@ -32,7 +32,7 @@ def test_refusal_direction_added_and_ablated(qwen):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # steadier on a shared CPU
     try:
-        result = run_refusal_steer(qwen, RefusalSteerConfig(layer=12, alphas=[1.0], max_new_tokens=12))
+        result = run_refusal_steer(qwen, RefusalSteerConfig(layer=12, alphas=[2.0], max_new_tokens=12))
     finally:
         torch.set_num_threads(threads)
     rate = {(r.prompts, r.condition): r.refusal_rate for r in result.table.itertuples()}
