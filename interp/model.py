@@ -145,19 +145,24 @@ class Model:
         messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
-    def tokenize(self, prompts: Sequence[str] | str, chat: bool = False) -> TokenBatch:
+    def tokenize(self, prompts: Sequence[str] | str, chat: bool = False, formatted: bool = False) -> TokenBatch:
+        """Left-padded ids. `chat` applies the chat template (which carries its own BOS);
+        `formatted` takes texts that already carry their template and special tokens (e.g.
+        a chat prompt followed by an answer) and adds nothing: no BOS policy, no template."""
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         if not prompts:
             raise ValueError("no prompts given")
         if any(not p for p in prompts):
             raise ValueError("empty prompt in input; every prompt needs at least one character")
+        if chat and formatted:
+            raise ValueError("chat=True applies the template and formatted=True says it is applied; pass one")
         texts = [self.chat_prompt(p) for p in prompts] if chat else prompts
-        special = not chat and self.bos != "never"
+        special = not chat and not formatted and self.bos != "never"
         rows = [self.tokenizer(t, add_special_tokens=special)["input_ids"] for t in texts]
         bos_id = self.tokenizer.bos_token_id
-        if self.bos == "always" and bos_id is not None:
+        if self.bos == "always" and bos_id is not None and not formatted:
             rows = [r if r[:1] == [bos_id] else [bos_id, *r] for r in rows]
-        if self.bos == "never" and bos_id is not None:
+        if self.bos == "never" and bos_id is not None and not formatted:
             rows = [r[1:] if r[:1] == [bos_id] and len(r) > 1 else r for r in rows]
         width = max(len(r) for r in rows)
         pad = self.tokenizer.pad_token_id

@@ -227,7 +227,7 @@ def refusal_steer_step(model, out_dir: Path, quick: bool):
     """A difference-of-means refusal direction added to benign requests and ablated from harmful ones."""
     from steering.refusal_steer import RefusalSteerConfig, run_refusal_steer
 
-    config = RefusalSteerConfig(alphas=[1.0], max_new_tokens=12) if quick else RefusalSteerConfig()
+    config = RefusalSteerConfig(alphas=[1.0], max_new_tokens=12, n_test=12) if quick else RefusalSteerConfig()
     result = run_refusal_steer(model, config)
     result.save(out_dir, overwrite=True)
     rate = {(r["prompts"], r["condition"], r["alpha"]): r["refusal_rate"] for r in result.table.to_dict("records")}

@@ -107,23 +107,11 @@ def triple_activations(model, triples: Sequence[tuple[str, str, str]], sites: Se
     sides = []
     for column in (1, 2):  # right answers, then wrong answers
         texts = [p + t[column] for p, t in zip(prompts, triples)]
-        batch = _encode(model, texts) if chat else texts
+        batch = model.tokenize(texts, formatted=True) if chat else texts
         per_site = sites_activations(model, batch, sites, layers, "last", False, batch_size, progress)
         sides.append({site: torch.stack([per_site[site][layer] for layer in layers], 1)  # [N, L, W]
                       for site in sites})
     return {site: (sides[0][site], sides[1][site]) for site in sites}
-
-
-def _encode(model, texts: Sequence[str]):
-    """Left-padded TokenBatch of already-formatted texts (chat template applied by us)."""
-    from interp.model import TokenBatch
-
-    tok = model.tokenizer
-    rows = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
-    width = max(len(r) for r in rows)
-    ids = torch.tensor([[tok.pad_token_id] * (width - len(r)) + r for r in rows], dtype=torch.long)
-    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=torch.long)
-    return TokenBatch(ids, mask, list(texts))
 
 
 def fit_austeer(model, triples: Sequence[tuple[str, str, str]], site: str = "ffn", k: int = 32,

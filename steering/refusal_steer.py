@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import ClassVar
 
 import pandas as pd
+import torch
 
 from interp.config import option
 from interp.refusal import classify_responses, refusal_pairs
@@ -35,10 +36,13 @@ class RefusalSteerConfig:
                                  help="strengths added to benign prompts (times the mean difference)")
     max_new_tokens: int = option(24, "tokens generated per prompt")
     gen_batch_size: int = option(16, "prompts per generate call")
+    n_test: int | None = option(None, "use only the first N held-out pairs (default: all 29)")
 
     def validate(self) -> None:
         if self.layer is not None and self.layer < 0:
             raise ValueError(f"layer must be >= 0, got {self.layer}")
+        if self.n_test is not None and self.n_test < 1:
+            raise ValueError(f"n_test must be >= 1, got {self.n_test}")
         if self.max_new_tokens < 1 or self.gen_batch_size < 1:
             raise ValueError("max_new_tokens and gen_batch_size must be >= 1")
 
@@ -49,7 +53,8 @@ class RefusalSteerResult(Result):
     layer: int
     direction_norm: float
     table: pd.DataFrame  # condition, prompts, alpha, n, refusal_rate, answer_rate, other_rate
-    responses: pd.DataFrame  # condition, alpha, prompt, response, label
+    responses: pd.DataFrame  # prompts (benign/harmful), condition, alpha, prompt, response, label
+    direction: torch.Tensor | None = None  # [d_model] mean(harmful) - mean(benign) at `layer`
 
     def summary(self) -> dict:
         rows = [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
@@ -78,7 +83,7 @@ def run_refusal_steer(model, config: RefusalSteerConfig, batch_size=None, seed: 
     if layer >= model.n_layers:
         raise ValueError(f"layer {layer} out of range: the model has layers 0..{model.n_layers - 1}")
     meta = RunMeta(model=dict(model.info), config={**asdict(config), "layer": layer}, seed=seed)
-    train, test = refusal_pairs("train"), refusal_pairs("test")
+    train, test = refusal_pairs("train"), refusal_pairs("test")[:config.n_test]
     with meta.timed("direction"):
         vector = make_vector(model, [p["harmful"] for p in train], [p["benign"] for p in train],
                              ContrastConfig(layers=[layer]), chat=True, batch_size=batch_size)
@@ -97,7 +102,8 @@ def run_refusal_steer(model, config: RefusalSteerConfig, batch_size=None, seed: 
                              refusal_rate=labels.count("refusal") / len(labels),
                              answer_rate=labels.count("answer") / len(labels),
                              other_rate=labels.count("other") / len(labels)))
-            responses += [dict(condition=condition, alpha=alpha, prompt=p, response=t, label=lab)
+            responses += [dict(prompts=prompt_set, condition=condition, alpha=alpha, prompt=p, response=t, label=lab)
                           for p, t, lab in zip(prompts, texts, labels)]
-    return RefusalSteerResult(layer=layer, direction_norm=float(vector.vectors[layer].norm()),
-                              table=pd.DataFrame(rows), responses=pd.DataFrame(responses), meta=meta)
+    direction = vector.vectors[layer].float().cpu()
+    return RefusalSteerResult(layer=layer, direction_norm=float(direction.norm()), table=pd.DataFrame(rows),
+                              responses=pd.DataFrame(responses), direction=direction, meta=meta)

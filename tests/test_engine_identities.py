@@ -120,3 +120,20 @@ def test_batch_size_and_bucketing_do_not_change_results(model):
     torch.testing.assert_close(one_logits, all_logits, rtol=0, atol=1e-5)
     mask = everything.attention_mask.bool()
     torch.testing.assert_close(one[site][mask], everything[site][mask], rtol=0, atol=1e-5)
+
+
+def test_bos_policies_and_formatted_texts():
+    model = tiny_model("llama")
+    bos = model.tokenizer.bos_token_id
+    plain = model.tokenize(["Hi"])
+    assert plain.bos_added and plain.input_ids[0, 0] == bos
+    model.bos = "never"
+    assert model.tokenize(["Hi"]).input_ids[0].tolist() == model.tokenizer("Hi", add_special_tokens=False)["input_ids"]
+    model.bos = "default"
+    chat = model.tokenize(["Hi"], chat=True)
+    # a chat prompt followed by an answer, tokenized as-is: the prompt's ids, then the answer's
+    answered = model.tokenize([model.chat_prompt("Hi") + "Yes"], formatted=True)
+    answer_ids = model.tokenizer("Yes", add_special_tokens=False)["input_ids"]
+    assert answered.input_ids[0].tolist() == chat.input_ids[0].tolist() + answer_ids
+    with pytest.raises(ValueError, match="pass one"):
+        model.tokenize(["Hi"], chat=True, formatted=True)
