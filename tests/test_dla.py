@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from tiny import FAMILIES, MOE, tiny_model
+from tiny import FAMILIES, MOE, save_tiny, tiny_model
 
 import interp
 from interp.cli import main
@@ -196,8 +196,7 @@ def test_out_of_range_heads_and_bad_options_are_refused():
 def folder(tmp_path_factory):
     model = tiny_model("llama")
     path = tmp_path_factory.mktemp("tiny-llama")
-    model.hf.save_pretrained(path)
-    model.tokenizer.save_pretrained(path)
+    save_tiny(model, path)
     return path
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tiny import tiny_model
+from tiny import save_tiny, tiny_model
 
 from interp.emergence import emergence_curve, fit_emergence, fit_emergence_layers, run_emergence
 from interp.results import load_run
@@ -86,8 +86,7 @@ def test_cli_emergence_fits_checkpoint_folders(tmp_path, capsys):
         with torch.no_grad():
             model.hf.transformer.h[1].mlp.c_proj.bias[5] = float(value)
         folder = tmp_path / f"ckpt-{step}"
-        model.hf.save_pretrained(folder)
-        model.tokenizer.save_pretrained(folder)
+        save_tiny(model, folder)
         lines.append(json.dumps({"step": step, "model": str(folder)}))
     (tmp_path / "ckpts.jsonl").write_text("\n".join(lines) + "\n")
     prompts = tmp_path / "p.txt"

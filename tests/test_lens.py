@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from tiny import tiny_model
+from tiny import save_tiny, tiny_model
 
 from interp.cli import main
 from interp.directions import single_token_id
@@ -80,8 +80,7 @@ def test_bad_lens_input_is_refused(tmp_path, capsys):
 def test_cli_lens_prints_layers(tmp_path, capsys):
     model = tiny_model("llama")
     folder = tmp_path / "m"
-    model.hf.save_pretrained(folder)
-    model.tokenizer.save_pretrained(folder)
+    save_tiny(model, folder)
     assert main(["lens", "--model", str(folder), "--prompt", "The cat", "--target", "a", "--json",
                  "--out", str(tmp_path / "run")]) == 0
     printed = json.loads(capsys.readouterr().out)

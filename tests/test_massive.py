@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from tiny import tiny_model
+from tiny import save_tiny, tiny_model
 
 from interp.cli import main
 from interp.massive import MassiveConfig, massive_activations, run_massive
@@ -148,8 +148,7 @@ def test_shipped_ppl_sample_is_readable():
 
 def test_cli_massive_json(tmp_path, neuron_plant, capsys):
     folder = tmp_path / "model"
-    neuron_plant.hf.save_pretrained(folder)
-    neuron_plant.tokenizer.save_pretrained(folder)
+    save_tiny(neuron_plant, folder)
     prompts = tmp_path / "p.txt"
     prompts.write_text("\n".join(PROMPTS) + "\n")
     code = main(["massive", "--model", str(folder), "--prompts", str(prompts), "--out", str(tmp_path / "run"),

@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 import pytest
-from tiny import tiny_model
+from tiny import save_tiny, tiny_model
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -28,8 +28,7 @@ THREADS = "1"  # tiny models on a shared CPU: thread hand-offs cost more than th
 def tiny_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny-llama-notebooks")
     model = tiny_model("llama")
-    model.hf.save_pretrained(folder)
-    model.tokenizer.save_pretrained(folder)
+    save_tiny(model, folder)
     return folder
 
 

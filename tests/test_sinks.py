@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from tiny import tiny_model
+from tiny import save_tiny, tiny_model
 
 from interp.attention import PatternUnavailableError
 from interp.attention_edits import move_to_first_token
@@ -155,8 +155,7 @@ def test_bad_config_is_refused():
 
 def test_cli_sinks_json(tmp_path, model, capsys):
     folder = tmp_path / "model"
-    model.hf.save_pretrained(folder)
-    model.tokenizer.save_pretrained(folder)
+    save_tiny(model, folder)
     prompts = tmp_path / "p.txt"
     prompts.write_text("\n".join(PROMPTS) + "\n")
     code = main(["sinks", "--model", str(folder), "--prompts", str(prompts), "--tokens", "16", "--out",

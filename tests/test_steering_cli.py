@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 from safetensors.torch import save_file
-from tiny import tiny_model
+from tiny import save_tiny, tiny_model
 
 from interp.cli import main
 from steering import SteeringVector
@@ -23,8 +23,7 @@ def model():
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory, model):
     path = tmp_path_factory.mktemp("tiny-llama")
-    model.hf.save_pretrained(path)
-    model.tokenizer.save_pretrained(path)
+    save_tiny(model, path)
     return path
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from tiny import tiny_model
+from tiny import save_tiny, tiny_model
 
 from interp.cli import main
 from interp.store import ActivationStore, StoreError, capture_to_store
@@ -22,8 +22,7 @@ def model():
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory, model):
     path = tmp_path_factory.mktemp("tiny-qwen2")
-    model.hf.save_pretrained(path)
-    model.tokenizer.save_pretrained(path)
+    save_tiny(model, path)
     return path
 
 

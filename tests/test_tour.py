@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from tiny import tiny_model
+from tiny import save_tiny, tiny_model
 
 import interp.tour_steps as tour_steps
 from interp.cli import main
@@ -24,8 +24,7 @@ def one_thread():
 def tiny_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny-llama")
     model = tiny_model("llama")
-    model.hf.save_pretrained(folder)
-    model.tokenizer.save_pretrained(folder)
+    save_tiny(model, folder)
     return folder
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from tiny import tiny_model
+from tiny import save_tiny, tiny_model
 from void_plants import plant_identities
 
 from interp.cli import main
@@ -142,8 +142,7 @@ def test_generate_answers_record_the_response_phase():
 def folder(tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny_llama_eval")
     model = tiny_model("llama")
-    model.hf.save_pretrained(path)
-    model.tokenizer.save_pretrained(path)
+    save_tiny(model, path)
     return path
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from tiny import tiny_model
+from tiny import save_tiny, tiny_model
 from void_plants import plant_identities
 
 from interp.arch.spec import get_module
@@ -155,8 +155,7 @@ def test_result_round_trip_summary_and_figures(tmp_path):
 def folder(tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny_llama")
     model = tiny_model("llama")
-    model.hf.save_pretrained(path)
-    model.tokenizer.save_pretrained(path)
+    save_tiny(model, path)
     return path
 
 

@@ -107,3 +107,10 @@ def tiny_model(family: str = "llama", seed: int = 0, attn: str = "eager", bos: s
 
     return Model(tiny_hf(family, seed, attn, **overrides), tiny_tokenizer(), bos=bos,
                  info={"spec": f"tiny-{family}", "family": family})
+
+
+def save_tiny(model, folder):
+    """Save a tiny `Model` (weights and tokenizer) as a folder `interp.load` and the CLI read."""
+    model.hf.save_pretrained(folder)
+    model.tokenizer.save_pretrained(folder)
+    return folder

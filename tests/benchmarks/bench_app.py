@@ -10,7 +10,8 @@ the way `steerlens app --runs DIR` serves it with `?run=<name>`, and prints per 
 both as the server-side build time the page itself measures (`render_seconds`) and as the
 wall time of the whole script run, next to the run list page in the same process as the
 reference. The browser then draws the plotly figures (tens of ms each; see
-tests/test_app_e2e.py). Asserts nothing. Target: every page under 2 s.
+tests/test_app_e2e.py). Asserts nothing. Target: every page under 2 s. Streamlit's
+bare-mode warnings go to stderr (`2>/dev/null` hides them).
 """
 
 from __future__ import annotations
