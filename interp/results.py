@@ -37,14 +37,12 @@ import re
 import shutil
 import sys
 import time
-import types
-import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar, Union
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -52,7 +50,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from typing_extensions import Self
 
-from .tables import read_table, write_table
+from .result_fields import FieldLoadError, data_fields, decode_fields, encode_fields, jsonable
 
 MANIFEST = "manifest.json"
 RESULT_TYPES: dict[str, type[Result]] = {}
@@ -131,8 +129,8 @@ class Result:
 
     def to_json(self) -> dict:
         """The whole result as plain JSON data (tensors as nested lists, tables as records)."""
-        out: dict[str, Any] = {"analysis": self.analysis, "meta": _jsonable(self.meta, "meta")}
-        for f in _data_fields(type(self)):
+        out: dict[str, Any] = {"analysis": self.analysis, "meta": jsonable(self.meta, "meta")}
+        for f in data_fields(type(self)):
             value = getattr(self, f.name)
             if isinstance(value, (torch.Tensor, np.ndarray)):
                 value = value.tolist()
@@ -142,8 +140,8 @@ class Result:
                 isinstance(v, torch.Tensor) for v in value.values()
             ):
                 value = {k: v.tolist() for k, v in value.items()}
-            out[f.name] = _jsonable(value, f.name)
-        out["summary"] = _jsonable(self.summary(), "summary()")
+            out[f.name] = jsonable(value, f.name)
+        out["summary"] = jsonable(self.summary(), "summary()")
         return out
 
     def save(self, dir: str | Path | None = None, overwrite: bool = False) -> Path:
@@ -275,43 +273,8 @@ def default_run_dir(analysis: str, root: str | Path = "runs") -> Path:
 
 def _write_run(result: Result, tmp: Path) -> None:
     cls = type(result)
-    hints = typing.get_type_hints(cls)
-    schema: dict[str, dict] = {}
-    json_fields: dict[str, Any] = {}
-    tensors: dict[str, torch.Tensor] = {}
-    files: list[str] = []
-    for f in _data_fields(cls):
-        value, kind = getattr(result, f.name), _kind(hints[f.name])
-        if kind is None:
-            raise TypeError(
-                f"{cls.__qualname__}.{f.name}: unsupported field type "
-                f"{hints[f.name]!r}; use Tensor, ndarray, DataFrame or JSON types"
-            )
-        if value is None:
-            schema[f.name] = {"kind": "none"}
-        elif kind == "tensor_dict":
-            for key, t in _expect(value, dict, f.name).items():
-                tensors[f"{f.name}/{key}"] = _cpu(_expect(t, torch.Tensor, f.name))
-            schema[f.name] = {"kind": kind, "keys": list(value)}
-        elif kind in ("tensor", "array"):
-            if kind == "array":
-                value = _numpy_to_torch(_expect(value, np.ndarray, f.name), f.name)
-            tensors[f.name] = _cpu(_expect(value, torch.Tensor, f.name))
-            schema[f.name] = {"kind": kind}
-        elif kind == "table":
-            rel = f"tables/{f.name}.csv"
-            schema[f.name] = {
-                "kind": kind,
-                "path": rel,
-                **write_table(_expect(value, pd.DataFrame, f.name), tmp / rel),
-            }
-            files.append(rel)
-        else:  # json or dataclass
-            to_dict = getattr(value, "to_dict", None)
-            if kind == "dataclass" and callable(to_dict):
-                value = to_dict()
-            json_fields[f.name] = _jsonable(value, f.name)
-            schema[f.name] = {"kind": kind}
+    encoded = encode_fields(result, tmp)
+    schema, json_fields, tensors, files = encoded.schema, encoded.json_fields, encoded.tensors, encoded.files
     if tensors:
         _write_tensors(tensors, tmp / "tensors.safetensors")
         files.append("tensors.safetensors")
@@ -324,14 +287,14 @@ def _write_run(result: Result, tmp: Path) -> None:
         "steerlens_version": _versions("steerlens").get("steerlens"),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **{
-            m.name: _jsonable(getattr(result.meta, m.name), m.name)
+            m.name: jsonable(getattr(result.meta, m.name), m.name)
             for m in dataclasses.fields(RunMeta)
         },
         "versions": {
             "python": sys.version.split()[0],
             **_versions("torch", "transformers", "numpy", "pandas", "safetensors", "plotly"),
         },
-        "summary": _jsonable(result.summary(), "summary()"),
+        "summary": jsonable(result.summary(), "summary()"),
         "schema": schema,
         "files": files,
         "complete": True,
@@ -378,119 +341,19 @@ def _read_run(cls: type[R], path: Path, manifest: dict) -> R:
 
 
 def _build(cls: type[R], path: Path, manifest: dict) -> R:
-    hints = typing.get_type_hints(cls)
     schema = manifest.get("schema", {})
     json_fields = json.loads((path / "fields.json").read_text(encoding="utf-8"))
     tensor_file = path / "tensors.safetensors"
     tensors = load_file(str(tensor_file)) if tensor_file.is_file() else {}
-    kwargs: dict[str, Any] = {}
-    for f in _data_fields(cls):
-        spec = schema.get(f.name)
-        if spec is None:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise RunLoadError(f"{path}: field {f.name!r} of {cls.__qualname__} is not saved")
-            continue
-        kind, tp = spec["kind"], _unwrap_optional(hints[f.name])
-        if kind == "none":
-            kwargs[f.name] = None
-        elif kind == "tensor":
-            kwargs[f.name] = tensors[f.name]
-        elif kind == "array":
-            kwargs[f.name] = tensors[f.name].numpy()
-        elif kind == "tensor_dict":
-            kwargs[f.name] = {k: tensors[f"{f.name}/{k}"] for k in spec["keys"]}
-        elif kind == "table":
-            kwargs[f.name] = read_table(path / spec["path"], spec)
-        elif kind == "dataclass":
-            from_dict = getattr(tp, "from_dict", None)
-            data = json_fields[f.name]
-            kwargs[f.name] = from_dict(data) if callable(from_dict) else tp(**data)
-        else:
-            kwargs[f.name] = _restore_json(json_fields[f.name], tp)
+    try:
+        kwargs = decode_fields(cls, path, schema, json_fields, tensors)
+    except FieldLoadError as e:
+        raise RunLoadError(str(e)) from None
     meta = {k: manifest[k] for k in ("model", "config", "seed", "timings") if k in manifest}
     return cls(**kwargs, meta=RunMeta(**meta))
 
 
-def _restore_json(value: Any, tp: Any) -> Any:
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if isinstance(value, list) and (tp is tuple or origin is tuple):
-        return tuple(value)
-    if isinstance(value, dict) and origin is dict and args and args[0] is int:
-        return {int(k): _restore_json(v, args[1]) for k, v in value.items()}
-    return value
-
-
 # --- helpers -------------------------------------------------------------------------------
-
-
-def _data_fields(cls: type) -> list[dataclasses.Field]:
-    return [f for f in dataclasses.fields(cls) if f.init and f.name != "meta"]
-
-
-def _unwrap_optional(tp: Any) -> Any:
-    if typing.get_origin(tp) in (Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return args[0] if len(args) == 1 else tp
-    return tp
-
-
-def _kind(tp: Any) -> str | None:
-    """How a field of annotation ``tp`` is stored; None if it cannot be."""
-    tp = _unwrap_optional(tp)
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    base = getattr(tp, "array_type", tp)  # jaxtyping's Float[Tensor, "..."] wraps the type
-    if isinstance(base, type) and issubclass(base, torch.Tensor):
-        return "tensor"
-    if base is np.ndarray or origin is np.ndarray:
-        return "array"
-    if tp is pd.DataFrame:
-        return "table"
-    if dataclasses.is_dataclass(tp):
-        return "dataclass"
-    if origin is dict and len(args) == 2 and _kind(args[1]) == "tensor":
-        return "tensor_dict"
-    if origin in (Union, types.UnionType):
-        return "json" if all(_kind(a) == "json" for a in args) else None
-    return "json" if tp in _JSON_TYPES or origin in (dict, list, tuple) else None
-
-
-def _expect(value: Any, tp: type, name: str) -> Any:
-    if not isinstance(value, tp):
-        raise TypeError(f"field {name!r} should be a {tp.__name__}, got {type(value).__name__}")
-    return value
-
-
-def _cpu(t: torch.Tensor) -> torch.Tensor:
-    return t.detach().to("cpu").contiguous().clone()  # clone: safetensors rejects shared storage
-
-
-def _numpy_to_torch(a: np.ndarray, name: str) -> torch.Tensor:
-    try:
-        return torch.from_numpy(np.ascontiguousarray(a))
-    except TypeError:
-        raise TypeError(
-            f"field {name!r}: numpy dtype {a.dtype} cannot go in safetensors; use a list field"
-        ) from None
-
-
-def _jsonable(obj: Any, name: str) -> Any:
-    """Plain JSON data from ``obj`` (dataclasses, numpy scalars, paths, tuples converted)."""
-    if obj is None or isinstance(obj, (str, bool, int, float)):
-        return obj
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, (Path, torch.dtype, torch.device)):
-        return str(obj)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _jsonable(dataclasses.asdict(obj), name)
-    if isinstance(obj, dict):
-        return {
-            k if isinstance(k, str) else _jsonable(k, name): _jsonable(v, name)
-            for k, v in obj.items()
-        }
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v, name) for v in obj]
-    raise TypeError(f"{name}: {type(obj).__name__} is not JSON-able")
 
 
 def _qualname(cls: type) -> str:

@@ -16,7 +16,7 @@ import pandas as pd
 
 
 def _jsonable(obj: Any, name: str) -> Any:
-    from .results import _jsonable as to_json
+    from .result_fields import jsonable as to_json
 
     return to_json(obj, name)
 
