@@ -9,9 +9,10 @@ is reused by the steering-vector page for AUSteer mask files (`austeer fit`).
 from __future__ import annotations
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 import torch
+
+from steering.austeer_eval import units_figure
 
 from .generic import chart, heatmap, table_view
 from .registry import Shown, page
@@ -27,13 +28,7 @@ def units_view(selected: list, beta: torch.Tensor | None, key: str, site: str) -
         return
     k = st.slider("Top k units", 1, len(units), min(len(units), 32), key=f"{key}:k") if len(units) > 1 else 1
     top = units.head(k)
-    fig = go.Figure(go.Scatter(
-        x=top["layer"], y=top["dim"], mode="markers", text=top["rank"],
-        marker={"size": 10, "color": top["beta"], "colorscale": "RdBu", "cmin": -1, "cmax": 1,
-                "colorbar": {"title": "beta"}},
-        hovertemplate="rank %{text}: layer %{x}, coordinate %{y}, beta %{marker.color:.3f}<extra></extra>"))
-    fig.update_layout(title=f"Where the top {k} atomic units sit ({site})", xaxis={"title": "layer", "dtick": 1},
-                      yaxis_title="coordinate", height=360, margin={"t": 40})
+    fig = units_figure(top[["layer", "dim", "beta"]].values.tolist(), site)
     chart(fig, key=f"{key}:scatter")
     table_view(top, key=f"{key}:units", name=f"{key.split(':')[0]}-units")
     if beta is not None:

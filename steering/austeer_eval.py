@@ -83,7 +83,23 @@ class AUSteerEvalResult(Result):
                                          for m, k in zip(self.table.method, self.table.k)])
         fig = px.bar(frame, x="label", y="test_accuracy", text="n_coordinates",
                      title=f"{self.task}: test accuracy (bar text = steered coordinates)")
-        return {"accuracy": fig}
+        return {"accuracy": fig, "units": units_figure(self.selected, self.site)}
+
+
+def units_figure(selected: list, site: str):
+    """Where the selected atomic units sit: layer x coordinate, coloured by beta.
+
+    `selected` is [[layer, coordinate, beta], ...] best first (the rank is the hover text)."""
+    import plotly.graph_objects as go
+
+    layers, dims, betas = ([row[i] for row in selected] for i in range(3))
+    fig = go.Figure(go.Scatter(
+        x=layers, y=dims, mode="markers", text=list(range(1, len(selected) + 1)),
+        marker={"size": 10, "color": betas, "colorscale": "RdBu", "cmin": -1, "cmax": 1, "colorbar": {"title": "beta"}},
+        hovertemplate="rank %{text}: layer %{x}, coordinate %{y}, beta %{marker.color:.3f}<extra></extra>"))
+    fig.update_layout(title=f"Where the top {len(selected)} atomic units sit ({site})",
+                      xaxis={"title": "layer", "dtick": 1}, yaxis_title="coordinate", height=360, margin={"t": 40})
+    return fig
 
 
 def task_accuracy(model, task: Task, items: list[TaskItem], edits=(), chat: bool = False,

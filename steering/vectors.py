@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -104,6 +104,14 @@ class SteeringVector:
     def site_name(self, layer: int) -> str:
         """The engine site this vector edits at `layer`."""
         return SITES[self.site].format(layer=layer)
+
+    def subset(self, layers) -> "SteeringVector":
+        """The same vector restricted to `layers` (e.g. one layer for a llama.cpp export)."""
+        layers = [layers] if isinstance(layers, int) else list(layers)
+        missing = sorted(set(layers) - set(self.vectors))
+        if missing or not layers:
+            raise VectorFileError(f"layers {missing or layers} are not in this vector; it has layers {self.layers}")
+        return replace(self, vectors={layer: self.vectors[layer] for layer in layers})
 
     def norms(self) -> dict[int, float]:
         return {layer: float(v.norm()) for layer, v in self.vectors.items()}

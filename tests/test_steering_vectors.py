@@ -37,6 +37,16 @@ def test_from_tensor_same_direction_at_each_layer_and_bad_shape(model):
         SteeringVector.from_tensor(torch.ones(3, 64), layers=[0, 1])
 
 
+
+def test_subset_keeps_the_chosen_layers_and_the_metadata(model):
+    v = SteeringVector.from_tensor(torch.arange(128.0).reshape(2, 64), layers=[0, 2], model=model, config={"a": 1})
+    one = v.subset(2)
+    assert one.layers == [2] and torch.equal(one.vectors[2], v.vectors[2])
+    assert (one.site, one.kind, one.model, one.config) == (v.site, v.kind, v.model, v.config)
+    with pytest.raises(VectorFileError, match=r"layers \[1\] are not in this vector; it has layers \[0, 2\]"):
+        v.subset([1, 2])
+
+
 def test_wrong_width_is_refused(model):
     v = SteeringVector.from_tensor(torch.ones(32), layers=[1])
     with pytest.raises(VectorFileError, match="width 32 .* 64 coordinates"):
