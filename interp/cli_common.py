@@ -51,6 +51,11 @@ def batch_size(args: argparse.Namespace) -> int | str:
     return size
 
 
+def show_progress(args: argparse.Namespace) -> bool:
+    """Progress bars go to stderr: shown unless --json output goes to a script (stderr not a terminal)."""
+    return not getattr(args, "json", False) or sys.stderr.isatty()
+
+
 def out_dir(args: argparse.Namespace, analysis: str) -> Path:
     return Path(args.out) if getattr(args, "out", None) else default_run_dir(analysis)
 

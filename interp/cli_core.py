@@ -7,7 +7,7 @@ import fnmatch
 import json
 import time
 
-from .cli_common import batch_size, load_model, out_dir, print_summary, read_prompt_file
+from .cli_common import batch_size, load_model, out_dir, print_summary, read_prompt_file, show_progress
 
 DEFAULT_TRACE_PROMPTS = [
     "The capital of France is",
@@ -100,7 +100,7 @@ def cmd_trace(args) -> int:
     sites = expand_sites(model, args.sites)
     start = time.perf_counter()
     store = capture_to_store(model, prompts, sites, path, positions, chat=args.chat, batch_size=size,
-                             progress=not args.json)
+                             progress=show_progress(args))
     captured = time.perf_counter() - start
     shapes, rows = {}, 0
     for shard in store.shards():

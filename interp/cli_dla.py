@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from .cli_common import batch_size, finish, load_model, read_prompt_file
+from .cli_common import batch_size, finish, load_model, read_prompt_file, show_progress
 from .config import add_config_args, config_from_args
 
 DEFAULT_DLA_PROMPTS = ["The capital of France is"]
@@ -48,7 +48,7 @@ def cmd_dla(args) -> int:
     model = load_model(args)
     config.check_model(model)
     config.direction(model)  # token errors now, before any forward pass
-    result = run_dla(model, prompts, config, chat=args.chat, batch_size=size, progress=not args.json, seed=args.seed)
+    result = run_dla(model, prompts, config, chat=args.chat, batch_size=size, progress=show_progress(args), seed=args.seed)
     return finish(result, args, "dla")
 
 
@@ -65,5 +65,5 @@ def cmd_lens(args) -> int:
     size = batch_size(args)
     model = load_model(args)
     config.target_token(model)
-    result = run_lens(model, prompts, config, chat=args.chat, batch_size=size, progress=not args.json, seed=args.seed)
+    result = run_lens(model, prompts, config, chat=args.chat, batch_size=size, progress=show_progress(args), seed=args.seed)
     return finish(result, args, "lens")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from .cli_common import batch_size, finish, load_model, read_prompt_file
+from .cli_common import batch_size, finish, load_model, read_prompt_file, show_progress
 from .config import add_config_args, config_from_args
 
 
@@ -65,7 +65,7 @@ def cmd_sinks(args) -> int:
     prompts = _prompts(args.prompts)
     size = batch_size(args)
     model = load_model(args, attn="eager")
-    result = run_sinks(model, prompts, config, chat=args.chat, batch_size=size, progress=not args.json, seed=args.seed)
+    result = run_sinks(model, prompts, config, chat=args.chat, batch_size=size, progress=show_progress(args), seed=args.seed)
     return finish(result, args, "sinks")
 
 
@@ -78,7 +78,7 @@ def cmd_massive(args) -> int:
     ppl_texts = read_text_file(config.ppl_file) if config.intervene and config.ppl_file else None
     size = batch_size(args)
     model = load_model(args)
-    result = run_massive(model, prompts, config, chat=args.chat, batch_size=size, progress=not args.json,
+    result = run_massive(model, prompts, config, chat=args.chat, batch_size=size, progress=show_progress(args),
                          seed=args.seed, ppl_texts=ppl_texts)
     return finish(result, args, "massive")
 

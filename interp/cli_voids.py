@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from .cli_common import batch_size, finish, load_model, read_prompt_file
+from .cli_common import batch_size, finish, load_model, read_prompt_file, show_progress
 from .config import add_config_args, config_from_args
 
 
@@ -43,7 +43,7 @@ def cmd_voids(args) -> int:
     prompts = read_prompt_file(args.prompts)
     size = batch_size(args)
     model = load_model(args)
-    result = run_voids(model, prompts, config, chat=args.chat, batch_size=size, progress=not args.json, seed=args.seed)
+    result = run_voids(model, prompts, config, chat=args.chat, batch_size=size, progress=show_progress(args), seed=args.seed)
     return finish(result, args, "voids")
 
 
@@ -55,5 +55,5 @@ def cmd_eval(args) -> int:
     load_questions(config.task, config.limit)  # a bad task file fails before the model loads
     size = batch_size(args)
     model = load_model(args)
-    result = evaluate_voids(model, config, chat=args.chat, batch_size=size, progress=not args.json, seed=args.seed)
+    result = evaluate_voids(model, config, chat=args.chat, batch_size=size, progress=show_progress(args), seed=args.seed)
     return finish(result, args, "voids_eval")

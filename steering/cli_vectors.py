@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from interp.cli_common import batch_size, finish, load_model, print_summary
+from interp.cli_common import batch_size, finish, load_model, print_summary, show_progress
 from interp.config import add_config_args, config_from_args
 
 from .apply import parse_layers
@@ -114,7 +114,7 @@ def cmd_make(args) -> int:
     positives, negatives = read_contrast_data(args.data, args.positive, args.negative)
     model = load_model(args)
     vector = make_vector(model, positives, negatives, config, chat=args.chat, batch_size=batch_size(args),
-                         progress=not args.json)
+                         progress=show_progress(args))
     vector.save(out)
     print_summary({**vector.summary(), "file": str(out)}, args)
     return 0
@@ -164,7 +164,7 @@ def cmd_austeer_fit(args) -> int:
     train = task.split(args.n_train, 0, 0, seed=args.seed)["train"]
     model = load_model(args)
     vector = fit_austeer(model, triples(train), site=args.site, k=args.k, chat=args.chat,
-                         batch_size=batch_size(args), progress=not args.json,
+                         batch_size=batch_size(args), progress=show_progress(args),
                          config={"task": task.name, "seed": args.seed})
     vector.save(out)
     summary = vector.summary()
@@ -181,7 +181,7 @@ def cmd_austeer_eval(args) -> int:
     task.split(config.n_train, config.n_val, config.n_test, seed=args.seed)  # size errors before loading
     model = load_model(args)
     result = run_austeer_eval(model, task, config, chat=args.chat, batch_size=batch_size(args),
-                              progress=not args.json, seed=args.seed)
+                              progress=show_progress(args), seed=args.seed)
     if not args.json:
         print(result.table.to_string(index=False), file=sys.stdout)
     return finish(result, args, "austeer-eval")
