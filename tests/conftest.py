@@ -5,3 +5,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_folder(tmp_path_factory):
+    """`tiny_model("llama")` saved once per session as a folder that `interp.load` and the CLI read
+    (tests only read it)."""
+    from tiny import save_tiny, tiny_model
+
+    return save_tiny(tiny_model("llama"), tmp_path_factory.mktemp("tiny-llama"))

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from tiny import FAMILIES, MOE, save_tiny, tiny_model
+from tiny import FAMILIES, MOE, tiny_model
 
 import interp
 from interp.cli import main
@@ -192,24 +192,16 @@ def test_out_of_range_heads_and_bad_options_are_refused():
         decompose(tiny_model("mixtral"), PROMPTS, token_direction(model, "a"), neurons=True)
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    model = tiny_model("llama")
-    path = tmp_path_factory.mktemp("tiny-llama")
-    save_tiny(model, path)
-    return path
-
-
-def test_cli_matches_the_api_and_rejects_bad_input(folder, tmp_path, capsys):
+def test_cli_matches_the_api_and_rejects_bad_input(tiny_llama_folder, tmp_path, capsys):
     prompts = tmp_path / "p.txt"
     prompts.write_text("\n".join(PROMPTS) + "\n")
-    assert main(["dla", "--model", str(folder), "--prompts", str(prompts), "--target", "a", "--contrast", "e",
+    assert main(["dla", "--model", str(tiny_llama_folder), "--prompts", str(prompts), "--target", "a", "--contrast", "e",
                  "--out", str(tmp_path / "run"), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    api = dla(interp.load(str(folder)), PROMPTS, "a", "e")  # the model exactly as the CLI loads it
+    api = dla(interp.load(str(tiny_llama_folder)), PROMPTS, "a", "e")  # the model exactly as the CLI loads it
     assert printed["top"] == api.summary()["top"] and printed["sum_check"] < 1e-6
     assert (tmp_path / "run" / "figures" / "head_heatmap.html").is_file()
-    assert main(["dla", "--model", str(folder), "--prompts", str(prompts), "--target-id", "13",
+    assert main(["dla", "--model", str(tiny_llama_folder), "--prompts", str(prompts), "--target-id", "13",
                  "--out", str(tmp_path / "run2"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["tokens"][0][0] == 13
     empty = tmp_path / "empty.txt"
@@ -219,5 +211,5 @@ def test_cli_matches_the_api_and_rejects_bad_input(folder, tmp_path, capsys):
              (["--prompts", str(prompts), "--target", "a", "--heads", "3.0"], "layer 3 out of range"),
              (["--prompts", str(prompts), "--target", "a", "--heads", "0.4"], "head 4 out of range")]
     for extra, message in cases:
-        assert main(["dla", "--model", str(folder), *extra]) == 2
+        assert main(["dla", "--model", str(tiny_llama_folder), *extra]) == 2
         assert message in capsys.readouterr().err

@@ -6,7 +6,8 @@ import json
 
 import pytest
 import torch
-from tiny import save_tiny, tiny_model
+from tiny import tiny_model
+from transformers import AutoConfig
 
 from interp.cli import main
 from interp.directions import single_token_id
@@ -77,12 +78,11 @@ def test_bad_lens_input_is_refused(tmp_path, capsys):
     assert "--prompt is empty" in capsys.readouterr().err
 
 
-def test_cli_lens_prints_layers(tmp_path, capsys):
-    model = tiny_model("llama")
-    folder = tmp_path / "m"
-    save_tiny(model, folder)
+def test_cli_lens_prints_layers(tmp_path, capsys, tiny_llama_folder):
+    folder = tiny_llama_folder
+    n_layers = AutoConfig.from_pretrained(folder).num_hidden_layers
     assert main(["lens", "--model", str(folder), "--prompt", "The cat", "--target", "a", "--json",
                  "--out", str(tmp_path / "run")]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert len(printed["layers"]) == model.n_layers + 1 and len(printed["layers"][0]["top"]) == 5
+    assert len(printed["layers"]) == n_layers + 1 and len(printed["layers"][0]["top"]) == 5
     assert (tmp_path / "run" / "figures" / "lens_heatmap.html").is_file()

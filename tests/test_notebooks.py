@@ -11,7 +11,6 @@ import ast
 from pathlib import Path
 
 import pytest
-from tiny import save_tiny, tiny_model
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -22,14 +21,6 @@ TINY_PARAMETERS = {
     "01_dla_and_lens.ipynb": {"PROMPTS": ["The cat sat on", "A dog ran to"], "TARGET": "e", "CONTRAST": "t"},
 }
 THREADS = "1"  # tiny models on a shared CPU: thread hand-offs cost more than the matmuls
-
-
-@pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny-llama-notebooks")
-    model = tiny_model("llama")
-    save_tiny(model, folder)
-    return folder
 
 
 def parameters_cell(notebook):
@@ -54,10 +45,10 @@ def test_notebook_is_committed_clean(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_on_a_tiny_model(path, tiny_folder, tmp_path, monkeypatch):
+def test_notebook_runs_on_a_tiny_model(path, tiny_llama_folder, tmp_path, monkeypatch):
     notebook = nbformat.read(path, as_version=4)
     cell = parameters_cell(notebook)
-    overrides = {"MODEL": str(tiny_folder), "QUICK": True, "OUT": str(tmp_path / "runs"),
+    overrides = {"MODEL": str(tiny_llama_folder), "QUICK": True, "OUT": str(tmp_path / "runs"),
                  **TINY_PARAMETERS.get(path.name, {})}
     defined = {node.id for node in ast.walk(ast.parse(cell.source)) if isinstance(node, ast.Name)}
     unknown = [name for name in overrides if name not in defined]

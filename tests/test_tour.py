@@ -4,7 +4,6 @@ import json
 
 import pytest
 import torch
-from tiny import save_tiny, tiny_model
 
 import interp.tour_steps as tour_steps
 from interp.cli import main
@@ -20,17 +19,9 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    model = tiny_model("llama")
-    save_tiny(model, folder)
-    return folder
-
-
-def test_quick_tour_on_a_tiny_model_writes_a_loadable_run_per_step(tiny_folder, tmp_path, capsys):
+def test_quick_tour_on_a_tiny_model_writes_a_loadable_run_per_step(tiny_llama_folder, tmp_path, capsys):
     out = tmp_path / "tour"
-    assert main(["tour", "--quick", "--model", str(tiny_folder), "--out", str(out)]) == 0
+    assert main(["tour", "--quick", "--model", str(tiny_llama_folder), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     report = json.loads((out / "tour.json").read_text())
     assert [row["name"] for row in report["rows"]] == list(tour_steps.STEPS)
@@ -48,7 +39,7 @@ def test_unknown_step_name_fails_before_loading(tmp_path, capsys):
     assert "unknown tour step(s) no-such-step" in capsys.readouterr().err
 
 
-def test_failing_step_is_reported_and_the_tour_goes_on(tiny_folder, tmp_path, monkeypatch, capsys):
+def test_failing_step_is_reported_and_the_tour_goes_on(tiny_llama_folder, tmp_path, monkeypatch, capsys):
     def broken(model, out_dir, quick):
         raise RuntimeError("planted failure")
 
@@ -56,7 +47,7 @@ def test_failing_step_is_reported_and_the_tour_goes_on(tiny_folder, tmp_path, mo
     monkeypatch.setattr(tour_steps, "STEPS", steps)
     monkeypatch.setattr("interp.tour.STEPS", steps)
     out = tmp_path / "tour"
-    assert main(["tour", "--quick", "--model", str(tiny_folder), "--out", str(out), "--json"]) == 1
+    assert main(["tour", "--quick", "--model", str(tiny_llama_folder), "--out", str(out), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert [(r["name"], r["status"]) for r in report["rows"]] == [("broken", "failed"), ("lens", "ok")]
     assert "RuntimeError: planted failure" in report["rows"][0]["key"]

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from tiny import save_tiny, tiny_model
+from tiny import tiny_model
 from void_plants import plant_identities
 
 from interp.cli import main
@@ -138,17 +138,9 @@ def test_generate_answers_record_the_response_phase():
 
 
 # ---- CLI and bad input ----------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    path = tmp_path_factory.mktemp("tiny_llama_eval")
-    model = tiny_model("llama")
-    save_tiny(model, path)
-    return path
-
-
-def test_cli_voids_eval_json(folder, tmp_path, capsys):
+def test_cli_voids_eval_json(tiny_llama_folder, tmp_path, capsys):
     out = tmp_path / "eval"
-    assert main(["voids", "eval", "--model", str(folder), "--task", "mcq_basic", "--alphas", "0.5,1.0",
+    assert main(["voids", "eval", "--model", str(tiny_llama_folder), "--task", "mcq_basic", "--alphas", "0.5,1.0",
                  "--skip", "real", "--limit", "2", "--out", str(out), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert set(printed["accuracy"]) == {"0.5", "1"}

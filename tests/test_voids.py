@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from tiny import save_tiny, tiny_model
+from tiny import tiny_model
 from void_plants import plant_identities
 
 from interp.arch.spec import get_module
@@ -151,19 +151,11 @@ def test_result_round_trip_summary_and_figures(tmp_path):
     assert again.summary() == json.loads(json.dumps(summary))
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    path = tmp_path_factory.mktemp("tiny_llama")
-    model = tiny_model("llama")
-    save_tiny(model, path)
-    return path
-
-
-def test_cli_voids_json(folder, tmp_path, capsys):
+def test_cli_voids_json(tiny_llama_folder, tmp_path, capsys):
     prompts = tmp_path / "p.txt"
     prompts.write_text("hello there\nabc\n")
     out = tmp_path / "run"
-    assert main(["voids", "--model", str(folder), "--prompts", str(prompts), "--alpha", "0.8",
+    assert main(["voids", "--model", str(tiny_llama_folder), "--prompts", str(prompts), "--alpha", "0.8",
                  "--max-new-tokens", "3", "--out", str(out), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert set(printed["layers_used_pct"]) == {"prompt", "response"}
