@@ -28,7 +28,7 @@ def units_view(selected: list, beta: torch.Tensor | None, key: str, site: str) -
         return
     k = st.slider("Top k units", 1, len(units), min(len(units), 32), key=f"{key}:k") if len(units) > 1 else 1
     top = units.head(k)
-    fig = units_figure(top[["layer", "dim", "beta"]].values.tolist(), site)
+    fig = units_figure(selected[:k], site)
     chart(fig, key=f"{key}:scatter")
     table_view(top, key=f"{key}:units", name=f"{key.split(':')[0]}-units")
     if beta is not None:

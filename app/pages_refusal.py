@@ -27,8 +27,7 @@ def refusal_page(run: SavedRun, r) -> Shown:
                                     format_func=lambda s: s[0] if s[0] == "ablate" else f"{s[0]}, alpha {s[1]:g}")
     labels = sorted(set(responses["label"]))
     shown_labels = c3.multiselect("Steered label", labels, default=labels, key=f"{run.name}:labels")
-    if "prompts" in responses:  # runs saved before the column existed tell the sets apart by prompt text
-        responses = responses[responses["prompts"] == prompt_set]
+    responses = responses[responses["prompts"] == prompt_set]
     base = responses[responses["condition"] == "baseline"].drop_duplicates("prompt").set_index("prompt")
     steered = responses[(responses["condition"] == condition) & (responses["alpha"] == alpha)]
     steered = steered[steered["prompt"].isin(base.index) & steered["label"].isin(shown_labels)]

@@ -147,8 +147,9 @@ class SavedRun:
         defines its class; pages use it to redraw the analysis' own figures with new choices."""
         if self._result is None:
             importlib.import_module(module)  # module names come from page files, never from input
-            with self._lock:
-                self._result = load_run(self.path)
+            with self._lock:  # the explorer's warm-up thread may be loading it too
+                if self._result is None:
+                    self._result = load_run(self.path)
         return self._result
 
     # ---- files named by the manifest, each checked to stay inside the run ------------

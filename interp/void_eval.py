@@ -248,9 +248,10 @@ def _result(config, questions, rows, maps, compute, L, meta) -> VoidEvalResult:
         prompt = torch.cat(maps[a]["prompt"])[None]  # [1, tokens, L]
         ones = torch.ones(prompt.shape[:2], dtype=torch.bool)
         used_prompt.append(used_pct(prompt, ones))
-        last = torch.cat(maps[a]["last"])[None]
-        used_last.append(used_pct(last, torch.ones(last.shape[:2], dtype=torch.bool)))
-        freq_last.append(layer_frequency(last, torch.ones(last.shape[:2], dtype=torch.bool)))
+        last = torch.cat(maps[a]["last"])[None]  # [1, questions, L]
+        every = torch.ones(last.shape[:2], dtype=torch.bool)
+        used_last.append(used_pct(last, every))
+        freq_last.append(layer_frequency(last, every))
         freq_prompt.append(layer_frequency(prompt, ones))
         response = [r for r in maps[a]["response"] if r.shape[0]]
         if response:
