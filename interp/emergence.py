@@ -61,11 +61,22 @@ class EmergenceFit:
 
 
 def _r2(y: np.ndarray, pred: np.ndarray) -> float:
+    """Coefficient of determination; NaN (undefined) for a flat series.
+
+    A series with no variance (up to float rounding: every value within 1e-9 of the
+    largest) leaves nothing to explain, so R^2 = 1 - SS_res / SS_tot is 0/0. It is stored
+    as NaN, written as null in summaries and shown as "undefined", whatever the fit's
+    residual: a flat layer must not count as a perfect or as a failed fit."""
     ss_res = float(((y - pred) ** 2).sum())
+    spread = float(np.abs(y - y.mean()).max())
+    if spread <= 1e-9 * max(float(np.abs(y).max()), 1e-30):
+        return float("nan")
     ss_tot = float(((y - y.mean()) ** 2).sum())
-    if ss_tot == 0:
-        return 1.0 if ss_res == 0 else float("nan")
     return 1.0 - ss_res / ss_tot
+
+
+def _defined(value: float) -> float | None:
+    return None if not np.isfinite(value) else float(value)
 
 
 def _linear_part(tau, y, lam, gamma, t0) -> tuple[float, float, float]:
@@ -129,8 +140,13 @@ class EmergenceResult(Result):
     fits: pd.DataFrame
 
     def summary(self) -> dict:
-        return {"n_checkpoints": len(self.steps), "steps": self.steps, "mean_r2": float(self.fits["r2"].mean()),
-                "fits": self.fits[["layer", *PARAMS, "r2"]].to_dict(orient="records")}
+        r2 = self.fits["r2"].to_numpy(dtype=float)
+        fits = self.fits[["layer", *PARAMS, "r2"]].to_dict(orient="records")
+        for row in fits:  # undefined R^2 (a flat layer) is null, so the summary compares equal after a reload
+            row["r2"] = _defined(row["r2"])
+        mean = float(np.nanmean(r2)) if np.isfinite(r2).any() else None
+        return {"n_checkpoints": len(self.steps), "steps": self.steps, "mean_r2": mean,
+                "n_undefined_r2": int((~np.isfinite(r2)).sum()), "fits": fits}
 
     def figures(self) -> dict:
         fig = go.Figure()
@@ -140,7 +156,8 @@ class EmergenceResult(Result):
                                      name=f"L{row.layer}", legendgroup=f"L{row.layer}"))
             curve = emergence_curve(dense, row.A, row.lam, row.gamma, row.t0, row.K)
             fig.add_trace(go.Scatter(x=dense.tolist(), y=curve.tolist(), mode="lines", legendgroup=f"L{row.layer}",
-                                     name=f"L{row.layer} fit (R2 {row.r2:.3f})"))
+                                     name=f"L{row.layer} fit (R2 {row.r2:.3f})" if np.isfinite(row.r2)
+                                     else f"L{row.layer} fit (R2 undefined: flat)"))
         fig.update_layout(title="Massive-activation ratio max|h| / median|h| over training, with fits",
                           xaxis_title="training step", yaxis_title="ratio")
         return {"emergence": fig}

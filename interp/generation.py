@@ -1,8 +1,11 @@
 """Generation with edits and hooks active at every decode step (KV cache on by default).
 
-The engine is told the padded prompt length, so position specs such as "prompt",
-"generated" and "last" mean the same thing in prefill and in each later step, with or
-without the KV cache. Decoding settings come only from the arguments here (a fresh
+The engine counts the positions itself (`interp.hooks.GenerationPlan`: the padded prompt
+length, the left pads of each row, the tokens fed so far), so position specs such as
+"prompt", "generated" and "last" mean the same thing in prefill and in each later step,
+with or without the KV cache, for one prompt, equal lengths or a padded batch. Note that
+"generated" leaves the first new token unsteered (it is predicted at the last prompt
+position); "last+generated" steers from the first new token on. Decoding settings come only from the arguments here (a fresh
 `GenerationConfig`), not from whatever defaults a checkpoint ships, so runs are
 reproducible: greedy unless `temperature > 0`, and `seed` fixes sampling. With
 `stop_at_eos=False` the EOS token is masked so exactly `max_new_tokens` come out (the
@@ -19,7 +22,7 @@ import torch
 from transformers import GenerationConfig
 
 from .edits import Edit
-from .hooks import HookFn
+from .hooks import GenerationPlan, HookFn, pad_left_of
 
 
 @dataclass
@@ -89,7 +92,8 @@ def generate(
     model.hf.generation_config = GenerationConfig(
         bos_token_id=shipped.bos_token_id, eos_token_id=eos, pad_token_id=tok.pad_token_id)
     try:
-        with model.hooks(hooks, edits, prompt_len=prompt_len):
+        plan = GenerationPlan(prompt_len, pad_left_of(batch.attention_mask).to(device))
+        with model.hooks(hooks, edits, generation=plan):
             out = model.hf.generate(
                 input_ids=batch.input_ids.to(device),
                 attention_mask=batch.attention_mask.to(device),

@@ -9,8 +9,21 @@ cache on.
 
 Positions are counted over real tokens: 0 is the first non-pad token of each row, and
 negative indices count back from the end of the prompt. Position specs accepted
-everywhere: "all" (every real token), "prompt", "generated", "last" (last prompt token), a
-sequence of ints, or a bool tensor [batch, padded_len] over padded positions.
+everywhere: "all" (every real token), "prompt", "generated", "last" (last prompt token),
+"last+generated" (the last prompt token and every generated one), a sequence of ints, or a
+bool tensor [batch, padded_len] over padded positions.
+
+Which generated tokens does `"generated"` steer? A generated token's position is edited when
+that token is fed back in, so `"generated"` changes tokens 2, 3, ... of the continuation and
+never the first one: the first new token is predicted at the last prompt position. Use
+`"last+generated"` (or `"all"`, which also edits the whole prompt) to steer from the first
+new token on.
+
+Where a pass sits in the sequence is the engine's own bookkeeping, not read from private
+arguments of transformers: during `generate` the engine counts the tokens it has seen
+(`GenerationPlan`), and a plain forward pass reads the documented `attention_mask`
+(2-D, covering cached and new tokens) or, without one, the length of any
+`transformers.Cache` passed in, whatever its argument is called.
 """
 
 from __future__ import annotations
@@ -31,7 +44,55 @@ if TYPE_CHECKING:
 
 Positions = str | Sequence[int] | torch.Tensor
 HookFn = Callable[..., "torch.Tensor | None"]
-POSITION_WORDS = ("all", "prompt", "generated", "last")
+POSITION_WORDS = ("all", "prompt", "generated", "last", "last+generated")
+
+
+class SequenceTrackingError(RuntimeError):
+    """A forward pass during `generate` did not fit the sequence the engine expected."""
+
+
+@dataclass
+class GenerationPlan:
+    """The engine's own count of where each `generate` forward pass sits.
+
+    `prompt_len` is the padded prompt width P and `pad_left` [b] the left pads per row
+    (fixed for the whole generation: new tokens are appended on the right). The first
+    pass must be the prefill of all P tokens; every later pass either feeds the one new
+    token (KV cache on: it sits at offset `seen`) or recomputes the whole sequence (cache
+    off: offset 0). Anything else raises `SequenceTrackingError` instead of guessing.
+    """
+
+    prompt_len: int
+    pad_left: torch.Tensor
+    seen: int = 0  # tokens of the sequence fed so far
+
+    def locate(self, batch: int, seq_len: int, mask_len: int | None) -> int:
+        """Offset (tokens already cached) of a pass of `seq_len` tokens; advances the count."""
+        if batch != self.pad_left.shape[0]:
+            self._fail(f"a pass over {batch} rows for a generation of {self.pad_left.shape[0]}")
+        if self.seen == 0:
+            if seq_len != self.prompt_len:
+                self._fail(f"a first pass of {seq_len} tokens for a prompt of {self.prompt_len}")
+            offset = 0
+        elif seq_len == self.seen + 1:
+            offset = 0  # no KV cache: the whole sequence again
+        elif seq_len == 1:
+            offset = self.seen  # KV cache: one new token after `seen` cached ones
+        else:
+            self._fail(f"a pass of {seq_len} tokens after {self.seen}")
+        if mask_len is not None and mask_len != offset + seq_len:
+            self._fail(f"an attention mask of {mask_len} columns for {offset + seq_len} tokens")
+        self.seen = offset + seq_len
+        return offset
+
+    @staticmethod
+    def _fail(what: str) -> None:
+        import transformers
+
+        raise SequenceTrackingError(
+            f"steerlens lost track of the sequence during generate: {what} "
+            f"(transformers {transformers.__version__}); edits would land on the wrong "
+            "positions, so generation was stopped. Please report this with the model family.")
 
 
 @dataclass
@@ -45,6 +106,7 @@ class ForwardState:
     pad_left: torch.Tensor | None = None  # [b] number of left pads per row
     passes: int = 0
     rows: list[int] | None = None  # caller's row index of each batch row (batches are length-sorted)
+    generation: GenerationPlan | None = None  # set by generate: the engine counts positions
 
     def row_index(self, device) -> torch.Tensor:  # [b]
         if self.rows is None:
@@ -81,6 +143,8 @@ class ForwardState:
                 return valid & (padded >= end)
             if positions == "last":
                 return valid & (padded == end - 1)
+            if positions == "last+generated":
+                return valid & (padded >= end - 1)
             raise ValueError(f"unknown positions '{positions}': use one of {POSITION_WORDS}, ints or a mask")
         n_prompt = (end - (self.pad_left if self.pad_left is not None else 0))
         n_prompt = torch.as_tensor(n_prompt, device=device).reshape(-1, 1)
@@ -118,18 +182,22 @@ class HookSet:
     `prompt_len` (padded) tells the engine where the prompt ends during generation; left
     None, every position of a pass counts as prompt. `rows` maps batch rows back to the
     caller's prompt order when batches were length-sorted (edits such as `Patch` need it).
+    `generation` (set by `generate`) makes the engine count positions itself across the
+    prefill and decode passes; its `prompt_len` then is the prompt length.
     """
 
     model: "Model"
     hooks: Sequence[tuple[str, HookFn]]
     prompt_len: int | None = None
     rows: list[int] | None = None
+    generation: GenerationPlan | None = None
     state: ForwardState = field(init=False)
     _handles: list = field(init=False, default_factory=list)
     _attn: list = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
-        self.state = ForwardState(prompt_len=self.prompt_len, rows=self.rows)
+        prompt_len = self.generation.prompt_len if self.generation is not None else self.prompt_len
+        self.state = ForwardState(prompt_len=prompt_len, rows=self.rows, generation=self.generation)
         for name, fn in self.hooks:  # validate everything before touching the model
             self.model.site(name)
             if not callable(fn):
@@ -163,15 +231,21 @@ class HookSet:
         ids = kwargs.get("input_ids", args[0] if args else None)
         embeds = kwargs.get("inputs_embeds")
         ref = ids if ids is not None else embeds
+        if ref is None:
+            raise ValueError("forward pass without input_ids or inputs_embeds; the engine cannot place it")
         mask = kwargs.get("attention_mask")
-        past = kwargs.get("past_key_values")
+        mask = mask if isinstance(mask, torch.Tensor) and mask.ndim == 2 else None
         state = self.state
         state.batch, state.seq_len = int(ref.shape[0]), int(ref.shape[1])
-        if isinstance(mask, torch.Tensor) and mask.ndim == 2:
+        if state.generation is not None:
+            plan = state.generation
+            state.offset = plan.locate(state.batch, state.seq_len, None if mask is None else int(mask.shape[1]))
+            state.pad_left = plan.pad_left
+        elif mask is not None:
             state.offset = int(mask.shape[1]) - state.seq_len
-            state.pad_left = (mask.long().cumsum(-1) == 0).sum(-1)  # leading zeros = left pads
+            state.pad_left = pad_left_of(mask)
         else:
-            state.offset = int(past.get_seq_length()) if past is not None else 0
+            state.offset = cached_length(args, kwargs)
             state.pad_left = None
         state.passes += 1
 
@@ -237,6 +311,23 @@ class HookSet:
             registry = module.__dict__.setdefault("_steerlens_attn_hooks", {"scores": [], "pattern": []})
             registry[kind].append(attn_runner)
             self._attn.append((module, kind, attn_runner))
+
+
+def pad_left_of(mask: torch.Tensor) -> torch.Tensor:
+    """[b] left pads per row of a left-padded [b, p] attention mask."""
+    return (mask.long().cumsum(-1) == 0).sum(-1)
+
+
+def cached_length(args: tuple, kwargs: dict) -> int:
+    """Tokens held by a `transformers.Cache` among the pass's arguments (0 if none).
+
+    Found by type, not by argument name: the name has changed between releases."""
+    from transformers import Cache
+
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, Cache):
+            return int(value.get_seq_length())
+    return 0
 
 
 def _module_eps(module: nn.Module, model: "Model") -> float:

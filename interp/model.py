@@ -21,7 +21,7 @@ from .arch import ArchSpec, spec_for_config
 from .batching import resolve_batch_size, run_batched
 from .cache import ActivationCache
 from .edits import Edit
-from .hooks import HookFn, HookSet, Positions
+from .hooks import GenerationPlan, HookFn, HookSet, Positions
 from .sites import ExpertSelection, SiteInfo, build_sites
 
 BOS_POLICIES = ("default", "always", "never")
@@ -176,9 +176,10 @@ class Model:
 
     # ---- running --------------------------------------------------------------------
     def hooks(self, hooks: Sequence[tuple[str, HookFn]] = (), edits: Sequence[Edit] = (),
-              prompt_len: int | None = None, rows: list[int] | None = None) -> HookSet:
+              prompt_len: int | None = None, rows: list[int] | None = None,
+              generation: GenerationPlan | None = None) -> HookSet:
         """Context manager installing edits (first) and hooks on the model."""
-        return HookSet(self, [e.as_hook() for e in edits] + list(hooks), prompt_len, rows)
+        return HookSet(self, [e.as_hook() for e in edits] + list(hooks), prompt_len, rows, generation)
 
     def _forward(self, batch: TokenBatch) -> torch.Tensor:
         device = self.device

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from .arch.spec import get_module
+from .hooks import cached_length
 
 if TYPE_CHECKING:
     from .model import Model
@@ -126,8 +127,6 @@ class SkipLayers:
 
 
 def _refuse_cache(module, args, kwargs) -> None:
-    past = kwargs.get("past_key_values")
-    filled = past is not None and hasattr(past, "get_seq_length") and past.get_seq_length() > 0
-    if kwargs.get("use_cache") is True or filled:
+    if kwargs.get("use_cache") is True or cached_length(args, kwargs) > 0:
         raise ValueError("real layer skipping runs single forward passes without a KV cache (a skipped layer "
                          "writes no keys/values); use Model.forward, or paper-mode skipping for generation")

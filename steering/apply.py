@@ -1,8 +1,9 @@
 """Steering vectors -> engine edits, and the `FILE[@LAYERS][:ALPHA]` syntax of the CLI.
 
 Activation addition (Turner et al. 2023; Rimsky et al. 2024): `x + alpha * v` at the
-vector's site and layers, at positions "all", "prompt" (prefill only) or "generated"
-(decode steps only); `relative=True` makes alpha a fraction of the residual norm at each
+vector's site and layers, at positions "all", "prompt" (prefill only), "generated" (each
+generated token as it is fed back: the first new token is not steered), "last+generated"
+(steering from the first new token on) or "last"; `relative=True` makes alpha a fraction of the residual norm at each
 position (the engine's `Add(relative=True)`). AUSteer masks (`kind="scale"`) become
 `Scale(site, factor=1 + alpha * mask)`. Directional ablation (Arditi et al. 2024) is the
 opposite edit: the direction is projected out of everything that writes to the residual
@@ -25,7 +26,7 @@ from interp.edits import Add, Edit, ProjectOut, Scale
 
 from .vectors import SteeringVector
 
-POSITIONS = ("all", "prompt", "generated")
+POSITIONS = ("all", "prompt", "generated", "last+generated", "last")
 
 
 @dataclass

@@ -57,7 +57,11 @@ def _vector_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ablate", action="append", default=[], metavar="FILE[@LAYER]",
                        help="project this vector's direction out of the residual stream at every layer")
     group.add_argument("--positions", default="all", choices=POSITIONS,
-                       help="where vectors and masks act: all tokens, the prompt only, generated tokens only")
+                       help="where vectors and masks act: all (every token), prompt (the prompt only), "
+                            "generated (tokens fed back after being generated: the FIRST new token is not "
+                            "steered, it is predicted at the last prompt token), last+generated (the last "
+                            "prompt token and every generated one: steers from the first new token on), "
+                            "last (the last prompt token only) (default: all)")
     group.add_argument("--relative", action="store_true",
                        help="alpha is a fraction of the residual norm at each position (additive vectors)")
     group.add_argument("--allow-model-mismatch", action="store_true",

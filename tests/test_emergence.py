@@ -69,6 +69,8 @@ def test_run_emergence_on_checkpoints_with_a_growing_planted_value(tmp_path):
     # the ratio of layer 1 follows the planted value (the median barely moves)
     assert np.corrcoef(result.ratios[:, 1].numpy(), planted)[0, 1] > 0.999
     assert result.fits.loc[1, "r2"] > 0.999
+    # layer 0 comes before the planted bias, so its ratio is flat: R^2 is undefined (null), not 1 or NaN
+    assert result.summary()["fits"][0]["r2"] is None and result.summary()["n_undefined_r2"] >= 1
     again = load_run(result.save(tmp_path / "run"))
     assert again.summary() == result.summary()
 
@@ -106,3 +108,11 @@ def test_cli_emergence_refuses_too_few_checkpoints(tmp_path, capsys):
     path.write_text('{"step": 0, "model": "a"}\n{"step": 1, "model": "b"}\n')
     assert main(["emergence", "--checkpoints", str(path)]) == 2
     assert "at least 5 checkpoints" in capsys.readouterr().err
+
+
+def test_r2_of_a_flat_series_is_undefined():
+    import math
+
+    assert math.isnan(fit_emergence([0, 1, 2, 3, 4], [7.0] * 5).r2)
+    assert math.isnan(fit_emergence([0, 1, 2, 3, 4], [7.0, 7.0 + 1e-13, 7.0, 7.0, 7.0]).r2)  # rounding noise
+    assert fit_emergence([0, 1, 2, 3, 4], [7.0, 7.5, 8.0, 8.2, 8.3]).r2 > 0.9

@@ -112,3 +112,13 @@ def test_bad_inputs_stop_with_one_line(folder, vector_file, tmp_path, capsys):
     assert "AUSteer mask" in _error(capsys, [*gen, "--austeer", str(vector_file)])
     assert "--out FILE.safetensors is required" in _error(capsys, ["vector", "make", "--model", str(folder),
                                                                    "--positive", "a", "--negative", "b"])
+
+
+def test_generate_one_prompt_with_generated_positions_steers(folder, vector_file, capsys):
+    """One unpadded prompt: `--positions generated` must change the text (it once did nothing)."""
+    argv = ["generate", "--model", str(folder), "--prompt", "hello there", "--max-new-tokens", "6", "--json",
+            "--vector", f"{vector_file}@1:40", "--positions", "generated", "--compare"]
+    assert main(argv) == 0
+    out = _json(capsys)
+    assert out["steered"] != out["unsteered"]
+    assert out["steered"][0] == out["unsteered"][0]  # the first new token comes from the unsteered prompt
