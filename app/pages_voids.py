@@ -18,7 +18,7 @@ PHASES = {"prompt": "prompt processing (prefill)", "response": "response generat
 
 @page("voids", result="interp.voids")
 def voids_page(run: SavedRun, r) -> Shown:
-    from interp.void_figures import activation_map
+    from interp.voids.figures import activation_map
 
     c1, c2 = st.columns([3, 2])
     prompt = pick_prompt(c1, r.prompts, key=f"{run.name}:prompt", mean=False)

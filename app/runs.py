@@ -30,8 +30,8 @@ import pandas as pd
 import torch
 from safetensors import safe_open
 
-from interp.results import RunLoadError, list_runs, load_run, read_manifest
-from interp.tables import read_table
+from interp.runs.results import RunLoadError, list_runs, load_run, read_manifest
+from interp.runs.tables import read_table
 
 TENSOR_FILE = "tensors.safetensors"
 VECTOR_METADATA = "steerlens.vector"  # header key of `steering.vectors.SteeringVector` files

@@ -8,18 +8,18 @@
 
 from __future__ import annotations
 
-from . import attention as _attention  # noqa: F401  registers the steerlens_eager attention
+from .engine import attention as _attention  # noqa: F401  registers the steerlens_eager attention
 from .arch import ArchSpec, UnsupportedArchitectureError, spec_for_model_type, supported_families
-from .cache import ActivationCache
-from .dla import dla
-from .edits import Add, Edit, Fn, Patch, ProjectOut, Scale, Set, Zero
-from .generation import Generation, generate
-from .hooks import HookPoint, HookSet
-from .lens import logit_lens
-from .massive import massive_activations
-from .model import Model, TokenBatch
-from .sinks import sinks
-from .sites import ExpertSelection, SiteInfo
+from .engine.cache import ActivationCache
+from .dla.attribution import dla
+from .engine.edits import Add, Edit, Fn, Patch, ProjectOut, Scale, Set, Zero
+from .engine.generation import Generation, generate
+from .engine.hooks import HookPoint, HookSet
+from .dla.lens import logit_lens
+from .massive.activations import massive_activations
+from .engine.model import Model, TokenBatch
+from .sinks.measure import sinks
+from .engine.sites import ExpertSelection, SiteInfo
 
 __all__ = [
     "ActivationCache", "Add", "ArchSpec", "Edit", "ExpertSelection", "Fn", "Generation", "HookPoint",
@@ -36,7 +36,7 @@ def load(spec: str, device=None, dtype=None, attn_implementation: str | None = N
     on CPU. Pass `attn_implementation="eager"` when you need attention patterns. The
     architecture is checked before any weights are read.
     """
-    from .loading import load_hf
+    from .models.loading import load_hf
 
     _check_folder_architecture(spec)
     hf, tokenizer, info = load_hf(spec, device=device, dtype=dtype, attn_implementation=attn_implementation)

@@ -22,7 +22,7 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from interp.cli_common import load_model, read_prompt_file
+from interp.cli.common import load_model, read_prompt_file
 
 from .apply import POSITIONS, VectorUse, ablation_edits, parse_alpha, parse_layers, parse_vector_spec, steering_edits
 from .vectors import SteeringVector

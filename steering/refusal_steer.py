@@ -21,9 +21,9 @@ from typing import ClassVar
 import pandas as pd
 import torch
 
-from interp.config import option
-from interp.refusal import classify_responses, refusal_pairs
-from interp.results import Result, RunMeta
+from interp.runs.config import option
+from interp.metrics.refusal import classify_responses, refusal_pairs
+from interp.runs.results import Result, RunMeta
 
 from .apply import VectorUse, ablation_edits, steering_edits
 from .contrast import ContrastConfig, make_vector

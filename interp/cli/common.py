@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from .results import Result, default_run_dir
+from ..runs.results import Result, default_run_dir
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
@@ -29,7 +29,7 @@ def load_model(args: argparse.Namespace, attn: str | None = None):
 
 def read_prompt_file(path: str | None, default: list[str] | None = None) -> list[str]:
     """Prompts from a file (plain lines or JSONL `text`), or the default list."""
-    from .prompts import read_prompts
+    from ..runs.prompts import read_prompts
 
     if path is None:
         if default is None:

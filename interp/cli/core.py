@@ -7,7 +7,7 @@ import fnmatch
 import json
 import time
 
-from .cli_common import batch_size, load_model, out_dir, print_summary, read_prompt_file, show_progress
+from .common import batch_size, load_model, out_dir, print_summary, read_prompt_file, show_progress
 
 DEFAULT_TRACE_PROMPTS = [
     "The capital of France is",
@@ -36,7 +36,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_models(args) -> int:
-    from .zoo import ZOO, is_installed
+    from ..models.zoo import ZOO, is_installed
 
     rows = [{"alias": e.alias, "architecture": e.architecture, "installed": is_installed(e),
              "packages": list(e.packages), "description": e.description} for e in ZOO.values()]
@@ -88,7 +88,7 @@ def expand_sites(model, spec: str) -> list[str]:
 
 
 def cmd_trace(args) -> int:
-    from .store import capture_to_store
+    from ..engine.store import capture_to_store
 
     prompts = read_prompt_file(args.prompts, DEFAULT_TRACE_PROMPTS)
     positions = parse_positions(args.positions)

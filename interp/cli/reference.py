@@ -90,7 +90,7 @@ def _section(path: str, help_line: str, parser: argparse.ArgumentParser, common:
 
 def render() -> str:
     """The whole reference as Markdown."""
-    from .cli import build_parser, common_parser
+    from . import build_parser, common_parser
 
     parser = build_parser()
     common_actions = _own_actions(common_parser(), set())

@@ -39,7 +39,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_tour(args) -> int:
-    from .tour import run_tour, select_steps
+    from .tour_run import run_tour, select_steps
 
     only = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
     if args.only is not None and not only:

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 import torch
 
-from .results import default_run_dir, read_manifest
+from ..runs.results import default_run_dir, read_manifest
 from .tour_steps import STEPS, TourStep
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
@@ -149,7 +149,7 @@ def _step_model(step: TourStep, models: dict, tour_model: str, device, dtype):
     """The loaded model a step runs on; None when the zoo model it needs is not installed."""
     spec = step_model_spec(step, tour_model)
     if spec not in models:
-        from . import zoo
+        from ..models import zoo
 
         entry = zoo.ZOO.get(spec)
         if entry is not None and not zoo.is_installed(entry):

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .results import Result
+from ..runs.results import Result
 
 StepFn = Callable[..., tuple[Result, str]]  # (model, out_dir: Path, quick: bool) -> (result, key figure)
 
@@ -74,7 +74,7 @@ FACT_TARGET, FACT_CONTRAST = " Paris", " London"
 def fact_tokens(model, prompts: list[str]) -> tuple[str | int, str | int]:
     """(target, contrast) for DLA and the lens: " Paris" vs " London" where both are single
     tokens, else the model's own top-1 vs top-2 next token after the first prompt (token ids)."""
-    from .directions import single_token_id
+    from ..dla.directions import single_token_id
 
     try:
         single_token_id(model, FACT_TARGET)
@@ -96,7 +96,7 @@ def _token_text(model, token: str | int) -> str:
 @tour_step("dla", "direct logit attribution", notebook="01_dla_and_lens.ipynb")
 def dla_step(model, out_dir: Path, quick: bool):
     """Which heads and MLPs write logit(Paris) - logit(London) at the last token."""
-    from .dla import dla
+    from ..dla.attribution import dla
 
     prompts = FACT_PROMPTS[:2] if quick else FACT_PROMPTS
     target, contrast = fact_tokens(model, prompts)
@@ -111,7 +111,7 @@ def dla_step(model, out_dir: Path, quick: bool):
 @tour_step("lens", "logit lens", notebook="01_dla_and_lens.ipynb")
 def lens_step(model, out_dir: Path, quick: bool):
     """The layer at which the answer becomes the lens' top-1 prediction."""
-    from .lens import logit_lens
+    from ..dla.lens import logit_lens
 
     prompts = FACT_PROMPTS[:2] if quick else FACT_PROMPTS
     target, _ = fact_tokens(model, prompts)
@@ -128,7 +128,7 @@ SINK_PROMPTS_QUICK = 4  # of the 16 shipped natural-text prompts (interp/data/si
 @tour_step("sinks", "attention sinks", notebook="02_sinks_and_massive.ipynb")
 def sinks_step(model, out_dir: Path, quick: bool):
     """How many heads park their attention on the first token, on natural and random text."""
-    from .sinks import SinkConfig, default_prompts, run_sinks
+    from ..sinks.measure import SinkConfig, default_prompts, run_sinks
 
     prompts = default_prompts()[:SINK_PROMPTS_QUICK] if quick else default_prompts()
     result = run_sinks(model, prompts, SinkConfig(tokens=32 if quick else 64))
@@ -141,8 +141,8 @@ def sinks_step(model, out_dir: Path, quick: bool):
 @tour_step("massive", "massive activations", notebook="02_sinks_and_massive.ipynb")
 def massive_step(model, out_dir: Path, quick: bool):
     """Residual entries thousands of times the median: where, written by what, needed or not."""
-    from .massive import massive_activations
-    from .sinks import default_prompts
+    from ..massive.activations import massive_activations
+    from ..sinks.measure import default_prompts
 
     prompts = default_prompts()[:SINK_PROMPTS_QUICK] if quick else default_prompts()
     result = massive_activations(model, prompts, tokens=32 if quick else 64, intervene=not quick)
@@ -176,7 +176,7 @@ def _has_chat_template(model) -> bool:
 @tour_step("voids", "LAC void layers", notebook="03_voids.ipynb")
 def voids_step(model, out_dir: Path, quick: bool):
     """Share of (token, layer) pairs the LAC rule finds active, prompt vs response."""
-    from .voids import VoidConfig, run_voids
+    from ..voids.maps import VoidConfig, run_voids
 
     prompts = VOID_PROMPTS[:2] if quick else VOID_PROMPTS
     result = run_voids(model, prompts, VoidConfig(max_new_tokens=12 if quick else 32), chat=_has_chat_template(model))
@@ -188,7 +188,7 @@ def voids_step(model, out_dir: Path, quick: bool):
 @tour_step("voids_eval", "accuracy with void layers skipped", notebook="03_voids.ipynb")
 def voids_eval_step(model, out_dir: Path, quick: bool):
     """Multiple-choice accuracy with and without the void layers (paper-mode skipping)."""
-    from .void_eval import VoidEvalConfig, evaluate_voids
+    from ..voids.evaluation import VoidEvalConfig, evaluate_voids
 
     config = VoidEvalConfig(alphas=[0.8], limit=8) if quick else VoidEvalConfig()
     result = evaluate_voids(model, config, chat=_has_chat_template(model))

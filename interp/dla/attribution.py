@@ -27,10 +27,10 @@ from typing import ClassVar
 import pandas as pd
 import torch
 
-from .config import option
+from ..runs.config import option
 from .directions import Direction, token_direction
-from .dla_core import decompose
-from .results import Result, RunMeta
+from .decompose import decompose
+from ..runs.results import Result, RunMeta
 
 
 @dataclass
@@ -189,7 +189,7 @@ class DLAResult(Result):
         return out
 
     def figures(self) -> dict:
-        from .dla_figures import dla_figures
+        from .figures import dla_figures
 
         return dla_figures(self)
 

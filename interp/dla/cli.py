@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import argparse
 
-from .cli_common import batch_size, finish, load_model, read_prompt_file, show_progress
-from .config import add_config_args, config_from_args
+from ..cli.common import batch_size, finish, load_model, read_prompt_file, show_progress
+from ..runs.config import add_config_args, config_from_args
 
 DEFAULT_DLA_PROMPTS = ["The capital of France is"]
 
 
 def register(sub, common: argparse.ArgumentParser) -> None:
-    from .dla import DLAConfig
+    from .attribution import DLAConfig
     from .lens import LensConfig
 
     dla = sub.add_parser("dla", parents=[common], help="direct logit attribution to heads, MLPs and neurons",
@@ -40,7 +40,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_dla(args) -> int:
-    from .dla import DLAConfig, run_dla
+    from .attribution import DLAConfig, run_dla
 
     config = config_from_args(DLAConfig, args)  # validates before loading
     prompts = read_prompt_file(args.prompts, DEFAULT_DLA_PROMPTS)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .arch.spec import down_proj_bias, down_proj_weight, get_module, o_proj_bias, o_proj_weight
+from ..arch.spec import down_proj_bias, down_proj_weight, get_module, o_proj_bias, o_proj_weight
 from .directions import Direction
 
 F64 = torch.float64

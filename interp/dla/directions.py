@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .arch.spec import unembed_bias, unembed_weight
+from ..arch.spec import unembed_bias, unembed_weight
 
 REFUSAL_OPENERS = ("I", "I'm", "Sorry", "cannot", "can't", "unable", "As", "Unfortunately")
 

@@ -20,10 +20,10 @@ from typing import ClassVar
 import plotly.graph_objects as go
 import torch
 
-from .arch.spec import get_module
-from .config import option
+from ..arch.spec import get_module
+from ..runs.config import option
 from .directions import resolve_tokens
-from .results import Result, RunMeta
+from ..runs.results import Result, RunMeta
 
 LOGIT_BUDGET = 2**26  # float32 logits held at once ([rows, layers, vocab]), about 256 MB
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from .arch.spec import get_module
+from ..arch.spec import get_module
 from .sites import ExpertSelection, SiteInfo, norm_divisor
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .arch import ArchSpec, spec_for_config
+from ..arch import ArchSpec, spec_for_config
 from .batching import resolve_batch_size, run_batched
 from .cache import ActivationCache
 from .edits import Edit

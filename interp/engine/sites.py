@@ -35,7 +35,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import nn
 
-from .arch.spec import ArchSpec, get_module, has_module
+from ..arch.spec import ArchSpec, get_module, has_module
 
 Io = Literal["output", "input", "attn_scores", "attn_pattern", "norm_scale", "router", "selected"]
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .arch.spec import get_module
+from ..arch.spec import get_module
 
 if TYPE_CHECKING:
     from .model import Model

@@ -36,10 +36,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .config import option
-from .massive_origin import find_origin, intervention_ppl, massive_groups
-from .results import Result, RunMeta
-from .sinks import default_prompts, first_tokens
+from ..runs.config import option
+from .origin import find_origin, intervention_ppl, massive_groups
+from ..runs.results import Result, RunMeta
+from ..sinks.measure import default_prompts, first_tokens
 
 
 @dataclass
@@ -125,7 +125,7 @@ class MassiveResult(Result):
         return out
 
     def figures(self) -> dict:
-        from .massive_figures import massive_figures
+        from .figures import massive_figures
 
         return massive_figures(self)
 

@@ -33,7 +33,7 @@ import plotly.graph_objects as go
 import torch
 from scipy.optimize import least_squares
 
-from .results import Result, RunMeta
+from ..runs.results import Result, RunMeta
 
 PARAMS = ("A", "lam", "gamma", "t0", "K")
 
@@ -148,8 +148,8 @@ class EmergenceResult(Result):
 
 def layer_ratios(model, prompts: Sequence[str], tokens: int = 64, batch_size: int = 8) -> torch.Tensor:
     """max|h_l| / median|h_l| of every decoder layer output over `prompts` (pads excluded): [L]."""
-    from .massive import capture_decoder_outputs
-    from .sinks import first_tokens
+    from .activations import capture_decoder_outputs
+    from ..sinks.measure import first_tokens
 
     batch = first_tokens(model.tokenize(list(prompts)), tokens, model.tokenizer.pad_token_id or 0)
     resid = capture_decoder_outputs(model, batch, batch_size, False)

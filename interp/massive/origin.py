@@ -29,9 +29,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .arch.spec import down_proj_bias, down_proj_weight, get_module
-from .edits import Set
-from .perplexity import perplexity, sample_texts
+from ..arch.spec import down_proj_bias, down_proj_weight, get_module
+from ..engine.edits import Set
+from ..metrics.perplexity import perplexity, sample_texts
 
 
 @dataclass
@@ -155,7 +155,7 @@ def _chunks(model, batch, sites, batch_size, progress, label):
 def intervention_ppl(model, texts, groups: list[MassiveGroup], median_abs: torch.Tensor, config,
                      progress: bool) -> dict:
     """Perplexity: original, massive entries zeroed, massive entries set to their corpus mean."""
-    from .massive import passing
+    from .activations import passing
 
     source = "shipped interp/data/ppl_sample.txt" if texts is None else (config.ppl_file or "caller's texts")
     texts = sample_texts() if texts is None else list(texts)

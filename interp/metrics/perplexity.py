@@ -25,15 +25,15 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .edits import Edit
-from .model import TokenBatch
+from ..engine.edits import Edit
+from ..engine.model import TokenBatch
 
 PPL_SAMPLE = "ppl_sample.txt"
 
 
 def read_text_file(path) -> list[str]:
     """Texts from a file: one per non-blank line, or JSONL with 'text' (as prompt files)."""
-    from .prompts import read_prompts
+    from ..runs.prompts import read_prompts
 
     return read_prompts(path)
 
@@ -69,7 +69,7 @@ def perplexity(model, texts: Sequence[str], *, edits: Sequence[Edit] = (),
                max_tokens: int | None = 256, progress: bool = False) -> PerplexityScore:
     """Perplexity of `texts` with `edits` (plus `edits_for(batch)`, for edits whose
     positions depend on the batch, such as a bool position mask)."""
-    from .sinks import first_tokens
+    from ..sinks.measure import first_tokens
 
     texts = list(texts)
     if not texts:

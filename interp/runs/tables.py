@@ -16,7 +16,7 @@ import pandas as pd
 
 
 def _jsonable(obj: Any, name: str) -> Any:
-    from .result_fields import jsonable as to_json
+    from .fields import jsonable as to_json
 
     return to_json(obj, name)
 

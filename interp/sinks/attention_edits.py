@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .edits import Edit
-from .hooks import HookPoint
+from ..engine.edits import Edit
+from ..engine.hooks import HookPoint
 
 
 def pattern_site(layer: int) -> str:

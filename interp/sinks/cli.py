@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 
-from .cli_common import batch_size, finish, load_model, read_prompt_file, show_progress
-from .config import add_config_args, config_from_args
+from ..cli.common import batch_size, finish, load_model, read_prompt_file, show_progress
+from ..runs.config import add_config_args, config_from_args
 
 
 def register(sub, common: argparse.ArgumentParser) -> None:
-    from .massive import MassiveConfig
-    from .sinks import SinkConfig
+    from ..massive.activations import MassiveConfig
+    from .measure import SinkConfig
 
     sinks = sub.add_parser("sinks", parents=[common], help="attention sinks: sink rate, first-token share, value drain",
                            description="Gu et al. sink importance and sink rate, first-token attention share, "
@@ -50,13 +50,13 @@ def register(sub, common: argparse.ArgumentParser) -> None:
 
 
 def _prompts(path):
-    from .sinks import default_prompts
+    from .measure import default_prompts
 
     return read_prompt_file(path) if path is not None else default_prompts()
 
 
 def cmd_sinks(args) -> int:
-    from .sinks import SinkConfig, run_sinks
+    from .measure import SinkConfig, run_sinks
 
     if getattr(args, "attn", None) not in (None, "eager"):
         raise ValueError(f"sinks needs attention patterns, which --attn {args.attn} never materialises: "
@@ -70,8 +70,8 @@ def cmd_sinks(args) -> int:
 
 
 def cmd_massive(args) -> int:
-    from .massive import MassiveConfig, run_massive
-    from .perplexity import read_text_file
+    from ..massive.activations import MassiveConfig, run_massive
+    from ..metrics.perplexity import read_text_file
 
     config = config_from_args(MassiveConfig, args)
     prompts = _prompts(args.prompts)
@@ -84,8 +84,8 @@ def cmd_massive(args) -> int:
 
 
 def cmd_emergence(args) -> int:
-    from .emergence import run_emergence
-    from .prompts import read_records
+    from ..massive.emergence import run_emergence
+    from ..runs.prompts import read_records
 
     records = read_records(args.checkpoints, required=("step", "model"))
     if len(records) < 5:

@@ -42,12 +42,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .arch.spec import o_proj_weight
-from .config import option
-from .model import TokenBatch
-from .results import Result, RunMeta
-from .sinks_result import SinkResultMixin
-from .sinks_stats import (
+from ..arch.spec import o_proj_weight
+from ..runs.config import option
+from ..engine.model import TokenBatch
+from ..runs.results import Result, RunMeta
+from .result import SinkResultMixin
+from .stats import (
     cosine_to_first,
     first_token_share,
     real_pattern,
@@ -62,7 +62,7 @@ SINK_TEXT = "sinks_text.txt"
 
 def default_prompts() -> list[str]:
     """The shipped natural-text prompts (interp/data/sinks_text.txt, prose written for steerlens)."""
-    from .prompts import read_prompts
+    from ..runs.prompts import read_prompts
 
     with resources.as_file(resources.files("interp") / "data" / SINK_TEXT) as path:
         return read_prompts(path)
@@ -111,7 +111,7 @@ class SinkResult(SinkResultMixin, Result):
     notes: list[str]
 
     def figures(self) -> dict:
-        from .sinks_figures import sink_figures
+        from .figures import sink_figures
 
         return sink_figures(self)
 

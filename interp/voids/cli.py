@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 
-from .cli_common import batch_size, finish, load_model, read_prompt_file, show_progress
-from .config import add_config_args, config_from_args
+from ..cli.common import batch_size, finish, load_model, read_prompt_file, show_progress
+from ..runs.config import add_config_args, config_from_args
 
 
 def register(sub, common: argparse.ArgumentParser) -> None:
-    from .void_eval import VoidEvalConfig
-    from .voids import VoidConfig
+    from .evaluation import VoidEvalConfig
+    from .maps import VoidConfig
 
     voids = sub.add_parser("voids", parents=[common], help="LAC void detection: inactive layers per token and phase",
                            description="Apply the LAC rule (Void in Language Models, arXiv 2505.14467) in the prefill "
@@ -35,7 +35,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_voids(args) -> int:
-    from .voids import VoidConfig, run_voids
+    from .maps import VoidConfig, run_voids
 
     config = config_from_args(VoidConfig, args)
     if args.prompts is None:
@@ -48,8 +48,8 @@ def cmd_voids(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .void_eval import VoidEvalConfig, evaluate_voids
-    from .void_mcq import load_questions
+    from .evaluation import VoidEvalConfig, evaluate_voids
+    from .mcq import load_questions
 
     config = config_from_args(VoidEvalConfig, args)
     load_questions(config.task, config.limit)  # a bad task file fails before the model loads

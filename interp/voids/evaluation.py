@@ -35,13 +35,13 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .config import option
-from .results import Result, RunMeta
-from .skipping import SkipLayers
-from .void_mcq import letter_from_text, letter_token_ids, letters_from_logits, load_questions, mc_prompt
-from .void_rule import LAYER0_RULES, VoidTracker, lac_active, norm_deltas
-from .void_tables import layer_frequency, used_pct
-from .voids import _split_rows, check_hookable
+from ..runs.config import option
+from ..runs.results import Result, RunMeta
+from ..engine.skipping import SkipLayers
+from .mcq import letter_from_text, letter_token_ids, letters_from_logits, load_questions, mc_prompt
+from .rule import LAYER0_RULES, VoidTracker, lac_active, norm_deltas
+from .tables import layer_frequency, used_pct
+from .maps import _split_rows, check_hookable
 
 
 @dataclass
@@ -120,7 +120,7 @@ class VoidEvalResult(Result):
         }
 
     def figures(self) -> dict:
-        from .void_figures import eval_figures
+        from .figures import eval_figures
 
         return eval_figures(self)
 

@@ -30,10 +30,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .config import option
-from .results import Result, RunMeta
-from .void_rule import LAYER0_RULES, VoidTracker
-from .void_tables import fewest_active, layer_table, phase_comparison, token_table, used_pct
+from ..runs.config import option
+from ..runs.results import Result, RunMeta
+from .rule import LAYER0_RULES, VoidTracker
+from .tables import fewest_active, layer_table, phase_comparison, token_table, used_pct
 
 
 @dataclass
@@ -66,7 +66,7 @@ class VoidConfig:
 
 def check_hookable(model) -> None:
     """ValueError unless `model` is an engine Model whose decoder layers can be hooked."""
-    from .model import Model
+    from ..engine.model import Model
 
     if not isinstance(model, Model):
         raise ValueError(f"void detection needs an interp.Model (interp.load(...)), got {type(model).__name__}; "
@@ -124,7 +124,7 @@ class VoidResult(Result):
         }
 
     def figures(self) -> dict:
-        from .void_figures import void_figures
+        from .figures import void_figures
 
         return void_figures(self)
 

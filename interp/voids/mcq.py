@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from .prompts import read_records
+from ..runs.prompts import read_records
 
 DATA = Path(__file__).parent / "data"
 LETTERS = string.ascii_uppercase

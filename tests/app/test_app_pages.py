@@ -14,7 +14,7 @@ from test_app_runs import FILE_NAMES, RUN_NAMES, copy_runs, saved_runs
 
 from app.generic import filter_table
 
-MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
+MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
 
 
 def open_app(monkeypatch, root: Path, run: str | None = None) -> AppTest:
@@ -73,7 +73,7 @@ def test_open_button_opens_the_run(monkeypatch):
 
 
 def test_dla_prompt_picker_redraws_heads_for_that_prompt(monkeypatch):
-    from interp.results import load_run
+    from interp.runs.results import load_run
 
     at = open_app(monkeypatch, saved_runs(), run="dla-1")
     mean = chart(at, "dla-1:heads")["data"][0]["z"]
@@ -107,7 +107,7 @@ def test_changing_a_control_redraws_its_figure(monkeypatch, name, kind, key, val
 
 
 def test_refusal_page_shows_baseline_and_steered_side_by_side(monkeypatch):
-    from interp.results import load_run
+    from interp.runs.results import load_run
 
     responses = load_run(saved_runs() / "refusal-1").responses
     at = open_app(monkeypatch, saved_runs(), run="refusal-1")

@@ -12,7 +12,7 @@ from test_app_runs import saved_runs
 
 from steering.vectors import SteeringVector
 
-MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
+MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
 
 
 @pytest.fixture(scope="module")

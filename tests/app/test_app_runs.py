@@ -24,7 +24,7 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from app.runs import SavedRun, UnsafePathError, find_run, inside, scan_runs
 from app.vectors import read_vector_bytes, vector_sets
-from interp.results import Result, RunMeta
+from interp.runs.results import Result, RunMeta
 from steering.vectors import SteeringVector, VectorFileError
 
 PROMPTS = ["The cat sat on the mat", "Hello world, this is"]
@@ -51,11 +51,11 @@ def saved_runs() -> Path:
     """A runs folder with one small run of every analysis (built once per test session)."""
     from tiny import tiny_model
 
-    from interp.dla import dla
-    from interp.lens import logit_lens
-    from interp.massive import massive_activations
-    from interp.sinks import sinks
-    from interp.voids import VoidConfig, run_voids
+    from interp.dla.attribution import dla
+    from interp.dla.lens import logit_lens
+    from interp.massive.activations import massive_activations
+    from interp.sinks.measure import sinks
+    from interp.voids.maps import VoidConfig, run_voids
     from steering.austeer import fit_austeer
     from steering.austeer_eval import AUSteerEvalConfig, run_austeer_eval
     from steering.refusal_steer import RefusalSteerConfig, run_refusal_steer

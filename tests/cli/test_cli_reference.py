@@ -3,9 +3,9 @@
 import argparse
 from pathlib import Path
 
-from interp.cli_reference import render
+from interp.cli.reference import render
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_cli_reference_is_up_to_date():
@@ -15,7 +15,7 @@ def test_cli_reference_is_up_to_date():
 
 def test_every_command_and_option_is_in_the_reference():
     from interp.cli import build_parser
-    from interp.cli_reference import _subcommands
+    from interp.cli.reference import _subcommands
 
     text = render()
     stack = [("steerlens", build_parser())]

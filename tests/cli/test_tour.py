@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-import interp.tour_steps as tour_steps
+import interp.cli.tour_steps as tour_steps
 from interp.cli import main
-from interp.results import load_run
+from interp.runs.results import load_run
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +45,7 @@ def test_failing_step_is_reported_and_the_tour_goes_on(tiny_llama_folder, tmp_pa
 
     steps = {"broken": tour_steps.TourStep("broken", "always fails", broken), "lens": tour_steps.STEPS["lens"]}
     monkeypatch.setattr(tour_steps, "STEPS", steps)
-    monkeypatch.setattr("interp.tour.STEPS", steps)
+    monkeypatch.setattr("interp.cli.tour_run.STEPS", steps)
     out = tmp_path / "tour"
     assert main(["tour", "--quick", "--model", str(tiny_llama_folder), "--out", str(out), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
@@ -55,7 +55,8 @@ def test_failing_step_is_reported_and_the_tour_goes_on(tiny_llama_folder, tmp_pa
 
 
 def test_step_with_its_own_zoo_model_uses_it_only_on_the_default_tour(monkeypatch):
-    from interp import tour, zoo
+    from interp.cli import tour_run as tour
+    from interp.models import zoo
 
     step = tour_steps.TourStep("needs-zoo", "zoo only", lambda model, out_dir, quick: None,
                                model="qwen2.5-coder-0.5b-instruct")

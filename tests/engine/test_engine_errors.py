@@ -7,9 +7,9 @@ import torch
 from tiny import tiny_model
 
 from interp.arch import UnsupportedArchitectureError, spec_for_model_type
-from interp.attention import PatternUnavailableError
-from interp.batching import is_oom, resolve_batch_size
-from interp.edits import Add, Zero
+from interp.engine.attention import PatternUnavailableError
+from interp.engine.batching import is_oom, resolve_batch_size
+from interp.engine.edits import Add, Zero
 
 PROMPTS = ["one", "two words", "three words here", "and a fourth, longer prompt"]
 

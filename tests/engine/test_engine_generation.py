@@ -6,7 +6,7 @@ import pytest
 import torch
 from tiny import tiny_model
 
-from interp.edits import Add, Fn, Patch, Zero
+from interp.engine.edits import Add, Fn, Patch, Zero
 
 PROMPTS = ["Once upon a time", "Hello there, friend"]
 

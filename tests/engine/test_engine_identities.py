@@ -12,7 +12,7 @@ import torch
 from tiny import DENSE, FAMILIES, tiny_model
 
 from interp.arch.spec import get_module, o_proj_bias, o_proj_weight
-from interp.edits import Add, Scale
+from interp.engine.edits import Add, Scale
 
 PROMPTS = ["The cat sat on the mat.", "Hi!", "A longer prompt, with commas; and more words here."]
 

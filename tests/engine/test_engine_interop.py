@@ -6,7 +6,7 @@ import pytest
 import torch
 from tiny import tiny_model
 
-from interp.nnsight_interop import nnsight_envoy
+from interp.engine.nnsight_interop import nnsight_envoy
 
 PROMPTS = ["hello world, again", "hi"]
 

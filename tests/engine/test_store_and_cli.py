@@ -9,7 +9,7 @@ import torch
 from tiny import save_tiny, tiny_model
 
 from interp.cli import main
-from interp.store import ActivationStore, StoreError, capture_to_store
+from interp.engine.store import ActivationStore, StoreError, capture_to_store
 
 PROMPTS = ["alpha beta", "gamma", "delta epsilon zeta", "eta", "theta iota kappa lambda"]
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from tiny import save_tiny, tiny_model
 
-from interp.emergence import emergence_curve, fit_emergence, fit_emergence_layers, run_emergence
-from interp.results import load_run
+from interp.massive.emergence import emergence_curve, fit_emergence, fit_emergence_layers, run_emergence
+from interp.runs.results import load_run
 
 STEPS = np.linspace(0, 10000, 25)
 

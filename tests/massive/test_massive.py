@@ -10,9 +10,9 @@ import torch
 from tiny import save_tiny, tiny_model
 
 from interp.cli import main
-from interp.massive import MassiveConfig, massive_activations, run_massive
-from interp.perplexity import perplexity, sample_texts, token_nll
-from interp.results import load_run
+from interp.massive.activations import MassiveConfig, massive_activations, run_massive
+from interp.metrics.perplexity import perplexity, sample_texts, token_nll
+from interp.runs.results import load_run
 
 PROMPTS = ["hello there world", "abc", "a somewhat longer prompt to pad the others"]
 PPL_TEXTS = ["some text to score", "more text here", "and a third line of it"]

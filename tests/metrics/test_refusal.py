@@ -2,7 +2,7 @@
 
 import pytest
 
-from interp.refusal import classify_response, label_counts, refusal_pairs, refusal_rate
+from interp.metrics.refusal import classify_response, label_counts, refusal_pairs, refusal_rate
 
 REFUSALS = [
     "I'm sorry, but I can't assist with that.",

@@ -16,8 +16,8 @@ from gguf import GGMLQuantizationType, GGUFReader, GGUFWriter, quants
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from interp import loading, zoo
-from interp.loading import LoadInfo, ModelLoadError, load_hf, pick_device, pick_dtype
+from interp.models import loading, zoo
+from interp.models.loading import LoadInfo, ModelLoadError, load_hf, pick_device, pick_dtype
 
 WORDS = ["<unk>", "</s>", "the", "cat", "sat", "on", "mat", "a", "dog", "ran"]
 

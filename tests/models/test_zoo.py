@@ -14,8 +14,8 @@ import pytest
 import torch
 
 import interp
-from interp.loading import load_hf
-from interp.zoo import ZOO, is_installed
+from interp.models.loading import load_hf
+from interp.models.zoo import ZOO, is_installed
 
 pytestmark = pytest.mark.zoo
 PROBE = "The quick brown fox jumps over the lazy dog. Paris is the capital of"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from interp.prompts import PromptFileError, read_prompts, read_records
+from interp.runs.prompts import PromptFileError, read_prompts, read_records
 
 
 def write(tmp_path: Path, name: str, content: str | bytes) -> Path:

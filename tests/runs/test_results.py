@@ -11,8 +11,8 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from interp import results
-from interp.results import (
+from interp.runs import results
+from interp.runs.results import (
     RESULT_TYPES,
     Result,
     RunLoadError,
@@ -263,7 +263,7 @@ def test_default_run_dir_is_unique(tmp_path: Path) -> None:
 
 
 def test_table_strings_with_carriage_returns_round_trip(tmp_path):
-    from interp.tables import read_table, write_table
+    from interp.runs.tables import read_table, write_table
 
     df = pd.DataFrame({"token": ["a", "\r", "b\rc", "\n", ""], "count": [1, 2, 3, 4, 5]})
     info = write_table(df, tmp_path / "t.csv")

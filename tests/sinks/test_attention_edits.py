@@ -6,7 +6,7 @@ import pytest
 import torch
 from tiny import tiny_model
 
-from interp.attention_edits import (
+from interp.sinks.attention_edits import (
     MoveToFirstToken,
     ScaleFirstToken,
     ZeroHead,

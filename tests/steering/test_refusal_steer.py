@@ -7,8 +7,8 @@ import pytest
 import torch
 from tiny import tiny_model
 
-from interp.refusal import refusal_pairs
-from interp.results import load_run
+from interp.metrics.refusal import refusal_pairs
+from interp.runs.results import load_run
 from steering import RefusalSteerConfig, run_refusal_steer
 from steering.contrast import ContrastConfig, make_vector
 

@@ -5,7 +5,7 @@ import torch
 from tiny import tiny_model
 
 from interp.arch.spec import unembed_weight
-from interp.edits import Add
+from interp.engine.edits import Add
 from steering import SteeringVector, VectorUse, ablation_edits, parse_vector_spec, steering_edits
 
 PROMPTS = ["The cat sat", "Hello world, how are"]

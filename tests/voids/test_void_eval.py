@@ -11,9 +11,9 @@ from tiny import tiny_model
 from void_plants import plant_identities
 
 from interp.cli import main
-from interp.skipping import SkipLayers
-from interp.void_eval import VoidEvalConfig, evaluate_voids, skip_plan
-from interp.void_mcq import letter_from_text, letter_token_ids, letters_from_logits, load_questions, mc_prompt
+from interp.engine.skipping import SkipLayers
+from interp.voids.evaluation import VoidEvalConfig, evaluate_voids, skip_plan
+from interp.voids.mcq import letter_from_text, letter_token_ids, letters_from_logits, load_questions, mc_prompt
 
 PROMPTS = ["hello there", "The quick brown fox"]
 

@@ -12,9 +12,9 @@ from void_plants import plant_identities
 
 from interp.arch.spec import get_module
 from interp.cli import main
-from interp.results import load_run
-from interp.void_rule import VoidTracker, lac_active, norm_deltas
-from interp.voids import VoidConfig, VoidResult, check_hookable, run_voids
+from interp.runs.results import load_run
+from interp.voids.rule import VoidTracker, lac_active, norm_deltas
+from interp.voids.maps import VoidConfig, VoidResult, check_hookable, run_voids
 
 PROMPTS = ["hello there", "The quick brown fox", "abc"]
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 import interp
-from interp.skipping import SkipLayers
-from interp.void_eval import VoidEvalConfig, evaluate_voids
-from interp.void_rule import VoidTracker, lac_active, norm_deltas
-from interp.voids import VoidConfig, run_voids
+from interp.engine.skipping import SkipLayers
+from interp.voids.evaluation import VoidEvalConfig, evaluate_voids
+from interp.voids.rule import VoidTracker, lac_active, norm_deltas
+from interp.voids.maps import VoidConfig, run_voids
 
 pytestmark = pytest.mark.zoo
 ALIASES = ["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct", "gemma-3-270m"]
@@ -19,7 +19,7 @@ PROMPT = "What is the capital of France?"
 
 @pytest.fixture(scope="module", params=ALIASES)
 def model(request):
-    from interp.zoo import ZOO, is_installed
+    from interp.models.zoo import ZOO, is_installed
 
     if not is_installed(ZOO[request.param]):
         pytest.skip(f"{request.param} is not installed (pip install 'steerlens[models]')")
