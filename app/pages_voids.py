@@ -16,7 +16,7 @@ from .runs import SavedRun
 PHASES = {"prompt": "prompt processing (prefill)", "response": "response generation (decode steps)"}
 
 
-@page("voids", result="interp.voids")
+@page("voids", result="interp.voids.maps")
 def voids_page(run: SavedRun, r) -> Shown:
     from interp.voids.figures import activation_map
 

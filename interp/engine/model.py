@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..arch import ArchSpec, spec_for_config
+from .attention import IMPL_NAME  # importing it registers the steerlens_eager attention with transformers
 from .batching import resolve_batch_size, run_batched
 from .cache import ActivationCache
 from .edits import Edit
@@ -130,8 +131,6 @@ class Model:
 
     def set_attn_implementation(self, name: str) -> None:
         """Switch attention kernels on the loaded model ("eager" enables pattern sites)."""
-        from .attention import IMPL_NAME
-
         if name not in ("eager", "sdpa", IMPL_NAME):
             raise ValueError(f"attention implementation must be 'eager' or 'sdpa', got '{name}'")
         self.hf.set_attn_implementation(IMPL_NAME if name == "eager" else name)
@@ -251,7 +250,7 @@ class Model:
         return _merge(parts, batch, sites, positions, logits)
 
     def generate(self, prompts, **kwargs):
-        """Generate with edits active at every step; see `interp.generation.generate`."""
+        """Generate with edits active at every step; see `interp.engine.generation.generate`."""
         from .generation import generate
 
         return generate(self, prompts, **kwargs)

@@ -1,4 +1,4 @@
-"""Multiple-choice questions for the LAC evaluation (`interp.void_eval`): task files,
+"""Multiple-choice questions for the LAC evaluation (`interp.voids.evaluation`): task files,
 zero-shot prompts in the MMLU style, and reading the answer letter.
 
 Built-in task `mcq_basic` (interp/data/mcq_basic.jsonl) is our own small set: 48 easy
@@ -24,7 +24,7 @@ import torch
 
 from ..runs.prompts import read_records
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent.parent / "data"  # interp/data
 LETTERS = string.ascii_uppercase
 INSTRUCTION = "The following is a multiple choice question. Answer with the letter of the correct option."
 
