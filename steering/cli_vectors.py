@@ -142,7 +142,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from .gguf_io import import_gguf
+    from .vectors import import_gguf
 
     vector = import_gguf(args.file)
     out = Path(args.out)

@@ -8,7 +8,7 @@ Method: methods.md section 3; Sun et al., "Massive Activations in Large Language
   `|a| > abs_threshold and |a| / median_l >= ratio_threshold` (defaults 100 and 1000, both
   configurable: small models may never pass the absolute one; the ratio is the fair
   comparison). A layer is massive when one entry passes.
-- Origin (`interp.massive_origin`): at the massive entries of the first massive layer, the
+- Origin (`interp.massive.origin`): at the massive entries of the first massive layer, the
   maxima of every layer's attention output and MLP output, and the first sublayer whose
   output (aligned with the sign of the massive value) reaches `origin_fraction` of it;
   for an MLP also its top neurons (activation * W_out[dim, neuron]).
@@ -37,9 +37,11 @@ import torch
 from tqdm.auto import tqdm
 
 from ..runs.config import option
+from .criterion import passing
 from .origin import find_origin, intervention_ppl, massive_groups
 from ..runs.results import Result, RunMeta
-from ..sinks.measure import default_prompts, first_tokens
+from ..engine.tokens import first_tokens
+from ..sinks.measure import default_prompts
 
 
 @dataclass
@@ -142,12 +144,6 @@ def capture_decoder_outputs(model, batch, batch_size: int, progress: bool, edits
             n = int(cache.attention_mask[i].sum())
             rows.append(torch.stack([cache[s][i, -n:] for s in sites]))
     return rows
-
-
-def passing(values: torch.Tensor, median: torch.Tensor | float, config: MassiveConfig) -> torch.Tensor:
-    """Sun et al.'s criterion, elementwise: |a| > abs_threshold and |a| / median >= ratio_threshold."""
-    mag = values.abs()
-    return (mag > config.abs_threshold) & (mag >= config.ratio_threshold * median)
 
 
 def run_massive(model, prompts: list[str], config: MassiveConfig, *, chat: bool = False, batch_size=None,

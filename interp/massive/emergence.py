@@ -149,7 +149,7 @@ class EmergenceResult(Result):
 def layer_ratios(model, prompts: Sequence[str], tokens: int = 64, batch_size: int = 8) -> torch.Tensor:
     """max|h_l| / median|h_l| of every decoder layer output over `prompts` (pads excluded): [L]."""
     from .activations import capture_decoder_outputs
-    from ..sinks.measure import first_tokens
+    from ..engine.tokens import first_tokens
 
     batch = first_tokens(model.tokenize(list(prompts)), tokens, model.tokenizer.pad_token_id or 0)
     resid = capture_decoder_outputs(model, batch, batch_size, False)

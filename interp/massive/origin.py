@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from ..arch.spec import down_proj_bias, down_proj_weight, get_module
 from ..engine.edits import Set
 from ..metrics.perplexity import perplexity, sample_texts
+from .criterion import passing
 
 
 @dataclass
@@ -155,8 +156,6 @@ def _chunks(model, batch, sites, batch_size, progress, label):
 def intervention_ppl(model, texts, groups: list[MassiveGroup], median_abs: torch.Tensor, config,
                      progress: bool) -> dict:
     """Perplexity: original, massive entries zeroed, massive entries set to their corpus mean."""
-    from .activations import passing
-
     source = "shipped interp/data/ppl_sample.txt" if texts is None else (config.ppl_file or "caller's texts")
     texts = sample_texts() if texts is None else list(texts)
     sites = {g.first_layer: f"blocks.{g.first_layer}.hook_resid_post" for g in groups}

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from ..engine.edits import Edit
 from ..engine.model import TokenBatch
+from ..engine.tokens import first_tokens
 
 PPL_SAMPLE = "ppl_sample.txt"
 
@@ -69,8 +70,6 @@ def perplexity(model, texts: Sequence[str], *, edits: Sequence[Edit] = (),
                max_tokens: int | None = 256, progress: bool = False) -> PerplexityScore:
     """Perplexity of `texts` with `edits` (plus `edits_for(batch)`, for edits whose
     positions depend on the batch, such as a bool position mask)."""
-    from ..sinks.measure import first_tokens
-
     texts = list(texts)
     if not texts:
         raise ValueError("no texts to score")

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .errors import ModelLoadError
+
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -35,10 +37,6 @@ _DTYPES: dict[str, torch.dtype] = {
     "float64": torch.float64, "fp64": torch.float64,
 }
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-class ModelLoadError(ValueError):
-    """A model could not be resolved or loaded; the message says what to do, in one line."""
 
 
 @dataclass
@@ -91,7 +89,7 @@ def pick_dtype(device: str | torch.device, dtype: str | torch.dtype | None = Non
 
 def _resolve(spec: str) -> tuple[str, Path | None, str | None]:
     """``(kind, path, sha256)`` for ``spec``; assembles zoo GGUFs; raises ModelLoadError."""
-    from . import zoo  # lazy: zoo imports ModelLoadError from this module
+    from . import zoo
 
     if spec in zoo.ZOO:
         entry = zoo.ZOO[spec]

@@ -11,7 +11,7 @@ Cache layout (root: ``$STEERLENS_CACHE`` or ``~/.cache/steerlens``)::
     gguf/<sha256>.gguf        assembled, verified GGUF
     gguf/<sha256>.ok          size + mtime of the file when its sha256 was last checked
     hashes/<key>.ok           same, for user GGUF files outside the cache
-    dequantized/<sha256>/     float model + tokenizer written by ``interp.loading``
+    dequantized/<sha256>/     float model + tokenizer written by ``interp.models.loading``
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .loading import ModelLoadError
+from .errors import ModelLoadError
 
 _BLOCK = 1 << 20  # 1 MiB: streaming block for hashing and copying
 

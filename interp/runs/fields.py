@@ -1,7 +1,7 @@
 """How each field of a `Result` dataclass is stored in a run directory, and read back.
 
 The annotation decides (`field_kind`): tensors, numpy arrays and ``dict[str, Tensor]`` go
-to safetensors, DataFrames to CSV (`interp.tables`), dataclasses and plain JSON types to
+to safetensors, DataFrames to CSV (`interp.runs.tables`), dataclasses and plain JSON types to
 fields.json; None is recorded as such. The schema written to the manifest says how each
 field was stored, so a run loads back without importing anything but the result class.
 """
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .jsonable import jsonable
 from .tables import read_table, write_table
 
 JSON_TYPES = (str, int, float, bool, dict, list, tuple, type(None), Any)
@@ -166,23 +167,3 @@ def _numpy_to_torch(a: np.ndarray, name: str) -> torch.Tensor:
         raise TypeError(
             f"field {name!r}: numpy dtype {a.dtype} cannot go in safetensors; use a list field"
         ) from None
-
-
-def jsonable(obj: Any, name: str) -> Any:
-    """Plain JSON data from ``obj`` (dataclasses, numpy scalars, paths, tuples converted)."""
-    if obj is None or isinstance(obj, (str, bool, int, float)):
-        return obj
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, (Path, torch.dtype, torch.device)):
-        return str(obj)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return jsonable(dataclasses.asdict(obj), name)
-    if isinstance(obj, dict):
-        return {
-            k if isinstance(k, str) else jsonable(k, name): jsonable(v, name)
-            for k, v in obj.items()
-        }
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v, name) for v in obj]
-    raise TypeError(f"{name}: {type(obj).__name__} is not JSON-able")

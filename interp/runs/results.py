@@ -50,7 +50,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from typing_extensions import Self
 
-from .fields import FieldLoadError, data_fields, decode_fields, encode_fields, jsonable
+from .fields import FieldLoadError, data_fields, decode_fields, encode_fields
+from .jsonable import jsonable
 
 MANIFEST = "manifest.json"
 RESULT_TYPES: dict[str, type[Result]] = {}

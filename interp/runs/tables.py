@@ -14,11 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-
-def _jsonable(obj: Any, name: str) -> Any:
-    from .fields import jsonable as to_json
-
-    return to_json(obj, name)
+from .jsonable import jsonable as _jsonable
 
 
 def write_table(df: pd.DataFrame, path: Path) -> dict:

@@ -45,6 +45,7 @@ from tqdm.auto import tqdm
 from ..arch.spec import o_proj_weight
 from ..runs.config import option
 from ..engine.model import TokenBatch
+from ..engine.tokens import first_tokens, pad_rows
 from ..runs.results import Result, RunMeta
 from .result import SinkResultMixin
 from .stats import (
@@ -116,12 +117,6 @@ class SinkResult(SinkResultMixin, Result):
         return sink_figures(self)
 
 
-def first_tokens(batch: TokenBatch, n: int, pad_id: int = 0) -> TokenBatch:
-    """Each row cut to its first `n` real tokens, re-left-padded."""
-    rows = [ids[mask.bool()][:n] for ids, mask in zip(batch.input_ids, batch.attention_mask)]
-    return _pad_rows(rows, batch.texts, batch.bos_added, pad_id)
-
-
 def random_token_batch(model, n_rows: int, n_tokens: int, seed: int = 0) -> TokenBatch:
     """`n_rows` sequences of `n_tokens` uniformly random non-special tokens, with the model's
     BOS in front (counted in `n_tokens`) when its BOS policy adds one to text."""
@@ -136,17 +131,7 @@ def random_token_batch(model, n_rows: int, n_tokens: int, seed: int = 0) -> Toke
     for _ in range(n_rows):
         ids = pool[torch.randint(len(pool), (body,), generator=gen)]
         rows.append(torch.cat([torch.tensor([bos]), ids]) if bos is not None else ids)
-    return _pad_rows(rows, [f"<random {i}>" for i in range(n_rows)], bos is not None, pad_id=tok.pad_token_id or 0)
-
-
-def _pad_rows(rows: list[torch.Tensor], texts: list[str], bos_added: bool, pad_id: int) -> TokenBatch:
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r):] = r
-        mask[i, width - len(r):] = 1
-    return TokenBatch(ids, mask, list(texts), bos_added)
+    return pad_rows(rows, [f"<random {i}>" for i in range(n_rows)], bos is not None, pad_id=tok.pad_token_id or 0)
 
 
 def measure_sinks(model, batch: TokenBatch, config: SinkConfig, *, batch_size: int | None = None,
@@ -205,7 +190,7 @@ def measure_sinks(model, batch: TokenBatch, config: SinkConfig, *, batch_size: i
 def run_sinks(model, prompts: list[str], config: SinkConfig, *, chat: bool = False, batch_size=None,
               progress: bool = False, seed: int = 0, edits=()) -> SinkResult:
     """Sink statistics of `prompts` (cut to `config.tokens`) and of random-token sequences,
-    optionally under `edits` (e.g. `interp.attention_edits.zerotuning(...)`)."""
+    optionally under `edits` (e.g. `interp.sinks.attention_edits.zerotuning(...)`)."""
     config.validate()
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
     meta = RunMeta(model=dict(model.info), config=dataclasses.asdict(config), seed=seed)
