@@ -9,7 +9,7 @@ checks its files before the model loads, and turns them into engine edits after.
 built-in ones are steering vectors (`--vector FILE[@LAYERS][:ALPHA]`, repeatable), AUSteer
 masks (`--austeer FILE[:ALPHA]`) and directional ablation (`--ablate FILE[@LAYER]`); later
 features (MoE expert toggles, ...) call `register_generate_option` from a module that is
-imported before this one registers its commands (e.g. their own `interp/cli_*.py`).
+imported before this one registers its commands (e.g. their own `interp/<package>/cli.py`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The `steerlens` command line.
 
-Subcommands live next to what they run: every module named `cli_*.py` in the packages
-`interp`, `steering` and `saes` defines `register(subparsers, common)` and adds its
-commands there, so adding an analysis never touches this file. `common` is a parent parser
+Subcommands live next to what they run: every `cli.py` of a subpackage (`interp/dla/cli.py`,
+...), every top-level `cli_*.py` of `steering`, `saes` and `app`, and the modules of this
+package (`core`, `tour`) may define `register(subparsers, common)` and add their commands
+there, so adding an analysis never touches this file. `common` is a parent parser
 with the options every model command shares (--model, --device, --dtype, --batch-size,
 --attn, --chat, --bos, --json, --out).
 
@@ -46,7 +47,7 @@ def common_parser() -> argparse.ArgumentParser:
 
 
 def _command_modules() -> list[str]:
-    names = []
+    names = [f"{__name__}.{info.name}" for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")]
     for package in PACKAGES:
         try:
             mod = importlib.import_module(package)
@@ -55,6 +56,9 @@ def _command_modules() -> list[str]:
         for info in pkgutil.iter_modules(mod.__path__):
             if info.name.startswith("cli_"):
                 names.append(f"{package}.{info.name}")
+            elif info.ispkg and any(sub.name == "cli" and not sub.ispkg for sub in
+                                    pkgutil.iter_modules([os.path.join(path, info.name) for path in mod.__path__])):
+                names.append(f"{package}.{info.name}.cli")
     return sorted(names)
 
 
@@ -67,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = common_parser()
     for name in _command_modules():
         module = importlib.import_module(name)
-        if hasattr(module, "register"):  # cli_common and friends only help
+        if hasattr(module, "register"):  # common, reference and friends only help
             module.register(sub, common)
     return parser
 

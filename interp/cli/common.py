@@ -1,6 +1,6 @@
 """Helpers every subcommand shares: load the model, read prompts, save and print a result.
 
-Subcommand modules (`cli_*.py`) call these so that every analysis behaves the same:
+Subcommand modules (`interp/<package>/cli.py`, `steering/cli_*.py`, ...) call these so that every analysis behaves the same:
 `--out` optional (default `./runs/<analysis>-<timestamp>/`, path printed, on stderr when
 `--json` is given so stdout stays one JSON document), `--json` prints the result's
 summary, and without it a short human summary is printed.

@@ -1,6 +1,6 @@
 """The command-line reference (docs/cli.md), rendered from the parser itself.
 
-    python -m interp.cli_reference > docs/cli.md
+    python -m interp.cli.reference > docs/cli.md
 
 Every command and nested command of `interp.cli.build_parser()` gets a section with its
 description and a table of its arguments (names, value, help text, defaults as the help
@@ -17,7 +17,7 @@ import sys
 
 HEADER = """# steerlens command-line reference
 
-Generated from the command-line parser by `python -m interp.cli_reference > docs/cli.md`
+Generated from the command-line parser by `python -m interp.cli.reference > docs/cli.md`
 (tests/test_cli_reference.py fails when this file is out of date). `steerlens COMMAND --help`
 prints the same help in the terminal.
 """

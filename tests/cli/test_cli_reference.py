@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_cli_reference_is_up_to_date():
     checked_in = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
-    assert checked_in == render(), "docs/cli.md is stale: run `python -m interp.cli_reference > docs/cli.md`"
+    assert checked_in == render(), "docs/cli.md is stale: run `python -m interp.cli.reference > docs/cli.md`"
 
 
 def test_every_command_and_option_is_in_the_reference():
