@@ -9,7 +9,7 @@ interp/data/refusal_pairs.jsonl. On the held-out test split:
   benign prompts should make the model refuse them;
 - ablating the direction (projected out of every write to the residual stream, every
   layer) on harmful prompts should make it answer some of them.
-Responses are greedy and classified by the keyword classifier (`interp.refusal`), the
+Responses are greedy and classified by the keyword classifier (`interp.metrics.refusal`), the
 offline stand-in for the LLM judges of the papers.
 """
 

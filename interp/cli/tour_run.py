@@ -5,7 +5,7 @@
 
 The model is loaded once with eager attention (steerlens' own eager implementation: the
 numbers equal sdpa's and attention patterns can be captured) and handed to every step of
-`interp.tour_steps.STEPS` in order. A step that fails is reported in the table and the
+`interp.cli.tour_steps.STEPS` in order. A step that fails is reported in the table and the
 tour goes on; `TourReport.ok` says whether every step that ran succeeded. Each run
 directory is checked to be complete after its step, and the table is also written to
 `<out>/tour.json` (the explorer lists run directories and ignores that file).

@@ -11,7 +11,7 @@ model's logit (difference): `sum_check` in the summary is the largest deviation.
 Differences from TransformerLens: the final norm's weight (`1 + w` for Gemma) is applied
 to the direction instead of being folded into W_U, so no weight processing is needed; norm
 biases and the unembedding bias are reported as a separate `bias` term; sandwich norms
-(Gemma 2/3, OLMo-2) are linearised too (see `interp.dla_core`); soft-capped logits
+(Gemma 2/3, OLMo-2) are linearised too (see `interp.dla.decompose`); soft-capped logits
 (Gemma 2) are attributed before the cap.
 
     result = dla(model, ["The capital of France is"], target=" Paris", contrast=" London")
@@ -233,7 +233,7 @@ def dla(model, prompts, target=None, contrast=None, *, direction: Direction | No
     """Notebook entry point: `dla(model, prompts, " Paris", " London", neurons=True)`.
 
     `target` / `contrast`: token text (one token), an id, or a list of them (their mean);
-    or pass any `Direction` (e.g. `interp.directions.refusal_direction`).
+    or pass any `Direction` (e.g. `interp.dla.directions.refusal_direction`).
     """
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
     if not prompts:

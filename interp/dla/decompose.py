@@ -125,7 +125,7 @@ def head_dla(model, prompts, direction: Direction, *, chat: bool = False, edits=
 
     One forward pass per batch capturing only z and norm divisors at the last position;
     `edits` (e.g. a head knockout) are applied during that pass. `direction` may hold one
-    row per prompt (see `interp.directions.stack_directions`).
+    row per prompt (see `interp.dla.directions.stack_directions`).
     """
     _, cache = model.run_with_cache(prompts, head_sites(model), positions="last", edits=edits, chat=chat,
                                     logits=None, batch_size=batch_size, progress=progress)

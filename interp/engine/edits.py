@@ -1,6 +1,6 @@
 """Interventions as small composable objects that run as engine hooks.
 
-Every edit names a site, the positions it touches (see `interp.hooks` for position specs)
+Every edit names a site, the positions it touches (see `interp.engine.hooks` for position specs)
 and optionally the heads (sites split by head) and dimensions (last axis) it is limited
 to. An edit computes the edited tensor everywhere and keeps it only where the selection
 holds, so the same edit works on a full forward pass and on the single position of a

@@ -1,6 +1,6 @@
 """Aggregates and summary of a `SinkResult` (means over sequences, over heads, per layer).
 
-Kept apart from `interp.sinks` so the analysis file reads top to bottom; every method here
+Kept apart from `interp.sinks.measure` so the analysis file reads top to bottom; every method here
 only reads the per-sequence tensors the analysis stored. `kind` is "natural" (the prompts)
 or "random" (random-token sequences); `position` is 0-based over real tokens (the paper's
 k = position + 1).
@@ -12,7 +12,7 @@ import torch
 
 
 class SinkResultMixin:
-    """Methods of `interp.sinks.SinkResult`; reads `natural`, `random`, `eps`, `secondary`."""
+    """Methods of `interp.sinks.measure.SinkResult`; reads `natural`, `random`, `eps`, `secondary`."""
 
     def stats(self, kind: str = "natural") -> dict[str, torch.Tensor]:
         if kind not in ("natural", "random"):

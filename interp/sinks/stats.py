@@ -2,7 +2,7 @@
 
 Pure tensor functions (no model, no hooks), so they can be checked on hand-built patterns.
 Every function takes tensors already cut to the sequence's real tokens ("real-aligned":
-index 0 is the first real token, no padding), which is how `interp.sinks` calls them.
+index 0 is the first real token, no padding), which is how `interp.sinks.measure` calls them.
 
 Index convention: positions are 0-based over real tokens. Gu et al. (ICLR 2025) number
 tokens from 1, so their `Sink_1` (the first token) is `sink_rate(alpha, eps, position=0)`

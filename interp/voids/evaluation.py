@@ -1,5 +1,5 @@
 """Multiple-choice accuracy with and without LAC void skipping over an alpha sweep
-("Void in Language Models", arXiv 2505.14467; questions and prompts: `interp.void_mcq`).
+("Void in Language Models", arXiv 2505.14467; questions and prompts: `interp.voids.mcq`).
 
     result = evaluate_voids(model, VoidEvalConfig(task="mcq_basic", alphas=[0.5, 0.8, 1.0], skip="real"))
     result.summary()["accuracy"]      # {"0.8": {"no_skip": 0.71, "skip": 0.69}, ...}
@@ -14,7 +14,7 @@ Zero-shot, greedy, answer letter read from the logits at the last prompt token (
    state (`VoidTracker(paper_skip=True)`); no compute is saved by construction, and the
    answer can only change where the final layer is void at the answer token
    (`answer_final_layer_active` in the summary says how often it is active);
-3. `skip="real"`: one pass per alpha where void layers are not applied (`interp.skipping`):
+3. `skip="real"`: one pass per alpha where void layers are not applied (`interp.engine.skipping`):
    a layer void for every real token of the batch is not run at all (saved compute), and
    in the layers that do run, void tokens keep their input. The decisions come from pass 1,
    so real skipping needs a full pass first: the net cost is detection + skipped pass, and

@@ -1,4 +1,4 @@
-"""Figures for LAC void detection (`interp.voids`) and its evaluation (`interp.void_eval`).
+"""Figures for LAC void detection (`interp.voids`) and its evaluation (`interp.voids.evaluation`).
 
 - activation map per phase: layers (rows) x tokens (columns) of one prompt, active = 1;
   response columns are labelled with the token each decode step processed, the hover text

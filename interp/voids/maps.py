@@ -5,7 +5,7 @@ are inactive for each token, in prompt processing and in response generation.
     result.summary()["layers_used_pct"]      # {"prompt": 41.2, "response": 35.0}
     result.figures()["map_prompt"].show()
 
-The rule and the paper-mode skip live in `interp.void_rule` (edge cases for layers 0 and 1
+The rule and the paper-mode skip live in `interp.voids.rule` (edge cases for layers 0 and 1
 are explained there). Phases: the prompt phase is the prefill pass (every prompt token);
 the response phase is every later decode step with the KV cache on (one token each).
 
@@ -15,7 +15,7 @@ Deliberate differences from the paper's code (methods.md section 4):
 - a response-phase column is the token the decode step *processed* (the previous output);
   the token it produced is kept alongside (`response_next`); the paper labels a step by the
   token it produced. The first generated token comes from the prefill's last position;
-- layer 0 is always active unless `layer0="sign"` (see `interp.void_rule`);
+- layer 0 is always active unless `layer0="sign"` (see `interp.voids.rule`);
 - steps after a row produced EOS are dropped (the batch keeps running for other rows).
 """
 

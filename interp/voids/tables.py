@@ -1,4 +1,4 @@
-"""Summaries of LAC activation maps (see `interp.voids`): % of layers used, per-layer
+"""Summaries of LAC activation maps (see `interp.voids.maps`): % of layers used, per-layer
 activation frequency, tokens with the fewest active layers, and the phase comparison.
 
 Maps are bool [N, tokens, L] with a bool mask [N, tokens] of real tokens; every statistic

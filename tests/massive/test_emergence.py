@@ -1,4 +1,4 @@
-"""Emergence fit f(t) = A exp(-lambda x) log(x) + K, x = gamma t + t0 (interp.emergence)."""
+"""Emergence fit f(t) = A exp(-lambda x) log(x) + K, x = gamma t + t0 (interp.massive.emergence)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Keyword refusal classifier and the shipped refusal pairs (interp/refusal.py)."""
+"""Keyword refusal classifier and the shipped refusal pairs (interp/metrics/refusal.py)."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Sink-attention edits (interp.attention_edits) in a forward pass and during generation."""
+"""Sink-attention edits (interp.sinks.attention_edits) in a forward pass and during generation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Attention sinks (interp.sinks, interp.sinks_stats): hand-built patterns, tiny models, CLI."""
+"""Attention sinks (interp.sinks, interp.sinks.stats): hand-built patterns, tiny models, CLI."""
 
 from __future__ import annotations
 

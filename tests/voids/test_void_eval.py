@@ -1,4 +1,4 @@
-"""LAC evaluation (interp.void_eval, interp.void_mcq) and real layer skipping (interp.skipping):
+"""LAC evaluation (interp.voids.evaluation, interp.voids.mcq) and real layer skipping (interp.engine.skipping):
 question files, letter reading, skip plans, identities of real vs paper skipping, CLI, bad input."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""LAC void detection (interp.void_rule, interp.voids): hand-computed rule, planted identity
+"""LAC void detection (interp.voids.rule, interp.voids): hand-computed rule, planted identity
 layers, paper-mode skipping, decode steps vs one full pass, results, CLI and bad input."""
 
 from __future__ import annotations
