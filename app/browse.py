@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from interp.results import RunLoadError
+from interp.runs.results import RunLoadError
 
 from . import generic, registry
 from .runs import RunEntry, SavedRun, find_run, scan_runs

@@ -1,4 +1,4 @@
-"""Explorer pages for direct logit attribution (`interp.dla`) and the logit lens (`interp.lens`).
+"""Explorer pages for direct logit attribution (`interp.dla`) and the logit lens (`interp.dla.lens`).
 
 DLA: the layer x head heatmap for one prompt and position (or their mean), the
 components of one chosen layer, the top components of the selection and the per-prompt
@@ -23,7 +23,7 @@ def _select(t, prompt, position):
     return t.mean(0) if position == "mean" else t[position]
 
 
-@page("dla", result="interp.dla")
+@page("dla", result="interp.dla.attribution")
 def dla_page(run: SavedRun, r) -> Shown:
     c1, c2, c3 = st.columns([3, 1, 1])
     prompt = pick_prompt(c1, r.prompts, key=f"{run.name}:prompt")
@@ -66,7 +66,7 @@ def _components(heads, mlp, bias, embed: float) -> pd.DataFrame:
     return table.reindex(table["value"].abs().sort_values(ascending=False).index).reset_index(drop=True)
 
 
-@page("lens", result="interp.lens")
+@page("lens", result="interp.dla.lens")
 def lens_page(run: SavedRun, r) -> Shown:
     per_prompt = len(r.row_prompt) > len(r.prompts)  # positions="all": several rows per prompt
     c1, c2, c3 = st.columns([3, 1, 2])

@@ -16,7 +16,7 @@ from .registry import Shown, page
 from .runs import SavedRun
 
 
-@page("massive", result="interp.massive")
+@page("massive", result="interp.massive.activations")
 def massive_page(run: SavedRun, r) -> Shown:
     layers = list(range(r.n_layers))
     massive = r.is_massive()

@@ -16,7 +16,7 @@ from .registry import Shown, page
 from .runs import SavedRun
 
 
-@page("sinks", result="interp.sinks")
+@page("sinks", result="interp.sinks.measure")
 def sinks_page(run: SavedRun, r) -> Shown:
     kinds = ["natural"] + (["random"] if r.random is not None else [])
     c1, c2, c3 = st.columns([1, 3, 1])

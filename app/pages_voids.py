@@ -16,9 +16,9 @@ from .runs import SavedRun
 PHASES = {"prompt": "prompt processing (prefill)", "response": "response generation (decode steps)"}
 
 
-@page("voids", result="interp.voids")
+@page("voids", result="interp.voids.maps")
 def voids_page(run: SavedRun, r) -> Shown:
-    from interp.void_figures import activation_map
+    from interp.voids.figures import activation_map
 
     c1, c2 = st.columns([3, 2])
     prompt = pick_prompt(c1, r.prompts, key=f"{run.name}:prompt", mean=False)

@@ -9,13 +9,13 @@ only adds what is specific to its analysis and a run of an unknown analysis stil
 
     from app.registry import Shown, page
 
-    @page("sinks", result="interp.sinks")
-    def render(run, result) -> Shown:      # result: the run loaded as interp.sinks.SinkResult
+    @page("sinks", result="interp.sinks.measure")
+    def render(run, result) -> Shown:      # result: the run loaded as interp.sinks.measure.SinkResult
         ...
         return Shown(figures={"sink_rate"})
 
 With ``result=`` (the module defining the analysis' `Result` class) the page also gets the
-typed result (`interp.results.load_run`), so it can call the analysis' own methods and
+typed result (`interp.runs.results.load_run`), so it can call the analysis' own methods and
 figure functions; without it the page gets the `SavedRun` only.
 
 Steering-vector files listed next to the runs are the one exception: their page (analysis

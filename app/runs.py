@@ -6,7 +6,7 @@ the UI passes run *names* (directory names from the listing) around, never paths
 manifest names is resolved (`Path.resolve`, so symlinks and ``..`` are followed) and must
 stay inside the root and inside its run; anything else marks the run broken or is refused.
 
-`SavedRun` reads the storage format of `interp.results` directly (manifest, fields.json,
+`SavedRun` reads the storage format of `interp.runs.results` directly (manifest, fields.json,
 tables/*.csv, tensors.safetensors, figures/*.json) without importing the analysis that
 wrote it, so the explorer opens runs of analyses it has never seen. Nothing is unpickled:
 JSON, CSV and safetensors only.
@@ -30,8 +30,8 @@ import pandas as pd
 import torch
 from safetensors import safe_open
 
-from interp.results import RunLoadError, list_runs, load_run, read_manifest
-from interp.tables import read_table
+from interp.runs.results import RunLoadError, list_runs, load_run, read_manifest
+from interp.runs.tables import read_table
 
 TENSOR_FILE = "tensors.safetensors"
 VECTOR_METADATA = "steerlens.vector"  # header key of `steering.vectors.SteeringVector` files
@@ -143,7 +143,7 @@ class SavedRun:
         self._result: Any = None
 
     def result(self, module: str):
-        """The typed `Result` (via `interp.results.load_run`) after importing `module`, which
+        """The typed `Result` (via `interp.runs.results.load_run`) after importing `module`, which
         defines its class; pages use it to redraw the analysis' own figures with new choices."""
         if self._result is None:
             importlib.import_module(module)  # module names come from page files, never from input

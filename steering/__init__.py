@@ -12,10 +12,10 @@ from .apply import POSITIONS, VectorUse, ablation_edits, parse_vector_spec, stee
 from .austeer import AUSteerScores, fit_austeer, momentum_scores, select, top_k, triple_activations
 from .austeer_eval import AUSteerEvalConfig, AUSteerEvalResult, run_austeer_eval, task_accuracy
 from .contrast import ContrastConfig, make_vector, mean_difference, pca_of_differences, read_contrast_data
-from .gguf_io import export_gguf, import_gguf
+from .gguf_io import export_gguf
 from .refusal_steer import RefusalSteerConfig, RefusalSteerResult, run_refusal_steer
 from .tasks import TASKS, Task, TaskItem, get_task, task_from_file, triples
-from .vectors import SITES, SteeringVector, VectorFileError, model_facts
+from .vectors import SITES, SteeringVector, VectorFileError, import_gguf, model_facts
 
 load_vector = SteeringVector.load
 

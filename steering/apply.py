@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from interp.edits import Add, Edit, ProjectOut, Scale
+from interp.engine.edits import Add, Edit, ProjectOut, Scale
 
 from .vectors import SteeringVector
 

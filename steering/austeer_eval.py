@@ -21,9 +21,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from interp.config import option
-from interp.edits import Add
-from interp.results import Result, RunMeta
+from interp.runs.config import option
+from interp.engine.edits import Add
+from interp.runs.results import Result, RunMeta
 
 from .apply import VectorUse, steering_edits
 from .austeer import momentum_scores, select, triple_activations

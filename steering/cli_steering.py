@@ -9,7 +9,7 @@ checks its files before the model loads, and turns them into engine edits after.
 built-in ones are steering vectors (`--vector FILE[@LAYERS][:ALPHA]`, repeatable), AUSteer
 masks (`--austeer FILE[:ALPHA]`) and directional ablation (`--ablate FILE[@LAYER]`); later
 features (MoE expert toggles, ...) call `register_generate_option` from a module that is
-imported before this one registers its commands (e.g. their own `interp/cli_*.py`).
+imported before this one registers its commands (e.g. their own `interp/<package>/cli.py`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from interp.cli_common import load_model, read_prompt_file
+from interp.cli.common import load_model, read_prompt_file
 
 from .apply import POSITIONS, VectorUse, ablation_edits, parse_alpha, parse_layers, parse_vector_spec, steering_edits
 from .vectors import SteeringVector

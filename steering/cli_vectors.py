@@ -16,8 +16,8 @@ import json
 import sys
 from pathlib import Path
 
-from interp.cli_common import batch_size, finish, load_model, print_summary, show_progress
-from interp.config import add_config_args, config_from_args
+from interp.cli.common import batch_size, finish, load_model, print_summary, show_progress
+from interp.runs.config import add_config_args, config_from_args
 
 from .apply import parse_layers
 
@@ -142,7 +142,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from .gguf_io import import_gguf
+    from .vectors import import_gguf
 
     vector = import_gguf(args.file)
     out = Path(args.out)

@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from interp.config import option
-from interp.prompts import PromptFileError, read_prompts, read_records
+from interp.runs.config import option
+from interp.runs.prompts import PromptFileError, read_prompts, read_records
 
 from .vectors import SITES, SteeringVector, model_facts, site_width
 
@@ -82,7 +82,7 @@ def sites_activations(model, texts, sites: Sequence[str], layers: Sequence[int],
                       ) -> dict[str, dict[int, torch.Tensor]]:
     """site -> layer -> [n_texts, width], all captured in one pass over `texts` (a list of
     strings or a TokenBatch)."""
-    from interp.model import TokenBatch
+    from interp.engine.model import TokenBatch
 
     names = {(site, layer): SITES[site].format(layer=layer) for site in sites for layer in layers}
     prompts = texts if isinstance(texts, TokenBatch) else list(texts)

@@ -1,4 +1,5 @@
-"""llama.cpp control vectors: export a `SteeringVector` to GGUF and import one back.
+"""llama.cpp control vectors: export a `SteeringVector` to GGUF and read one back
+(`read_gguf` returns the fields; `steering.vectors.import_gguf` builds the vector).
 
 The format llama.cpp's `--control-vector FILE` / `--control-vector-scaled FILE SCALE` read
 (its loader in common.cpp and `llama_adapter_cvec`): `general.architecture =
@@ -18,11 +19,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from .vectors import METADATA_KEY, SteeringVector, VectorFileError, refuse_unsafe
+from .vector_files import METADATA_KEY, VectorFileError, refuse_unsafe
+
+if TYPE_CHECKING:
+    from .vectors import SteeringVector
 
 ARCH = "controlvector"
 # llama.cpp architecture names where they differ from the HF family
@@ -57,8 +62,8 @@ def export_gguf(vector: SteeringVector, path: str | Path) -> Path:
     return path
 
 
-def import_gguf(path: str | Path) -> SteeringVector:
-    """Read a llama.cpp control vector (ours or anyone's) as a `SteeringVector`."""
+def read_gguf(path: str | Path) -> dict[str, Any]:
+    """The `SteeringVector` fields of a llama.cpp control vector (ours or anyone's)."""
     import gguf
 
     path = Path(path)
@@ -90,9 +95,6 @@ def import_gguf(path: str | Path) -> SteeringVector:
     # a foreign file only says its architecture hint (llama.cpp names, not HF families)
     model = meta.get("model") or {"model_hint": fields.get(f"{ARCH}.model_hint"),
                                   "d_model": next(iter(vectors.values())).shape[0]}
-    try:
-        return SteeringVector(vectors, site="layer", kind="add", method=meta.get("method", "gguf"),
-                              normalization=meta.get("normalization", "none"), model=model,
-                              config=meta.get("config") or {"imported_from": str(path)})
-    except VectorFileError as err:
-        raise VectorFileError(f"{path}: {err}") from None
+    return {"vectors": vectors, "site": "layer", "kind": "add", "method": meta.get("method", "gguf"),
+            "normalization": meta.get("normalization", "none"), "model": model,
+            "config": meta.get("config") or {"imported_from": str(path)}}

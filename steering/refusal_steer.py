@@ -9,7 +9,7 @@ interp/data/refusal_pairs.jsonl. On the held-out test split:
   benign prompts should make the model refuse them;
 - ablating the direction (projected out of every write to the residual stream, every
   layer) on harmful prompts should make it answer some of them.
-Responses are greedy and classified by the keyword classifier (`interp.refusal`), the
+Responses are greedy and classified by the keyword classifier (`interp.metrics.refusal`), the
 offline stand-in for the LLM judges of the papers.
 """
 
@@ -21,9 +21,9 @@ from typing import ClassVar
 import pandas as pd
 import torch
 
-from interp.config import option
-from interp.refusal import classify_responses, refusal_pairs
-from interp.results import Result, RunMeta
+from interp.runs.config import option
+from interp.metrics.refusal import classify_responses, refusal_pairs
+from interp.runs.results import Result, RunMeta
 
 from .apply import VectorUse, ablation_edits, steering_edits
 from .contrast import ContrastConfig, make_vector

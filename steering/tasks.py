@@ -146,7 +146,7 @@ def get_task(name: str) -> Task:
 
 def task_from_file(path: str) -> Task:
     """A task from JSONL records with `prompt`, `answer`, `wrong` (numbers or words)."""
-    from interp.prompts import read_records
+    from interp.runs.prompts import read_records
 
     records = read_records(path, required=("prompt", "answer", "wrong"))
     items = [TaskItem(str(r["prompt"]), str(r["answer"]).strip().lower(), str(r["wrong"]).strip().lower())

@@ -30,17 +30,14 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from .gguf_io import read_gguf
+from .vector_files import METADATA_KEY, PICKLE_ADVICE, VectorFileError, looks_pickled, refuse_unsafe
+
 FORMAT_VERSION = 1
-METADATA_KEY = "steerlens.vector"
 SITES = {"layer": "blocks.{layer}.hook_resid_post", "ffn": "blocks.{layer}.hook_mlp_out",
          "attention": "blocks.{layer}.attn.hook_z"}
 KINDS = ("add", "scale")
-PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt", ".joblib")
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-
-
-class VectorFileError(ValueError):
-    """A vector file is missing, unsafe, malformed, or does not fit the model (one line)."""
 
 
 def model_facts(model) -> dict:
@@ -171,17 +168,15 @@ class SteeringVector:
         path = Path(path)
         refuse_unsafe(path)
         if path.suffix == ".gguf":
-            from .gguf_io import import_gguf
-
             return import_gguf(path)
         try:
             with safe_open(str(path), framework="pt") as f:
                 header = f.metadata() or {}
                 tensors = {name: f.get_tensor(name) for name in f.keys()}
         except (SafetensorError, OSError, ValueError) as err:
-            if _looks_pickled(path):
+            if looks_pickled(path):
                 raise VectorFileError(f"{path}: this is a pickle / torch.save file named .safetensors; "
-                                      f"{_PICKLE_ADVICE}") from None
+                                      f"{PICKLE_ADVICE}") from None
             raise VectorFileError(f"{path}: not a readable safetensors file ({err})") from None
         if METADATA_KEY not in header:
             raise VectorFileError(f"{path}: safetensors file without steerlens metadata; wrap a raw tensor with "
@@ -240,31 +235,6 @@ class SteeringVector:
         return vector
 
 
-_PICKLE_ADVICE = ("steerlens never unpickles (loading a pickle can run arbitrary code). Convert it yourself "
-                  "where you trust it: SteeringVector.from_tensor(torch.load(f), layers=[...], "
-                  "model=model).save('v.safetensors')")
-
-
-def _looks_pickled(path: Path) -> bool:
-    """Pickle protocol 2+ starts with 0x80; torch.save's zip format with 'PK'."""
-    with open(path, "rb") as f:
-        head = f.read(2)
-    return head[:1] == b"\x80" or head == b"PK"
-
-
-def refuse_unsafe(path: Path) -> None:
-    """Refuse files that could only be read by unpickling (or that do not exist)."""
-    if not path.exists():
-        raise VectorFileError(f"{path}: vector file not found")
-    if path.is_dir():
-        raise VectorFileError(f"{path}: is a directory, not a vector file")
-    suffix = path.suffix.lower()
-    if suffix in PICKLE_SUFFIXES or (suffix not in (".safetensors", ".gguf") and _looks_pickled(path)):
-        raise VectorFileError(f"{path}: looks like a pickle / torch.save file; {_PICKLE_ADVICE}")
-    if suffix not in (".safetensors", ".gguf"):
-        raise VectorFileError(f"{path}: unknown vector file type '{path.suffix}'; use .safetensors or .gguf")
-
-
 def _check_tensor(what: str, tensor: torch.Tensor) -> None:
     if tensor.dtype not in _FLOAT_DTYPES:
         raise VectorFileError(f"{what} has dtype {tensor.dtype}; steering vectors must be floating point")
@@ -283,3 +253,14 @@ def _jsonable(obj):
     if isinstance(obj, float) and not math.isfinite(obj):
         return str(obj)
     return str(obj)
+
+
+def import_gguf(path: str | Path) -> SteeringVector:
+    """Read a llama.cpp control vector (ours or anyone's) as a `SteeringVector`
+    (the file format lives in `steering.gguf_io`)."""
+    path = Path(path)
+    fields = read_gguf(path)
+    try:
+        return SteeringVector(**fields)
+    except VectorFileError as err:
+        raise VectorFileError(f"{path}: {err}") from None

@@ -103,7 +103,7 @@ def _randomise_zero_inits(model: torch.nn.Module) -> None:
 
 
 def tiny_model(family: str = "llama", seed: int = 0, attn: str = "eager", bos: str = "default", **overrides):
-    from interp.model import Model
+    from interp.engine.model import Model
 
     return Model(tiny_hf(family, seed, attn, **overrides), tiny_tokenizer(), bos=bos,
                  info={"spec": f"tiny-{family}", "family": family})

@@ -1,7 +1,7 @@
 """Declarative architecture adapters: where each part of a decoder lives in an HF model.
 
 An `ArchSpec` names module paths only; it holds no tensors and no code that runs the
-model. The tracing engine (`interp.sites`, `interp.hooks`) turns these names into hooks,
+model. The tracing engine (`interp.engine.sites`, `interp.engine.hooks`) turns these names into hooks,
 and analyses read weights through the small accessors at the bottom of this file
 (`o_proj_weight`, `down_proj_weight`, `unembed_weight`), which put every family's weights
 into one orientation.

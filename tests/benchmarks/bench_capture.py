@@ -28,7 +28,7 @@ def _model(alias: str):
     except Exception as err:  # fall back to the same architecture, random weights
         from transformers import LlamaConfig, LlamaForCausalLM
 
-        from interp.model import Model
+        from interp.engine.model import Model
 
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         from tiny import tiny_tokenizer

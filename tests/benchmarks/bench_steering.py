@@ -36,7 +36,7 @@ def _model(alias: str):
     except Exception as err:  # same architecture, random weights
         from transformers import LlamaConfig, LlamaForCausalLM
 
-        from interp.model import Model
+        from interp.engine.model import Model
         from tiny import tiny_tokenizer
 
         config = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,

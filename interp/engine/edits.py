@@ -1,0 +1,188 @@
+"""Interventions as small composable objects that run as engine hooks.
+
+Every edit names a site, the positions it touches (see `interp.engine.hooks` for position specs)
+and optionally the heads (sites split by head) and dimensions (last axis) it is limited
+to. An edit computes the edited tensor everywhere and keeps it only where the selection
+holds, so the same edit works on a full forward pass and on the single position of a
+decode step. Edits are functional (no in-place writes), so captures taken before them stay
+intact.
+
+    model.run(prompts, edits=[Add("blocks.5.hook_resid_post", v, alpha=4.0)])
+    model.generate(prompts, edits=[Zero("blocks.3.attn.hook_z", heads=[2])])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from .hooks import HookPoint, Positions
+
+
+@dataclass
+class Edit:
+    """Base edit: subclasses implement `target(x, hook)`, the fully edited tensor."""
+
+    site: str
+    positions: Positions = "all"
+    heads: Sequence[int] | None = None
+    dims: Sequence[int] | None = None
+
+    def target(self, x: torch.Tensor, hook: HookPoint) -> torch.Tensor:
+        raise NotImplementedError
+
+    def selection(self, x: torch.Tensor, hook: HookPoint) -> torch.Tensor:
+        """Bool tensor broadcastable to x: positions x heads x dims this edit touches."""
+        sel = hook.mask(self.positions, x)
+        if self.heads is not None:
+            axis = hook.site.head_axis
+            if axis is None:
+                raise ValueError(f"site '{self.site}' is not split by head; drop heads=")
+            head_mask = torch.zeros(x.shape[axis], dtype=torch.bool, device=x.device)
+            head_mask[list(self.heads)] = True
+            shape = [1] * x.ndim
+            shape[axis] = -1
+            sel = sel & head_mask.view(shape)
+        if self.dims is not None:
+            dim_mask = torch.zeros(x.shape[-1], dtype=torch.bool, device=x.device)
+            dim_mask[list(self.dims)] = True
+            sel = sel & dim_mask
+        return sel
+
+    def __call__(self, x: torch.Tensor, hook: HookPoint) -> torch.Tensor:
+        return torch.where(self.selection(x, hook), self.target(x, hook).to(x.dtype), x)
+
+    def as_hook(self) -> tuple[str, Callable]:
+        return self.site, self
+
+
+def _on(x: torch.Tensor, value) -> torch.Tensor:
+    return torch.as_tensor(value, device=x.device, dtype=x.dtype)
+
+
+@dataclass
+class Add(Edit):
+    """x + alpha * vector. With `relative=True`, alpha is a fraction of ||x|| at each
+    position and the vector is normalised first (steering strength that adapts to the
+    residual norm of the layer)."""
+
+    vector: torch.Tensor | None = None
+    alpha: float = 1.0
+    relative: bool = False
+
+    def target(self, x, hook):
+        v = _on(x, self.vector)
+        if self.relative:
+            v = v / v.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+            return x + self.alpha * x.norm(dim=-1, keepdim=True) * v
+        return x + self.alpha * v
+
+
+@dataclass
+class Scale(Edit):
+    """x * factor (a number or a tensor broadcast over the site's trailing axes)."""
+
+    factor: float | torch.Tensor = 1.0
+
+    def target(self, x, hook):
+        return x * _on(x, self.factor)
+
+
+@dataclass
+class Set(Edit):
+    """Overwrite with a fixed value (e.g. a mean for mean ablation)."""
+
+    value: torch.Tensor | float = 0.0
+
+    def target(self, x, hook):
+        return _on(x, self.value).expand_as(x)
+
+
+@dataclass
+class Zero(Edit):
+    """Zero ablation."""
+
+    def target(self, x, hook):
+        return torch.zeros_like(x)
+
+
+@dataclass
+class ProjectOut(Edit):
+    """Remove the component along `direction` (last axis): x - (x . u) u."""
+
+    direction: torch.Tensor | None = None
+
+    def target(self, x, hook):
+        u = _on(x, self.direction)
+        u = u / u.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        return x - (x * u).sum(-1, keepdim=True) * u
+
+
+@dataclass
+class Patch(Edit):
+    """Overwrite with activations from a donor run, row i from donor row i.
+
+    `donor` is the site's user-facing tensor from the donor pass over left-padded inputs
+    ([b, p_donor, ...]) and `donor_mask` its attention mask [b, p_donor]. Positions are
+    matched over real tokens: `align="left"` pairs position i with donor position i;
+    `align="right"` pairs the last token with the donor's last token. Positions with no
+    donor counterpart are left unchanged.
+    """
+
+    donor: torch.Tensor | None = None
+    donor_mask: torch.Tensor | None = None
+    align: str = "left"
+    _donor_len: torch.Tensor | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.align not in ("left", "right"):
+            raise ValueError(f"align must be 'left' or 'right', got '{self.align}'")
+        if self.donor_mask is None:
+            self.donor_mask = torch.ones(self.donor.shape[:2], dtype=torch.bool)
+
+    def _mapping(self, x: torch.Tensor, hook: HookPoint) -> tuple[torch.Tensor, torch.Tensor]:
+        """Donor padded index [b, p] for each position, and whether it exists."""
+        state = hook.state
+        mask = self.donor_mask.to(x.device).bool()[state.row_index(x.device)]
+        donor_pad = (~mask).long().cumsum(-1).eq(torch.arange(1, mask.shape[1] + 1, device=x.device)).sum(-1)
+        donor_len = mask.sum(-1)
+        real = state.real_positions(x.device)  # [b, p]
+        if self.align == "left":
+            donor_real = real
+        else:
+            pad = state.pad_left.to(x.device) if state.pad_left is not None else 0
+            prompt_real = state.prompt_end() - pad
+            donor_real = real - torch.as_tensor(prompt_real, device=x.device).reshape(-1, 1) + donor_len[:, None]
+        ok = (donor_real >= 0) & (donor_real < donor_len[:, None]) & (real >= 0)
+        index = (donor_real + donor_pad[:, None]).clamp(0, mask.shape[1] - 1)
+        return index, ok
+
+    def selection(self, x, hook):
+        sel = super().selection(x, hook)
+        _, ok = self._mapping(x, hook)
+        shape = [1] * x.ndim
+        shape[0], shape[hook.site.pos_axis] = ok.shape
+        return sel & ok.view(shape)
+
+    def target(self, x, hook):
+        if hook.site.pos_axis != 1:
+            raise ValueError(f"Patch supports sites with positions on axis 1, not '{self.site}'")
+        rows = hook.state.row_index(x.device)
+        if int(rows.max()) >= self.donor.shape[0]:
+            raise ValueError(f"donor has {self.donor.shape[0]} rows; the recipient batch needs row {int(rows.max())}")
+        index, _ = self._mapping(x, hook)
+        donor = self.donor.to(x.device)[rows].to(x.dtype)
+        gather_index = index.view(*index.shape, *([1] * (x.ndim - 2))).expand(-1, -1, *x.shape[2:])
+        return donor.gather(1, gather_index)
+
+
+@dataclass
+class Fn(Edit):
+    """Any function of (x, hook) -> edited x, restricted to the edit's selection."""
+
+    fn: Callable[[torch.Tensor, HookPoint], torch.Tensor] | None = None
+
+    def target(self, x, hook):
+        return self.fn(x, hook)

@@ -1,0 +1,333 @@
+"""`Model`: an HF causal LM, its tokenizer and its architecture adapter, traced by name.
+
+    model = interp.load("smollm2-135m-instruct")
+    logits, cache = model.run_with_cache(["The capital of France is"],
+                                         sites=["blocks.3.hook_resid_post"])
+    out = model.generate(["Hi"], edits=[Add("blocks.5.hook_resid_post", v, alpha=4)])
+
+Tokenisation: left padding (so the last column is every row's last token), the tokenizer's
+own special tokens unless a BOS policy says otherwise, and position ids computed from the
+attention mask so a prompt gives the same numbers alone and inside a padded batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from ..arch import ArchSpec, spec_for_config
+from .attention import IMPL_NAME  # importing it registers the steerlens_eager attention with transformers
+from .batching import resolve_batch_size, run_batched
+from .cache import ActivationCache
+from .edits import Edit
+from .hooks import GenerationPlan, HookFn, HookSet, Positions
+from .sites import ExpertSelection, SiteInfo, build_sites
+
+BOS_POLICIES = ("default", "always", "never")
+
+
+@dataclass
+class TokenBatch:
+    """Left-padded token ids of a list of prompts."""
+
+    input_ids: torch.Tensor  # [b, P]
+    attention_mask: torch.Tensor  # [b, P]
+    texts: list[str]
+    bos_added: bool = False
+
+    @property
+    def lengths(self) -> list[int]:
+        return self.attention_mask.sum(-1).tolist()
+
+    def position_ids(self) -> torch.Tensor:
+        return (self.attention_mask.long().cumsum(-1) - 1).clamp_min(0)
+
+    def select(self, rows: Sequence[int]) -> "TokenBatch":
+        """Rows, re-padded to their own longest length."""
+        rows = list(rows)
+        width = int(self.attention_mask[rows].sum(-1).max())
+        return TokenBatch(self.input_ids[rows, -width:], self.attention_mask[rows, -width:],
+                          [self.texts[r] for r in rows], self.bos_added)
+
+
+@dataclass
+class Model:
+    hf: torch.nn.Module
+    tokenizer: object
+    spec: ArchSpec | None = None
+    info: dict = field(default_factory=dict)
+    bos: str = "default"
+
+    def __post_init__(self) -> None:
+        if self.spec is None:
+            self.spec = spec_for_config(self.hf.config)
+        if self.bos not in BOS_POLICIES:
+            raise ValueError(f"bos policy must be one of {BOS_POLICIES}, got '{self.bos}'")
+        self._sites = build_sites(self.spec, self.hf)
+        self.hf.requires_grad_(False)  # analyses read weights; nothing here trains them
+        if getattr(self.tokenizer, "pad_token_id", None) is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = "left"
+
+    # ---- shape facts ----------------------------------------------------------------
+    @property
+    def config(self):
+        return self.hf.config
+
+    @property
+    def n_layers(self) -> int:
+        return self.spec.n_layers(self.config)
+
+    @property
+    def n_heads(self) -> int:
+        return self.spec.n_heads(self.config)
+
+    @property
+    def n_kv_heads(self) -> int:
+        return self.spec.n_kv_heads(self.config)
+
+    @property
+    def d_model(self) -> int:
+        return self.spec.d_model(self.config)
+
+    @property
+    def d_head(self) -> int:
+        return self.spec.d_head(self.config)
+
+    @property
+    def d_vocab(self) -> int:
+        return int(self.hf.get_output_embeddings().weight.shape[0])
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.hf.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.hf.parameters()).dtype
+
+    # ---- sites ----------------------------------------------------------------------
+    def sites(self, layer: int | None = None) -> list[str]:
+        """All site names (of one layer if given), in forward order."""
+        return [n for n, s in self._sites.items() if layer is None or s.layer == layer]
+
+    def site(self, name: str) -> SiteInfo:
+        try:
+            return self._sites[name]
+        except KeyError:
+            parts = name.split(".")
+            if len(parts) > 1 and parts[0] == "blocks" and parts[1].isdigit() and int(parts[1]) >= self.n_layers:
+                raise ValueError(f"layer {parts[1]} out of range in '{name}': model has layers 0..{self.n_layers - 1}") from None
+            suffixes = sorted({n.split(".", 2)[-1] if n.startswith("blocks.") else n for n in self._sites})
+            raise ValueError(f"unknown site '{name}' for {self.spec.family}: use blocks.<layer>.<one of "
+                             f"{', '.join(suffixes)}>") from None
+
+    def site_module(self, name: str) -> tuple[str, str]:
+        """(module path, 'input' | 'output' | how) of a site, for nnsight and raw HF users."""
+        site = self.site(name)
+        return site.module_path, site.io
+
+    def set_attn_implementation(self, name: str) -> None:
+        """Switch attention kernels on the loaded model ("eager" enables pattern sites)."""
+        if name not in ("eager", "sdpa", IMPL_NAME):
+            raise ValueError(f"attention implementation must be 'eager' or 'sdpa', got '{name}'")
+        self.hf.set_attn_implementation(IMPL_NAME if name == "eager" else name)
+        self.info["attn_implementation"] = name
+
+    # ---- tokenisation ---------------------------------------------------------------
+    def chat_prompt(self, text: str, system: str | None = None) -> str:
+        """The chat template applied to one user turn, with the generation prompt."""
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise ValueError("this tokenizer has no chat template; drop --chat / chat=True")
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def tokenize(self, prompts: Sequence[str] | str, chat: bool = False, formatted: bool = False) -> TokenBatch:
+        """Left-padded ids. `chat` applies the chat template (which carries its own BOS);
+        `formatted` takes texts that already carry their template and special tokens (e.g.
+        a chat prompt followed by an answer) and adds nothing: no BOS policy, no template."""
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        if not prompts:
+            raise ValueError("no prompts given")
+        if any(not p for p in prompts):
+            raise ValueError("empty prompt in input; every prompt needs at least one character")
+        if chat and formatted:
+            raise ValueError("chat=True applies the template and formatted=True says it is applied; pass one")
+        texts = [self.chat_prompt(p) for p in prompts] if chat else prompts
+        special = not chat and not formatted and self.bos != "never"
+        rows = [self.tokenizer(t, add_special_tokens=special)["input_ids"] for t in texts]
+        bos_id = self.tokenizer.bos_token_id
+        if self.bos == "always" and bos_id is not None and not formatted:
+            rows = [r if r[:1] == [bos_id] else [bos_id, *r] for r in rows]
+        if self.bos == "never" and bos_id is not None and not formatted:
+            rows = [r[1:] if r[:1] == [bos_id] and len(r) > 1 else r for r in rows]
+        width = max(len(r) for r in rows)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], dtype=torch.long)
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=torch.long)
+        bos_added = bos_id is not None and all(r[:1] == [bos_id] for r in rows)
+        return TokenBatch(ids, mask, list(prompts), bos_added)
+
+    def _as_batch(self, prompts, chat: bool) -> TokenBatch:
+        return prompts if isinstance(prompts, TokenBatch) else self.tokenize(prompts, chat=chat)
+
+    # ---- running --------------------------------------------------------------------
+    def hooks(self, hooks: Sequence[tuple[str, HookFn]] = (), edits: Sequence[Edit] = (),
+              prompt_len: int | None = None, rows: list[int] | None = None,
+              generation: GenerationPlan | None = None) -> HookSet:
+        """Context manager installing edits (first) and hooks on the model."""
+        return HookSet(self, [e.as_hook() for e in edits] + list(hooks), prompt_len, rows, generation)
+
+    def _forward(self, batch: TokenBatch) -> torch.Tensor:
+        device = self.device
+        out = self.hf(input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device),
+                      position_ids=batch.position_ids().to(device), use_cache=False)
+        return out.logits
+
+    @torch.inference_mode()
+    def forward(self, prompts, edits: Sequence[Edit] = (), hooks: Sequence[tuple[str, HookFn]] = (),
+                chat: bool = False) -> torch.Tensor:
+        """Logits [b, P, vocab] of one left-padded batch, with edits and hooks applied."""
+        batch = self._as_batch(prompts, chat)
+        with self.hooks(hooks, edits):
+            return self._forward(batch)
+
+    run = forward
+
+    @torch.inference_mode()
+    def run_with_cache(
+        self,
+        prompts,
+        sites: Sequence[str],
+        positions: Positions = "all",
+        edits: Sequence[Edit] = (),
+        *,
+        chat: bool = False,
+        to_cpu: bool = False,
+        dtype: torch.dtype | None = None,
+        logits: str | None = "last",
+        batch_size: int | str | None = None,
+        progress: bool | str = False,
+    ) -> tuple[torch.Tensor | None, ActivationCache]:
+        """Capture `sites` (after `edits`) at `positions`; returns (logits, cache).
+
+        logits: "last" -> [b, vocab] at each prompt's last token, "all" -> [b, P, vocab],
+        None -> not kept. Runs in length-bucketed batches with OOM back-off; results come
+        back in prompt order, left-padded to the longest prompt.
+        """
+        sites = list(dict.fromkeys(sites))
+        for name in sites:
+            self.site(name)
+        if isinstance(positions, str) and positions not in ("all", "last"):
+            raise ValueError(f"capture positions must be 'all', 'last' or a list of ints, got '{positions}'")
+        if logits not in ("last", "all", None):
+            raise ValueError(f"logits must be 'last', 'all' or None, got {logits!r}")
+        batch = self._as_batch(prompts, chat)
+        if not isinstance(positions, str):
+            shortest = min(batch.lengths)
+            bad = [i for i in positions if not -shortest <= i < shortest]
+            if bad:
+                raise ValueError(f"positions {bad} out of range for the shortest prompt ({shortest} tokens)")
+        size = resolve_batch_size(batch_size, self.device)
+
+        def one(rows: list[int]):
+            sub = batch.select(rows)
+            store: dict[str, object] = {}
+            grabs = [(name, _grabber(store, name, positions, to_cpu, dtype)) for name in sites]
+            with self.hooks(grabs, edits, rows=rows):
+                out = self._forward(sub)
+            kept = None
+            if logits == "last":
+                kept = out[:, -1]
+            elif logits == "all":
+                kept = out
+            if kept is not None and to_cpu:
+                kept = kept.cpu()
+            return store, kept
+
+        parts = run_batched(batch.lengths, one, size, progress=progress)
+        return _merge(parts, batch, sites, positions, logits)
+
+    def generate(self, prompts, **kwargs):
+        """Generate with edits active at every step; see `interp.engine.generation.generate`."""
+        from .generation import generate
+
+        return generate(self, prompts, **kwargs)
+
+    def nnsight(self):
+        """An nnsight LanguageModel over the same loaded weights (no copy)."""
+        from nnsight import TransformersModel
+
+        return TransformersModel(self.hf, task="text-generation", tokenizer=self.tokenizer)
+
+
+def _grabber(store: dict, name: str, positions, to_cpu: bool, dtype):
+    def grab(x, hook):
+        if isinstance(x, ExpertSelection):
+            value = ExpertSelection(*(_select(t, hook, positions) for t in x))
+            store[name] = ExpertSelection(*(_move(t, to_cpu, None) for t in value))
+            return None
+        store[name] = _move(_select(x, hook, positions), to_cpu, dtype)
+        return None
+    return grab
+
+
+def _select(x: torch.Tensor, hook, positions) -> torch.Tensor:
+    axis = hook.site.pos_axis
+    if positions == "all":
+        return x.detach()
+    if positions == "last":
+        return x.select(axis, x.shape[axis] - 1).detach()
+    state = hook.state
+    pad = state.pad_left.to(x.device) if state.pad_left is not None else torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+    n_real = state.prompt_end() - pad  # [b]
+    idx = torch.tensor(list(positions), device=x.device)[None, :]
+    idx = torch.where(idx < 0, idx + n_real[:, None], idx) + pad[:, None]  # [b, n] padded
+    shape = [x.shape[0]] + [1] * (x.ndim - 1)
+    shape[axis] = idx.shape[1]
+    expand = list(x.shape)
+    expand[axis] = idx.shape[1]
+    return x.gather(axis, idx.view(shape).expand(expand)).detach()
+
+
+def _move(t: torch.Tensor, to_cpu: bool, dtype) -> torch.Tensor:
+    if dtype is not None:
+        t = t.to(dtype)
+    return t.cpu() if to_cpu else t
+
+
+def _merge(parts, batch: TokenBatch, sites, positions, logits_mode):
+    """Reassemble per-batch captures in prompt order, left-padding position axes to the
+    batch's full width when every position was kept."""
+    width = batch.input_ids.shape[1]
+    inverse = torch.argsort(torch.tensor([r for chunk, _ in parts for r in chunk]))
+
+    def join(values: list[torch.Tensor], axes: tuple[int, ...]) -> torch.Tensor:
+        values = [_left_pad(v, axes, width) for v in values]
+        return torch.cat(values, 0)[inverse.to(values[0].device)]
+
+    data = {}
+    for name in sites:
+        values = [store[name] for _, (store, _) in parts]
+        pattern_like = name.endswith(("hook_pattern", "hook_attn_scores"))
+        axes = ((2, 3) if pattern_like else (1,)) if positions == "all" else ()
+        if isinstance(values[0], ExpertSelection):
+            data[name] = ExpertSelection(*(join([v[i] for v in values], axes) for i in range(2)))
+        else:
+            data[name] = join(values, axes)
+    kept = None
+    if logits_mode is not None:
+        kept = join([lg for _, (_, lg) in parts], (1,) if logits_mode == "all" else ())
+    return kept, ActivationCache(data, batch.input_ids, batch.attention_mask, positions, batch.texts)
+
+
+def _left_pad(t: torch.Tensor, axes: tuple[int, ...], width: int) -> torch.Tensor:
+    for axis in axes:
+        missing = width - t.shape[axis]
+        if missing:
+            shape = list(t.shape)
+            shape[axis] = missing
+            t = torch.cat([t.new_zeros(shape), t], dim=axis)
+    return t

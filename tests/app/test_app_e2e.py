@@ -1,0 +1,184 @@
+"""End to end in headless Chromium: `steerlens app` on a free port, run list, every page kind.
+
+Needs Debian's chromium and chromium-driver packages and selenium (the `dev` extra); skipped
+where they are missing. Screenshots and the measured open times go to test-artifacts/.
+
+    apt-get install -y chromium chromium-driver && pip install selenium
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+if not (CHROMIUM and DRIVER):
+    pytest.skip("headless Chromium not installed (apt-get install -y chromium chromium-driver)",
+                allow_module_level=True)
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install selenium)")
+from selenium.common.exceptions import (  # noqa: E402
+    ElementClickInterceptedException,
+    StaleElementReferenceException,
+)
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from test_app_runs import saved_runs  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--window-size=1400,1600"]
+PLOT = "[data-testid='stPlotlyChart'] .js-plotly-plot .main-svg"
+# one run page of each kind, with a label of a figure it must draw
+PAGES = {"dla-1": "Heads: DLA", "lens-1": "Logit lens", "sinks-1": "Sink importance", "massive-1": "max |a|",
+         "voids-1": "LAC activation map", "austeer-eval-1": "atomic units", "v.safetensors": "Norm of the direction",
+         "refusal-1": "refusal rate", "probe-1": "probe scores"}
+
+
+@pytest.fixture(scope="module")
+def server():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / "e2e-server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "interp.cli", "app", "--runs", str(saved_runs()), "--port",
+                             str(port)], cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"streamlit did not start; see {log.name}") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the CLI and the streamlit process it started
+        proc.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="steerlens-chromium-")
+    for flag in [*FLAGS, f"--user-data-dir={profile}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=webdriver.ChromeService(DRIVER), options=options)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def wait(driver, condition, timeout: float = 120):
+    """Wait for `condition(driver)`, retrying while Streamlit replaces the elements it reads."""
+    def safe(d):
+        try:
+            return condition(d)
+        except (StaleElementReferenceException, ElementClickInterceptedException, IndexError):
+            return False
+    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(safe)
+
+
+def choose(driver, label: str, option: str) -> None:
+    """Pick `option` in the select box labelled `label`."""
+    def open_box(d):
+        box = next(b for b in d.find_elements(By.CSS_SELECTOR, "[data-testid='stSelectbox']")
+                   if b.text.split("\n")[0] == label)
+        box.find_element(By.CSS_SELECTOR, "button[aria-label='Open']").click()
+        return True
+
+    def pick(d):
+        next(o for o in d.find_elements(By.CSS_SELECTOR, "[role='option']") if o.text == option).click()
+        return True
+    wait(driver, open_box)
+    wait(driver, pick, timeout=30)
+
+
+OPEN_AND_TIME = """
+const [name, done] = [arguments[0], arguments[arguments.length - 1]];
+const button = [...document.querySelectorAll('button')].find(b => b.innerText.trim() === name);
+const start = performance.now();
+button.click();
+const check = () => {  // script finished (no status widget, nothing stale), title shown, every chart drawn
+  const h1 = document.querySelector('h1');
+  const running = document.querySelector('[data-testid=stStatusWidget]') || document.querySelector('[data-stale=true]');
+  const built = [...document.querySelectorAll('[data-testid=stCaptionContainer]')]
+    .find(e => e.textContent.startsWith('page built in'));
+  const charts = document.querySelectorAll('[data-testid=stPlotlyChart]').length;
+  const drawn = document.querySelectorAll('[data-testid=stPlotlyChart] .js-plotly-plot .main-svg').length;
+  if (!running && h1 && h1.textContent.includes(name) && built && charts && drawn >= charts)
+    done({open_s: (performance.now() - start) / 1000, charts: charts, server: built.textContent});
+  else setTimeout(check, 25);
+};
+check();
+"""
+
+
+def open_run_timed(driver, name: str) -> dict:
+    """Click the run's button; seconds until every chart of its page is drawn, timed in the page."""
+    wait(driver, lambda d: any(b.text == name for b in d.find_elements(By.CSS_SELECTOR, "button")))
+    return driver.execute_async_script(OPEN_AND_TIME, name)
+
+
+def figure_titles(driver) -> list[str]:
+    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .gtitle")]
+
+
+def page_ready(name: str):
+    def ready(d):
+        if d.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget'], [data-stale='true']"):
+            return False  # the script is still running
+        built = [e.text for e in d.find_elements(By.CSS_SELECTOR, "[data-testid='stCaptionContainer']")
+                 if e.text.startswith("page built in")]
+        return name in d.find_element(By.CSS_SELECTOR, "h1").text and built and d.find_elements(By.CSS_SELECTOR, PLOT)
+    return ready
+
+
+def test_browse_every_page_kind_and_change_a_control(server, browser):
+    browser.get(server)
+    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "h1").text == "steerlens runs")
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, PLOT))  # the overview chart
+    browser.save_screenshot(str(ARTIFACTS / "explorer-runs.png"))
+    timings = {}
+    browser.set_script_timeout(120)
+    for name, title in PAGES.items():
+        timings[name] = open_run_timed(browser, name)
+        wait(browser, page_ready(name))
+        wait(browser, lambda d, t=title: any(t in text for text in figure_titles(d)))
+        browser.save_screenshot(str(ARTIFACTS / f"explorer-{name}.png"))
+        if name == "dla-1":  # change a control: the layer bar chart follows the layer picker
+            (shown,) = [t.split(":")[0] for t in figure_titles(browser) if t.startswith("Layer ")]
+            other = "0" if shown != "Layer 0" else "1"
+            choose(browser, "Layer", other)
+            wait(browser, lambda d, o=other: any(t.startswith(f"Layer {o}:") for t in figure_titles(d)))
+            browser.save_screenshot(str(ARTIFACTS / "explorer-dla-other-layer.png"))
+        choose(browser, "Run", "(all runs)")
+        wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "h1").text == "steerlens runs")
+    (ARTIFACTS / "e2e-open-times.json").write_text(json.dumps(timings, indent=2))
+    assert all(t["charts"] >= 1 and t["open_s"] < 60 for t in timings.values()), timings
+
+
+def test_run_query_parameter_opens_a_run_and_a_bad_one_the_list(server, browser):
+    browser.get(f"{server}/?run=sinks-1")
+    wait(browser, page_ready("sinks-1"))
+    browser.get(f"{server}/?run=..%2F..%2Fetc")
+    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "h1").text == "steerlens runs")
