@@ -128,13 +128,22 @@ def _is_unreachable(error: BaseException) -> bool:
     return False
 
 
-def _from_pretrained(source: str, **kwargs: Any):
-    """Model and tokenizer from a folder or hub id, with transformers 5 argument names."""
+def _from_pretrained(source: str, cached_tokenizer: bool = False, **kwargs: Any):
+    """Model and tokenizer from a folder or hub id, with transformers 5 argument names.
+
+    ``cached_tokenizer``: ``source`` is a dequantized cache folder, whose saved tokenizer
+    loads without being rebuilt (``interp.cached_tokenizer``).
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
     hub_kwargs = {k: v for k, v in kwargs.items() if k == "local_files_only"}
-    tokenizer = AutoTokenizer.from_pretrained(source, **hub_kwargs)
+    if cached_tokenizer:
+        from .cached_tokenizer import load_tokenizer
+
+        tokenizer = load_tokenizer(source)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(source, **hub_kwargs)
     return model, tokenizer
 
 
@@ -218,7 +227,7 @@ def load_hf(
             _dequantize_gguf(path, folder)
         # Always read the saved folder, so first and later loads give the same model
         # (same dtype casts, same non-persistent buffers such as RoPE frequencies).
-        model, tokenizer = _from_pretrained(str(folder), **kwargs)
+        model, tokenizer = _from_pretrained(str(folder), cached_tokenizer=True, **kwargs)
     elif kind == "folder":
         model, tokenizer = _from_pretrained(str(path), **kwargs)
     else:

