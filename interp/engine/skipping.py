@@ -35,12 +35,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-<<<<<<< HEAD:interp/skipping.py
-from .arch.spec import get_module
-from .hooks import cached_length
-=======
 from ..arch.spec import get_module
->>>>>>> layout:interp/engine/skipping.py
+from .hooks import cached_length
 
 if TYPE_CHECKING:
     from .model import Model

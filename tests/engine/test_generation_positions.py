@@ -17,8 +17,8 @@ import pytest
 import torch
 from tiny import tiny_model
 
-from interp.attention_edits import move_to_first_token, zero_heads, zerotuning
-from interp.edits import Add, Fn, Patch, ProjectOut, Scale, Set, Zero
+from interp.sinks.attention_edits import move_to_first_token, zero_heads, zerotuning
+from interp.engine.edits import Add, Fn, Patch, ProjectOut, Scale, Set, Zero
 from steering import SteeringVector
 from steering.apply import VectorUse, steering_edits
 
@@ -165,7 +165,7 @@ def test_prompt_and_generated_edits_touch_only_their_tokens(model, batch, use_ca
 
 def _replay(model, sequences: torch.Tensor, site: str, prompt_mask: torch.Tensor) -> torch.Tensor:
     """The site's unedited value over a finished sequence (all but its last token)."""
-    from interp.model import TokenBatch
+    from interp.engine.model import TokenBatch
 
     ids = sequences[:, :-1]
     mask = torch.cat([prompt_mask, torch.ones(ids.shape[0], ids.shape[1] - prompt_mask.shape[1],
@@ -175,7 +175,7 @@ def _replay(model, sequences: torch.Tensor, site: str, prompt_mask: torch.Tensor
 
 
 def test_sequence_tracking_fails_loudly_on_an_unexpected_pass():
-    from interp.hooks import GenerationPlan, SequenceTrackingError
+    from interp.engine.hooks import GenerationPlan, SequenceTrackingError
 
     plan = GenerationPlan(prompt_len=5, pad_left=torch.zeros(2, dtype=torch.long))
     assert plan.locate(2, 5, None) == 0 and plan.locate(2, 1, 6) == 5 and plan.locate(2, 7, 7) == 0

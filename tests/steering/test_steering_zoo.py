@@ -15,9 +15,9 @@ QWEN = "qwen2.5-coder-0.5b-instruct"
 
 
 def _load(alias: str):
-    zoo = pytest.importorskip("interp.models.zoo")
-    if not zoo.is_installed(zoo.ZOO[alias]):
-        pytest.skip(f"{alias} is not installed ({zoo.install_hint(zoo.ZOO[alias])})")
+    from zoo_models import require
+
+    require(alias)
     return interp.load(alias, device="cpu", dtype="float32")
 
 

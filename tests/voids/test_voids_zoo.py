@@ -19,10 +19,9 @@ PROMPT = "What is the capital of France?"
 
 @pytest.fixture(scope="module", params=ALIASES)
 def model(request):
-    from interp.models.zoo import ZOO, is_installed
+    from zoo_models import require
 
-    if not is_installed(ZOO[request.param]):
-        pytest.skip(f"{request.param} is not installed (pip install 'steerlens[models]')")
+    require(request.param)
     return interp.load(request.param)
 
 
