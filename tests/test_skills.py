@@ -234,3 +234,28 @@ def test_result_saves_and_loads(basis, tmp_path):
     assert torch.equal(again.components, basis.components) and again.directions == basis.directions
     assert again.summary()["explained_variance"] == basis.summary()["explained_variance"]
     assert set(again.figures()) == {"explained_variance", "projection"}
+
+
+def test_answer_nll_scores_only_the_answer_tokens(model):
+    from steering.skills import answer_nll
+    from steering.tasks import TaskItem
+
+    items = [TaskItem("Q: 2+2? A:", "4", "5"), TaskItem("Q: longer one, 10+10? A:", "20", "21")]
+    by_hand = []
+    for item in items:
+        ids = model.tokenize([item.prompt + " " + item.answer]).input_ids[0]  # [n]
+        n_answer = len(ids) - len(model.tokenize([item.prompt]).input_ids[0])
+        logp = model.forward([item.prompt + " " + item.answer])[0].log_softmax(-1)  # [n, V]
+        by_hand += [-float(logp[j - 1, ids[j]]) for j in range(len(ids) - n_answer, len(ids))]
+    assert answer_nll(model, items) == pytest.approx(sum(by_hand) / len(by_hand), rel=1e-5)
+
+
+def test_make_corpus_answers_each_prompt_through_the_engine(model):
+    from steering.skills import default_prompts, make_corpus
+
+    shipped = default_prompts()
+    assert len(shipped) == 60 and {p["category"] for p in shipped} == {"arithmetic", "code", "prose"}
+    records = make_corpus(model, shipped[:3], max_new_tokens=3, progress=False)
+    assert [r["id"] for r in records] == [p["id"] for p in shipped[:3]]
+    assert all(r["response"] and r["prompt"] and r["category"] for r in records)
+    assert corpus_from_records(records).is_pairs

@@ -10,7 +10,7 @@ import torch
 from tiny import tiny_model
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from streamlit.testing.v1 import AppTest
 
 MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
 
