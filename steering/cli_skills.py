@@ -5,7 +5,7 @@
     steerlens skills show runs/skills [--direction 3] [--namer mypkg.judge:name]
     steerlens skills vector runs/skills --direction 3 --out skill3.safetensors
     steerlens generate --model M --prompt "..." --vector skill3.safetensors:2
-    steerlens skills steer runs/skills --task arithmetic --alphas -4,-2,2,4 --out runs/skills-steer
+    steerlens skills steer runs/skills --task arithmetic --alphas=-1,-0.3,0.3,1 --out runs/skills-steer
     steerlens skills select runs/skills --direction 3 --pole + --fraction 0.5 --pool pool.jsonl --out picked.jsonl
 
 `fit` streams pooled activations to a store directory (default: `.<run name>.store` next to

@@ -43,7 +43,7 @@ class SkillFitConfig:
                                    "chat, or plain (prompt, blank line, response)", choices=TEMPLATES)
     pca: str = option("auto", "full (exact, all activations in memory), incremental (scikit-learn "
                               "IncrementalPCA over the store's chunks) or auto", choices=METHODS)
-    incremental_above: int = option(5000, "pca=auto uses incremental PCA above this many texts")
+    incremental_above: int = option(2000, "pca=auto uses incremental PCA above this many texts")
     pca_chunk: int = option(1024, "rows per IncrementalPCA partial_fit")
     n_examples: int = option(10, "top and bottom examples kept per direction")
     n_keywords: int = option(10, "contrasting keywords kept per pole")

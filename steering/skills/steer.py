@@ -40,13 +40,13 @@ class SkillSteerConfig:
     directions: list[int] = option(default_factory=list, help="directions to sweep (default: the best `top` "
                                                                 "by the proxy ranking)")
     top: int = option(3, "directions to sweep when --directions is not given")
-    alphas: list[float] = option(default_factory=lambda: [-4.0, -2.0, 2.0, 4.0],
+    alphas: list[float] = option(default_factory=lambda: [-1.0, -0.3, 0.3, 1.0],
                                  help="steering strengths (0, no steering, is always measured)")
     scale: str = option("std", "alpha unit: std (corpus standard deviations along the direction) or unit "
                                "(the unit component, the paper's alpha)", choices=SCALES)
     positions: str = option("all", "where the vector is added (the paper: all)", choices=POSITIONS)
     proxy: bool = option(True, "rank every direction by the proxy intervention first")
-    proxy_alpha: float = option(4.0, "alpha of the proxy intervention (both poles)")
+    proxy_alpha: float = option(0.3, "alpha of the proxy intervention (both poles)")
     n_val: int = option(16, "task items for the proxy ranking")
     n_test: int = option(32, "task items for accuracy and pass@k")
     pass_k: int = option(4, "k of pass@k")
