@@ -133,6 +133,9 @@ def cmd_fit(args) -> int:
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a run directory")
     store = Path(args.store) if args.store else out.parent / f".{out.name}.store"
+    if (store / "index.json").is_file() and not args.resume:
+        raise ValueError(f"{store} already holds pooled activations; pass --resume to reuse its finished "
+                         "batches, or --store DIR for a fresh store")
     model = load_model(args)
     result = fit_skills(model, corpus, config, store=store, resume=args.resume, batch_size=batch_size(args),
                         progress=show_progress(args), seed=args.seed)

@@ -62,6 +62,8 @@ def test_fit_json_prints_explained_variance_and_directions(tiny_llama_folder, tm
         assert set(d["top_ids"]) <= {r["id"] for r in _records(12)}
         assert isinstance(d["keywords_pos"], list) and isinstance(d["keywords_neg"], list)
     assert (tmp_path / "runs" / ".skills.store" / "index.json").is_file()
+    _fails(capsys, ["skills", "fit", "--model", str(tmp_path / "not-loaded"), "--data", str(data), "--k", "2",
+                    "--out", str(out)], "already holds pooled activations; pass --resume")
     assert main(["skills", "fit", "--model", str(tiny_llama_folder), "--data", str(data), "--k", "3",
                  "--out", str(out), "--resume", "--json"]) == 0  # the pooled store is reused
     assert len(_json(capsys)["explained_variance"]) == 3
