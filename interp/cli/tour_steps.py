@@ -236,3 +236,19 @@ def refusal_steer_step(model, out_dir: Path, quick: bool):
                     f"{rate[('benign', 'add', alpha)]:.0%} with the direction added; harmful refused "
                     f"{rate[('harmful', 'baseline', 0.0)]:.0%} -> {rate[('harmful', 'ablate', 0.0)]:.0%} "
                     "with it ablated")
+
+
+@tour_step("skills", "model-native skill basis", notebook="07_skill_basis.ipynb")
+def skills_step(model, out_dir: Path, quick: bool):
+    """PCA of mean-pooled layer outputs over a mixed arithmetic / code / prose set: the variance
+    the first directions explain and the keywords that set the poles of direction 0 apart."""
+    from steering.skills import SkillFitConfig, corpus_from_records, default_prompts, fit_skills, make_corpus
+
+    prompts = default_prompts()
+    records = ([{**p, "text": p["prompt"]} for p in prompts] if quick  # quick: the prompts alone, no generation
+               else make_corpus(model, prompts, max_new_tokens=48, progress=False))
+    result = fit_skills(model, corpus_from_records(records), SkillFitConfig(k=5 if quick else 10), progress=False)
+    result.save(out_dir, overwrite=True)
+    s, d = result.summary(), result.directions[0]
+    return result, (f"{s['k']} directions explain {s['explained_variance_total']:.0%} of {s['n_texts']} texts; "
+                    f"direction 0: {', '.join(d['keywords_pos'][:3]) or '-'} vs {', '.join(d['keywords_neg'][:3]) or '-'}")

@@ -37,14 +37,16 @@ class StoreError(ValueError):
     """A store directory that cannot be resumed or read."""
 
 
-def _prompts_hash(prompts: Sequence[str]) -> str:
+def prompts_hash(prompts: Sequence[str]) -> str:
+    """sha256 of a prompt list, recorded in a store's index so a resume checks its input."""
     digest = hashlib.sha256()
     for prompt in prompts:
         digest.update(prompt.encode("utf-8") + b"\0")
     return digest.hexdigest()
 
 
-def _atomic_json(obj: dict, path: Path) -> None:
+def write_json_atomic(obj: dict, path: Path) -> None:
+    """Write JSON through a temp file and a rename: a reader never sees half a file."""
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(obj, indent=1))
     os.replace(tmp, path)
@@ -113,10 +115,10 @@ def capture_to_store(
         "model_sha256": model.info.get("sha256"),
         "chat": chat,
         "n_prompts": len(prompts),
-        "prompts_sha256": _prompts_hash(prompts),
+        "prompts_sha256": prompts_hash(prompts),
         "dtype": str(dtype).replace("torch.", "") if dtype else None,
     }
-    index = _open_or_create(path, header)
+    index = open_or_create(path, header)
     done = {i for shard in index["shards"] for i in shard["prompts"]}
     todo = [i for i in range(len(prompts)) if i not in done]
     size = resolve_batch_size(batch_size, model.device)
@@ -133,14 +135,16 @@ def capture_to_store(
         save_file(tensors, str(tmp))
         os.replace(tmp, path / name)
         index["shards"].append({"file": name, "prompts": rows})
-        _atomic_json(index, path / INDEX)
+        write_json_atomic(index, path / INDEX)
         start += len(rows)
         bar.update(len(rows))
     bar.close()
     return ActivationStore(path)
 
 
-def _open_or_create(path: Path, header: dict) -> dict:
+def open_or_create(path: Path, header: dict) -> dict:
+    """The index of the store at `path`, created with `header` if new; raises StoreError
+    when an existing index was written for another capture (a header field differs)."""
     file = path / INDEX
     if file.is_file():
         index = json.loads(file.read_text())
@@ -151,7 +155,7 @@ def _open_or_create(path: Path, header: dict) -> dict:
         return index
     path.mkdir(parents=True, exist_ok=True)
     index = {**header, "shards": []}
-    _atomic_json(index, file)
+    write_json_atomic(index, file)
     return index
 
 
