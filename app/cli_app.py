@@ -36,9 +36,15 @@ def run_app(args: argparse.Namespace) -> int:
             server.wait(timeout=30)
 
 
+# read without importing this module (see interp.cli): the commands it adds
+COMMANDS = {
+    'app': 'browse saved runs and steer a model live in the browser (Streamlit)',
+}
+
+
 def register(subparsers, common) -> None:
     parser = subparsers.add_parser(
-        "app", help="browse saved runs and steer a model live in the browser (Streamlit)",
+        "app", help=COMMANDS["app"],
         description="Start the steerlens explorer: every run under --runs with a page per analysis, "
                     "and a live steering playground.")
     parser.add_argument("--runs", default="runs", metavar="DIR", help="folder of run directories (default: ./runs)")

@@ -24,11 +24,17 @@ from interp.cli.common import batch_size, finish, load_model, print_summary, sho
 from interp.runs.config import add_config_args, config_from_args
 
 
+# read without importing this module (see interp.cli): the commands it adds
+COMMANDS = {
+    'skills': 'model-native skill bases: fit, show, steer, select data',
+}
+
+
 def register(sub, common: argparse.ArgumentParser) -> None:
     from .skills.result import SkillFitConfig
     from .skills.steer import SkillSteerConfig
 
-    skills = sub.add_parser("skills", help="model-native skill bases: fit, show, steer, select data")
+    skills = sub.add_parser("skills", help=COMMANDS["skills"])
     ssub = skills.add_subparsers(dest="skills_command", metavar="ACTION")
     skills.set_defaults(func=lambda args: skills.print_help() or 0)
 

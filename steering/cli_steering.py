@@ -111,8 +111,14 @@ register_generate_option(GenerateOption("vectors", _vector_arguments, _prepare_v
 
 
 # ---- the command ------------------------------------------------------------------------
+# read without importing this module (see interp.cli): the commands it adds
+COMMANDS = {
+    'generate': 'generate text, optionally steered',
+}
+
+
 def register(sub, common: argparse.ArgumentParser) -> None:
-    gen = sub.add_parser("generate", parents=[common], help="generate text, optionally steered",
+    gen = sub.add_parser("generate", parents=[common], help=COMMANDS["generate"],
                          description="Generate with steering vectors, AUSteer masks and ablations active at every "
                                      "step (KV cache on). Streams tokens for one prompt.")
     source = gen.add_mutually_exclusive_group(required=True)

@@ -22,12 +22,20 @@ from interp.runs.config import add_config_args, config_from_args
 from .apply import parse_layers
 
 
+# read without importing this module (see interp.cli): the commands it adds
+COMMANDS = {
+    'vector': 'make, inspect and convert steering vectors',
+    'austeer': 'AUSteer: fit and evaluate steering of a few atomic units',
+    'refusal-steer': 'add / ablate a difference-of-means refusal direction (chat model)',
+}
+
+
 def register(sub, common: argparse.ArgumentParser) -> None:
     from .austeer_eval import AUSteerEvalConfig
     from .contrast import ContrastConfig
     from .refusal_steer import RefusalSteerConfig
 
-    vector = sub.add_parser("vector", help="make, inspect and convert steering vectors")
+    vector = sub.add_parser("vector", help=COMMANDS["vector"])
     vsub = vector.add_subparsers(dest="vector_command", metavar="ACTION")
     vector.set_defaults(func=lambda args: _help(vector))
 
@@ -56,7 +64,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     imp.add_argument("out")
     imp.set_defaults(func=cmd_import)
 
-    austeer = sub.add_parser("austeer", help="AUSteer: fit and evaluate steering of a few atomic units")
+    austeer = sub.add_parser("austeer", help=COMMANDS["austeer"])
     asub = austeer.add_subparsers(dest="austeer_command", metavar="ACTION")
     austeer.set_defaults(func=lambda args: _help(austeer))
     fit = asub.add_parser("fit", parents=[common], help="score coordinates on contrastive triples, keep the top k",
@@ -72,7 +80,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     ev.set_defaults(func=cmd_austeer_eval)
 
     refusal = sub.add_parser("refusal-steer", parents=[common],
-                             help="add / ablate a difference-of-means refusal direction (chat model)",
+                             help=COMMANDS["refusal-steer"],
                              description="Builds the direction on the train half of the shipped harmful/benign "
                                          "pairs, then reports keyword refusal rates on the test half.")
     add_config_args(refusal, RefusalSteerConfig)

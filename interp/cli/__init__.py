@@ -7,6 +7,13 @@ there, so adding an analysis never touches this file. `common` is a parent parse
 with the options every model command shares (--model, --device, --dtype, --batch-size,
 --attn, --chat, --bos, --json, --out).
 
+Start-up stays fast because a command module also declares, as a literal read from its
+source without importing it, `COMMANDS = {"name": "one-line help"}`: `steerlens --help`
+lists commands from those alone, and `steerlens NAME ...` imports only the modules that
+declare NAME (so torch loads only for a command that needs it). A module with no COMMANDS
+is imported every time; `None` as a help means the module extends a command another
+module adds (e.g. `models pull`, or a `generate` option from an analysis).
+
 Errors that are the user's (bad input, missing files, unknown models) print one line
 `steerlens: error: ...` and exit 2, before any work starts where possible
 (set STEERLENS_DEBUG=1 for the traceback).
@@ -15,7 +22,9 @@ Errors that are the user's (bad input, missing files, unknown models) print one 
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
+import importlib.util
 import os
 import pkgutil
 import sys
@@ -46,43 +55,132 @@ def common_parser() -> argparse.ArgumentParser:
     return common
 
 
-def _command_modules() -> list[str]:
-    names = [f"{__name__}.{info.name}" for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")]
+def _package_dirs(package: str) -> list[str]:
+    """Folders of a top-level package, found without importing it (its __init__ may be heavy)."""
+    spec = importlib.util.find_spec(package)
+    return list(spec.submodule_search_locations or []) if spec is not None else []
+
+
+def _command_files() -> dict[str, str]:
+    """{module name: source file} of every command module, found on disk without importing."""
+    found = {f"{__name__}.{info.name}": os.path.join(info.module_finder.path, f"{info.name}.py")
+             for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")}
     for package in PACKAGES:
-        try:
-            mod = importlib.import_module(package)
-        except ImportError:
-            continue
-        for info in pkgutil.iter_modules(mod.__path__):
-            if info.name.startswith("cli_"):
-                names.append(f"{package}.{info.name}")
-            elif info.ispkg and any(sub.name == "cli" and not sub.ispkg for sub in
-                                    pkgutil.iter_modules([os.path.join(path, info.name) for path in mod.__path__])):
-                names.append(f"{package}.{info.name}.cli")
-    return sorted(names)
+        for folder in _package_dirs(package):
+            for info in pkgutil.iter_modules([folder]):
+                if info.name.startswith("cli_") and not info.ispkg:
+                    found[f"{package}.{info.name}"] = os.path.join(folder, f"{info.name}.py")
+                elif info.ispkg and os.path.isfile(os.path.join(folder, info.name, "cli.py")):
+                    found[f"{package}.{info.name}.cli"] = os.path.join(folder, info.name, "cli.py")
+    return dict(sorted(found.items()))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="steerlens",
-        description="Interpretability analyses and steering for Hugging Face language models.",
-    )
+def _command_modules() -> list[str]:
+    return list(_command_files())
+
+
+def _declared_commands(path: str) -> dict[str, str | None] | None:
+    """A module's `COMMANDS = {name: one-line help}` read from its source, or None.
+
+    `None` as a help marks a command the module extends rather than adds (its `register`
+    needs the parser another module made, e.g. `models pull`); modules without COMMANDS
+    are always imported; modules without a `register` function add nothing ({})."""
+    try:
+        tree = ast.parse(open(path, encoding="utf-8").read(), path)
+    except (OSError, SyntaxError):
+        return None
+    if not any(isinstance(node, ast.FunctionDef) and node.name == "register" for node in tree.body):
+        return {}  # a helper module (common options, the reference): it adds no command
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "COMMANDS" for t in targets) and node.value is not None:
+                return ast.literal_eval(node.value)
+    return None
+
+
+def _register(parser: argparse.ArgumentParser, modules: list[str]) -> None:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = common_parser()
-    for name in _command_modules():
+    for name in modules:
         module = importlib.import_module(name)
         if hasattr(module, "register"):  # common, reference and friends only help
             module.register(sub, common)
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog="steerlens",
+        description="Interpretability analyses and steering for Hugging Face language models.",
+    )
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every command (`command=None`), or with only the modules that
+    declare `command` in their COMMANDS (plus those that declare nothing), so running one
+    command imports only what it needs. The full parser imports every analysis."""
+    files = _command_files()
+    if command is None:
+        modules = list(files)
+    else:
+        modules = [name for name, path in files.items()
+                   if (declared := _declared_commands(path)) is None or command in declared]
+    parser = _top_parser()
+    _register(parser, modules)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    from transformers.utils import logging as hf_logging
+def _summary_parser() -> argparse.ArgumentParser:
+    """`steerlens` / `steerlens --help` / an unknown command: the command list from the
+    modules' COMMANDS alone, imported only for modules that declare none (fast: no torch)."""
+    files = _command_files()
+    declared = {name: _declared_commands(path) for name, path in files.items()}
+    parser = _top_parser()
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common, listed = common_parser(), set()
+    for name, commands in declared.items():
+        if commands is None:
+            module = importlib.import_module(name)
+            if hasattr(module, "register"):
+                module.register(sub, common)
+                listed.update(sub.choices)
+            continue
+        for command, help_text in commands.items():
+            if help_text is not None and command not in listed:
+                sub.add_parser(command, help=help_text, add_help=False)
+                listed.add(command)
+    return parser
 
-    hf_logging.disable_progress_bar()  # our own bars show progress; keep stderr to one line on errors
-    hf_logging.set_verbosity_error()
+
+def _requested_command(argv: list[str]) -> str | None:
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg
+        if arg in ("-h", "--help"):
+            return None
+    return None
+
+
+def _quiet_transformers() -> None:
+    """Our own bars show progress; keep stderr to one line on errors. Set through the
+    environment, which transformers reads when (and if) a command imports it, so a
+    command that needs no model never pays for importing it."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:  # already imported (e.g. main() called from Python)
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = _requested_command(argv)
+    known = {c for path in _command_files().values() for c in (_declared_commands(path) or {})}
+    parser = build_parser(command) if command in known else _summary_parser()
+    args = parser.parse_args(argv)
+    _quiet_transformers()
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
@@ -97,7 +195,3 @@ def main(argv: list[str] | None = None) -> int:
         message = (str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)) or type(err).__name__
         print(f"steerlens: error: {message}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

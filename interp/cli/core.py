@@ -1,4 +1,4 @@
-"""Core commands: `steerlens models`, `steerlens sites`, `steerlens trace`."""
+"""Core commands: `steerlens sites`, `steerlens trace`."""
 
 from __future__ import annotations
 
@@ -17,39 +17,25 @@ DEFAULT_TRACE_PROMPTS = [
 ]
 
 
-def register(sub, common: argparse.ArgumentParser) -> None:
-    models = sub.add_parser("models", help="list the offline model zoo and what is cached or installed")
-    models.add_argument("--json", action="store_true", help="print JSON")
-    models.set_defaults(func=cmd_models)
+# read without importing this module (see interp.cli): the commands it adds
+COMMANDS = {
+    'sites': 'list the hook sites a model offers',
+    'trace': 'capture sites over prompts into an activation store',
+}
 
-    sites = sub.add_parser("sites", parents=[common], help="list the hook sites a model offers")
+
+def register(sub, common: argparse.ArgumentParser) -> None:
+    sites = sub.add_parser("sites", parents=[common], help=COMMANDS["sites"])
     sites.add_argument("--layer", type=int, default=None, help="only this layer's sites")
     sites.set_defaults(func=cmd_sites)
 
-    trace = sub.add_parser("trace", parents=[common], help="capture sites over prompts into an activation store")
+    trace = sub.add_parser("trace", parents=[common], help=COMMANDS["trace"])
     trace.add_argument("--prompts", default=None, help="prompt file: one per line, or JSONL with 'text'")
     trace.add_argument("--sites", default="blocks.*.hook_resid_post",
                        help="comma-separated site names or globs (default: blocks.*.hook_resid_post)")
     trace.add_argument("--positions", default="all",
                        help="'all', 'last' or comma-separated ints (negative from the end) (default: all)")
     trace.set_defaults(func=cmd_trace)
-
-
-def cmd_models(args) -> int:
-    from ..models.fetch import availability
-    from ..models.zoo import ZOO, is_installed
-
-    rows = [{"alias": e.alias, "architecture": e.architecture, "installed": is_installed(e),
-             "status": availability(e), "packages": list(e.packages), "description": e.description}
-            for e in ZOO.values()]
-    if args.json:
-        print(json.dumps(rows))
-        return 0
-    for row in rows:
-        mark = row["status"] if row["status"] != "not fetched" else (
-            f"fetched on first use (or now: steerlens models pull {row['alias']})")
-        print(f"{row['alias']:<30} {row['architecture']:<10} {mark}")
-    return 0
 
 
 def cmd_sites(args) -> int:

@@ -14,11 +14,17 @@ import argparse
 import json
 
 
+# read without importing this module (see interp.cli): the commands it adds
+COMMANDS = {
+    'tour': 'run every analysis on one model, one run directory each, then open the explorer',
+}
+
+
 def register(sub, common: argparse.ArgumentParser) -> None:
     from .tour_steps import STEPS
 
     tour = sub.add_parser(
-        "tour", help="run every analysis on one model, one run directory each, then open the explorer",
+        "tour", help=COMMANDS["tour"],
         description="Run every analysis steerlens has on one model (default: the offline SmolLM2-135M-Instruct), "
                     "write one run directory per analysis under --out, print a summary table and the command "
                     f"that opens the explorer. Steps: {', '.join(STEPS)}.")

@@ -18,11 +18,18 @@ from ..runs.config import add_config_args, config_from_args
 DEFAULT_DLA_PROMPTS = ["The capital of France is"]
 
 
+# read without importing this module (see interp.cli): the commands it adds
+COMMANDS = {
+    'dla': 'direct logit attribution to heads, MLPs and neurons',
+    'lens': 'logit lens: next-token distribution at every layer',
+}
+
+
 def register(sub, common: argparse.ArgumentParser) -> None:
     from .attribution import DLAConfig
     from .lens import LensConfig
 
-    dla = sub.add_parser("dla", parents=[common], help="direct logit attribution to heads, MLPs and neurons",
+    dla = sub.add_parser("dla", parents=[common], help=COMMANDS["dla"],
                          description="Attribute a token's logit (or a logit difference) at the last prompt token "
                                      "to embeddings, every attention head, every MLP (and neuron).")
     dla.add_argument("--prompts", default=None, help="prompt file: one per line, or JSONL with 'text' "
@@ -30,7 +37,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     add_config_args(dla, DLAConfig)
     dla.set_defaults(func=cmd_dla)
 
-    lens = sub.add_parser("lens", parents=[common], help="logit lens: next-token distribution at every layer",
+    lens = sub.add_parser("lens", parents=[common], help=COMMANDS["lens"],
                           description="Apply the final norm and unembedding to every layer's residual stream.")
     source = lens.add_mutually_exclusive_group(required=True)
     source.add_argument("--prompt", default=None, help="one prompt text")

@@ -16,10 +16,17 @@ from ..cli.common import batch_size, finish, load_model, read_prompt_file, show_
 from ..runs.config import add_config_args, config_from_args
 
 
+# read without importing this module (see interp.cli): the commands it adds
+COMMANDS = {
+    'massive': 'massive activations: where, origin, ablation',
+    'emergence': 'fit the emergence of massive activations over training checkpoints',
+}
+
+
 def register(sub, common: argparse.ArgumentParser) -> None:
     from .activations import MassiveConfig
 
-    massive = sub.add_parser("massive", parents=[common], help="massive activations: where, origin, ablation",
+    massive = sub.add_parser("massive", parents=[common], help=COMMANDS["massive"],
                              description="Sun et al. massive activations per layer, the sublayer that writes them "
                                          "and (--intervene) perplexity with them zeroed vs set to their mean.")
     massive.add_argument("--prompts", default=None, help="prompt file (reference corpus), one per line or JSONL "
@@ -27,8 +34,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     add_config_args(massive, MassiveConfig)
     massive.set_defaults(func=cmd_massive)
 
-    emergence = sub.add_parser("emergence", parents=[common], help="fit the emergence of massive activations "
-                                                                    "over training checkpoints",
+    emergence = sub.add_parser("emergence", parents=[common], help=COMMANDS["emergence"],
                                description="Per-layer ratio max|h| / median|h| at each checkpoint, fitted with "
                                            "f(t) = A exp(-lambda x) log(x) + K, x = gamma t + t0 (--model is unused).")
     emergence.add_argument("--checkpoints", required=True,

@@ -16,10 +16,16 @@ from ..cli.common import batch_size, finish, load_model, read_prompt_file, show_
 from ..runs.config import add_config_args, config_from_args
 
 
+# read without importing this module (see interp.cli): the commands it adds
+COMMANDS = {
+    'sinks': 'attention sinks: sink rate, first-token share, value drain',
+}
+
+
 def register(sub, common: argparse.ArgumentParser) -> None:
     from .measure import SinkConfig
 
-    sinks = sub.add_parser("sinks", parents=[common], help="attention sinks: sink rate, first-token share, value drain",
+    sinks = sub.add_parser("sinks", parents=[common], help=COMMANDS["sinks"],
                            description="Gu et al. sink importance and sink rate, first-token attention share, "
                                        "value-state drain, residual peak and secondary sinks (eager attention).")
     sinks.add_argument("--prompts", default=None, help="natural-text prompt file, one per line or JSONL 'text' "

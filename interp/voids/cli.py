@@ -16,11 +16,17 @@ from ..cli.common import batch_size, finish, load_model, read_prompt_file, show_
 from ..runs.config import add_config_args, config_from_args
 
 
+# read without importing this module (see interp.cli): the commands it adds
+COMMANDS = {
+    'voids': 'LAC void detection: inactive layers per token and phase',
+}
+
+
 def register(sub, common: argparse.ArgumentParser) -> None:
     from .evaluation import VoidEvalConfig
     from .maps import VoidConfig
 
-    voids = sub.add_parser("voids", parents=[common], help="LAC void detection: inactive layers per token and phase",
+    voids = sub.add_parser("voids", parents=[common], help=COMMANDS["voids"],
                            description="Apply the LAC rule (Void in Language Models, arXiv 2505.14467) in the prefill "
                                        "pass and every decode step of greedy generation; save token x layer maps.")
     voids.add_argument("--prompts", default=None, help="prompt file: one per line, or JSONL with 'text'")
