@@ -2,7 +2,11 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent))  # shared helpers: `from tiny import ...` works from every test folder
+# The repository's packages next: otherwise tests/app/ and tests/steering/ (test folders without
+# __init__.py) would be found as namespace packages `app` / `steering` when the checkout itself
+# is not on sys.path (plain `pytest` with an editable install).
+sys.path.insert(1, str(Path(__file__).parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
