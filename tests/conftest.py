@@ -11,7 +11,7 @@ sys.path.insert(1, str(TESTS.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import pytest
+import pytest  # noqa: E402  (after the environment it reads)
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +21,15 @@ def tiny_llama_folder(tmp_path_factory):
     from tiny import save_tiny, tiny_model
 
     return save_tiny(tiny_model("llama"), tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models on a shared CPU: thread hand-offs cost more than the matmuls (10x here).
+    Use with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

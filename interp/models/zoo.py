@@ -25,11 +25,9 @@ import hashlib
 import importlib.util
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ModelLoadError
 
 BLOCK = 1 << 20  # 1 MiB: streaming block for hashing and copying
 

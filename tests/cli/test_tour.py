@@ -3,20 +3,13 @@
 import json
 
 import pytest
-import torch
 
 import interp.cli.tour_steps as tour_steps
 from interp.cli import main
 from interp.runs.results import load_run
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared CPU: thread hand-offs cost more than the matmuls (10x here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_quick_tour_on_a_tiny_model_writes_a_loadable_run_per_step(tiny_llama_folder, tmp_path, capsys):

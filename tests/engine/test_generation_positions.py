@@ -103,7 +103,7 @@ def test_kv_cached_equals_uncached(model, batch, kind):
         uncached = _generate(model, prompts, edits, use_cache=False)
         assert torch.equal(cached.sequences, uncached.sequences), (kind, positions)
         torch.testing.assert_close(cached.logits, uncached.logits, rtol=1e-5, atol=1e-5,
-                                   msg=lambda m: f"{kind} at {positions}: {m}")
+                                   msg=lambda m, k=kind, p=positions: f"{k} at {p}: {m}")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -115,7 +115,7 @@ def test_padded_batch_equals_one_prompt_at_a_time(model, kind):
             alone = _generate(model, [prompt], make_edits(model, kind, positions, len(prompts), only_row=row))
             assert torch.equal(together.new_tokens[row], alone.new_tokens[0]), (kind, positions, row)
             torch.testing.assert_close(together.logits[row], alone.logits[0], rtol=1e-4, atol=1e-4,
-                                       msg=lambda m: f"{kind} at {positions}, row {row}: {m}")
+                                       msg=lambda m, k=kind, p=positions, r=row: f"{k} at {p}, row {r}: {m}")
 
 
 @pytest.mark.parametrize("batch", list(BATCHES))
@@ -147,7 +147,7 @@ def test_prompt_and_generated_edits_touch_only_their_tokens(model, batch, use_ca
         seen: list[tuple[int, torch.Tensor]] = []
         edits = [] if touched is None else [Add(site, positions=positions, vector=vector)]
         gen = model.generate(prompts, edits=edits, max_new_tokens=STEPS, stop_at_eos=False, use_cache=use_cache,
-                             hooks=[(site, lambda x, hook: seen.append((hook.state.offset, x.clone())))])
+                             hooks=[(site, lambda x, hook, seen=seen: seen.append((hook.state.offset, x.clone())))])
         latest = {}
         for offset, x in seen:  # with the cache off, later passes recompute earlier positions
             for p in range(x.shape[1]):
@@ -183,3 +183,18 @@ def test_sequence_tracking_fails_loudly_on_an_unexpected_pass():
         plan.locate(2, 3, None)
     with pytest.raises(SequenceTrackingError, match="attention mask"):
         GenerationPlan(4, torch.zeros(1, dtype=torch.long)).locate(1, 4, 9)
+
+
+@pytest.mark.parametrize("batch", list(BATCHES))
+def test_sampling_with_a_seed_is_the_same_with_and_without_the_cache(model, batch):
+    prompts = BATCHES[batch]
+    edits = make_edits(model, "add", "last+generated", len(prompts))
+
+    def sample(use_cache, edits):
+        return model.generate(prompts, edits=edits, max_new_tokens=6, temperature=0.9, seed=3,
+                              stop_at_eos=False, use_cache=use_cache, return_logits=True)
+
+    cached, uncached = sample(True, edits), sample(False, edits)
+    assert torch.equal(cached.sequences, uncached.sequences)
+    torch.testing.assert_close(cached.logits, uncached.logits, rtol=1e-5, atol=1e-5)
+    assert not torch.equal(sample(True, []).logits, cached.logits)  # the edit did act

@@ -21,12 +21,7 @@ from steering.skills.naming import apply_namer, describe_directions
 from steering.skills.pooling import iter_pooled
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

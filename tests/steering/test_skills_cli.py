@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from interp.cli import main
 from steering import SteeringVector
@@ -14,12 +13,7 @@ from steering.apply import VectorUse, steering_edits
 from steering.skills import SkillBasisResult
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _records(n: int) -> list[dict]:
