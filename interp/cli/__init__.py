@@ -189,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("steerlens: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `steerlens ... | head`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (UserError, ValueError, FileNotFoundError, KeyError) as err:
         if os.environ.get("STEERLENS_DEBUG"):
             raise
