@@ -28,7 +28,8 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+
+from interp.engine.files import save_safetensors
 
 from .gguf_io import read_gguf
 from .vector_files import METADATA_KEY, PICKLE_ADVICE, VectorFileError, looks_pickled, refuse_unsafe
@@ -159,7 +160,7 @@ class SteeringVector:
         tensors = {f"layer.{layer}": v for layer, v in self.vectors.items()}
         tensors.update({f"extra.{name}": t for name, t in self.extras.items()})
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_file(tensors, str(path), metadata={METADATA_KEY: json.dumps(self.metadata(), default=_jsonable)})
+        save_safetensors(tensors, path, metadata={METADATA_KEY: json.dumps(self.metadata(), default=_jsonable)})
         return path
 
     @classmethod

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 from .batching import resolve_batch_size
+from .files import save_safetensors
 from .hooks import Positions
 from .sites import ExpertSelection
 
@@ -132,7 +133,7 @@ def capture_to_store(
         tensors = _rows(cache, sites, rows, positions)
         name = f"shard-{len(index['shards']):05d}.safetensors"
         tmp = path / (name + ".tmp")
-        save_file(tensors, str(tmp))
+        save_safetensors(tensors, tmp)
         os.replace(tmp, path / name)
         index["shards"].append({"file": name, "prompts": rows})
         write_json_atomic(index, path / INDEX)

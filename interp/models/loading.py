@@ -62,15 +62,40 @@ class LoadInfo:
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` if given, else the best available: cuda, then mps, then cpu."""
+    """``device`` if given, else the best available: cuda, then mps, then cpu.
+
+    Raises ModelLoadError (one line) for a device that does not exist here: an unknown
+    name, cuda/mps without support in this torch build, or a cuda index past the count.
+    """
     if device is not None:
-        return torch.device(device)
+        return check_device(device)
     if torch.cuda.is_available():
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` as a torch.device, or ModelLoadError when this machine has no such device."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ModelLoadError(f"unknown device '{device}': use cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ModelLoadError(f"device '{device}': no CUDA GPU is available here "
+                                 f"(torch {torch.__version__}); use --device cpu")
+        if dev.index is not None and dev.index >= count:
+            raise ModelLoadError(f"device '{device}': this machine has {count} CUDA GPU(s), "
+                                 f"cuda:0..cuda:{count - 1}")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ModelLoadError(f"device '{device}': MPS is not available here; use --device cpu")
+    elif dev.type not in ("cpu", "cuda", "mps", "meta"):
+        raise ModelLoadError(f"device '{device}' is not supported: use cpu, cuda, cuda:N or mps")
+    return dev
 
 
 def pick_dtype(device: str | torch.device, dtype: str | torch.dtype | None = None) -> torch.dtype:

@@ -47,9 +47,10 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import pandas as pd
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from typing_extensions import Self
 
+from ..engine.files import save_safetensors
 from .fields import FieldLoadError, data_fields, decode_fields, encode_fields
 from .jsonable import jsonable
 
@@ -312,7 +313,7 @@ def _write_json(obj: Any, path: Path, sync: bool = False) -> None:
 
 
 def _write_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    save_file(tensors, str(path))
+    save_safetensors(tensors, path)
 
 
 def _write_figures(figures: dict[str, Any], folder: Path) -> list[str]:

@@ -2,8 +2,12 @@
 
 For every text and every chosen layer l, `blocks.{l}.hook_resid_post` (the decoder layer's
 output) is averaged over the text's real tokens, leaving out padding (the engine's
-attention mask) and a leading BOS token (the first real token when it is the tokenizer's
-BOS id, whether the tokenizer or a chat template put it there); the per-layer means are
+attention mask) and the first real token. The paper leaves out BOS; we leave out the first
+token whatever it is, because that is where the attention sink and its massive activations
+sit: BOS where the tokenizer adds one, but in a model without a BOS (SmolLM2) the first
+text token itself, whose |a| ~ 2e4 on one dimension would otherwise dominate every mean
+and make the first direction measure text length (0.99 of the variance). The per-layer
+means are
 concatenated in layer order: one vector of n_layers_used * d_model per text. By default
 the first and the last layer are left out (`layers="inner"`), as in the paper.
 
@@ -26,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from interp.engine.batching import resolve_batch_size
+from interp.engine.files import save_safetensors
 from interp.engine.tokens import first_tokens
 from interp.engine.store import INDEX, ActivationStore, write_json_atomic, open_or_create, prompts_hash
 
@@ -63,7 +67,7 @@ def context_limit(model, max_tokens: int | None) -> int:
     """Tokens kept per text: `max_tokens`, never more than the model's context."""
     context = getattr(model.config, "max_position_embeddings", None) or 10**9
     if max_tokens is not None and max_tokens < 2:
-        raise ValueError(f"max_tokens must be >= 2 (a BOS and one token), got {max_tokens}")
+        raise ValueError(f"max_tokens must be >= 2 (the first token is left out), got {max_tokens}")
     return int(min(context, max_tokens or context))
 
 
@@ -79,22 +83,21 @@ def pooled_batch(model, texts: Sequence[str], layers: Sequence[int], *, formatte
     sites = [SITE.format(layer=layer) for layer in layers]
     _, cache = model.run_with_cache(batch, sites, positions="all", to_cpu=True, dtype=torch.float32,
                                     logits=None, batch_size=len(texts))
-    keep = real_token_mask(cache.input_ids, cache.attention_mask, model.tokenizer.bos_token_id)  # [b, P]
+    keep = real_token_mask(cache.attention_mask)  # [b, P]
     weights = keep.float() / keep.sum(-1, keepdim=True).clamp_min(1)  # [b, P]
     pooled = [torch.einsum("bp,bpd->bd", weights, cache[site]) for site in sites]  # each [b, d_model]
     return torch.cat(pooled, -1), keep.sum(-1), cut
 
 
-def real_token_mask(input_ids: torch.Tensor, attention_mask: torch.Tensor, bos_id: int | None) -> torch.Tensor:
-    """[b, P] bool: real tokens, minus a leading BOS (kept when it is a row's only token)."""
+def real_token_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """[b, P] bool: real tokens minus each row's first one (BOS or the sink token; it is
+    kept when it is a row's only token)."""
     mask = attention_mask.bool().clone()  # [b, P] left-padded
-    if bos_id is None:
-        return mask
     n_real = mask.sum(-1)  # [b]
     first = mask.shape[1] - n_real  # [b] index of each row's first real token
     rows = torch.arange(mask.shape[0])
-    is_bos = (input_ids[rows, first.clamp_max(mask.shape[1] - 1)] == bos_id) & (n_real > 1)
-    mask[rows[is_bos], first[is_bos]] = False
+    drop = n_real > 1
+    mask[rows[drop], first[drop]] = False
     return mask
 
 
@@ -109,7 +112,7 @@ def pool_to_store(model, texts: Sequence[str], layers: Sequence[int], path: str 
     limit = context_limit(model, max_tokens)
     header = {
         "sites": [POOLED],
-        "positions": "mean-over-real-tokens-without-bos",
+        "positions": "mean-over-real-tokens-without-the-first",
         "layers": list(layers),
         "site_template": SITE,
         "max_tokens": limit,
@@ -137,7 +140,7 @@ def pool_to_store(model, texts: Sequence[str], layers: Sequence[int], path: str 
                    "position": torch.zeros(len(rows), dtype=torch.long), "n_tokens": n_tokens,
                    "truncated_tokens": cut}
         tmp = path / (name + ".tmp")
-        save_file(tensors, str(tmp))
+        save_safetensors(tensors, tmp)
         tmp.replace(path / name)
         index["shards"].append({"file": name, "prompts": rows})
         write_json_atomic(index, path / INDEX)

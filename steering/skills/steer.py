@@ -83,10 +83,13 @@ class SkillSteerResult(Result):
 
     def summary(self) -> dict:
         rows = self.table[self.table["alpha"] != 0]
-        best = rows.loc[rows["delta_accuracy"].idxmax()] if len(rows) else None
+        # "best" only when steering helped; ties go to the least damage (lowest perplexity)
+        gains = rows[rows["delta_accuracy"] > 0].sort_values(["delta_accuracy", "ppl"], ascending=[False, True])
+        best = gains.iloc[0] if len(gains) else None
         out = {"task": self.task, "scale": self.scale, "baseline": self.baseline,
                "sweep": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
                          for r in self.table.to_dict("records")]}
+        out["best"] = None  # no setting raised accuracy over the baseline
         if best is not None:
             out["best"] = {"direction": int(best["direction"]), "alpha": float(best["alpha"]),
                            "delta_accuracy": round(float(best["delta_accuracy"]), 4), "ppl": round(float(best["ppl"]), 3)}

@@ -107,6 +107,17 @@ def test_pooling_is_the_mean_over_real_tokens_without_bos(model):
     assert not torch.allclose(pooled[0], cache["blocks.1.hook_resid_post"][0].mean(0), atol=1e-4)
 
 
+def test_pooling_leaves_out_the_first_token_also_without_a_bos():
+    """SmolLM2 adds no BOS: its first text token is the sink with massive activations."""
+    model = tiny_model("llama", bos="never")
+    text = "mean me"
+    _, cache = model.run_with_cache([text], ["blocks.1.hook_resid_post"], positions="all")
+    assert int(cache.input_ids[0, 0]) != model.tokenizer.bos_token_id
+    expected = cache["blocks.1.hook_resid_post"][0, 1:].mean(0)
+    pooled, _, _ = pooled_batch(model, [text, "a longer neighbour"], [1])
+    assert torch.allclose(pooled[0], expected, atol=1e-5)
+
+
 def test_layers_are_concatenated_in_order_and_inner_drops_first_and_last(model, basis):
     pooled, _, _ = pooled_batch(model, ["abc"], [0, 2])
     assert pooled.shape == (1, 2 * model.d_model)
