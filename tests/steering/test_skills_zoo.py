@@ -17,9 +17,9 @@ SMOL = "smollm2-135m-instruct"
 
 @pytest.fixture(scope="module")
 def smol():
-    zoo = pytest.importorskip("interp.zoo")
-    if not zoo.is_installed(zoo.ZOO[SMOL]):
-        pytest.skip(f"{SMOL} is not installed ({zoo.install_hint(zoo.ZOO[SMOL])})")
+    from zoo_models import require
+
+    require(SMOL)
     torch.set_num_threads(1)  # steadier on a shared CPU
     return interp.load(SMOL, device="cpu", dtype="float32")
 
