@@ -23,6 +23,11 @@ class CallablePackage(types.ModuleType):
     def __call__(self, *args, **kwargs):
         return self.__wrapped__(*args, **kwargs)
 
+    def __repr__(self) -> str:
+        function = self.__wrapped__
+        return (f"<analysis package {self.__name__}: call it to run "
+                f"{function.__module__}.{function.__qualname__}(...)>")
+
 
 def make_callable(name: str, function: Callable) -> None:
     """Make the module `name` (a package's `__name__`) call `function` when called."""

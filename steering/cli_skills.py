@@ -170,7 +170,8 @@ def cmd_show(args) -> int:
         if args.direction is not None and k != args.direction:
             continue
         name = f"  [{d['name']}]" if d.get("name") else ""
-        print(f"\ndirection {k}: {float(basis.variance_ratio[k]):.1%} of the variance{name}")
+        print(f"\ndirection {k}: {float(basis.variance_ratio[k]):.1%} of the variance{name} "
+              "(examples ranked by cosine with the direction, + pole highest, - pole lowest)")
         for pole, words in (("+", d["keywords_pos"]), ("-", d["keywords_neg"])):
             print(f"  {pole} keywords: {', '.join(words) or '-'}")
             for _, row in basis.examples(k, pole, args.n).iterrows():

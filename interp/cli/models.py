@@ -68,6 +68,7 @@ def cmd_models(args) -> int:
     if args.json:
         print(json.dumps(rows))
         return 0
+    print(f"{'alias':<30} {'family':<10} status")
     for row in rows:
         mark = row["status"] if row["status"] != "not fetched" else (
             f"fetched on first use (or now: steerlens models pull {row['alias']})")
