@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .hooks import HookPoint, Positions
+from .hooks import HookPoint, Positions, pad_left_of
 
 
 @dataclass
@@ -146,15 +146,13 @@ class Patch(Edit):
         """Donor padded index [b, p] for each position, and whether it exists."""
         state = hook.state
         mask = self.donor_mask.to(x.device).bool()[state.row_index(x.device)]
-        donor_pad = (~mask).long().cumsum(-1).eq(torch.arange(1, mask.shape[1] + 1, device=x.device)).sum(-1)
+        donor_pad = pad_left_of(mask)
         donor_len = mask.sum(-1)
         real = state.real_positions(x.device)  # [b, p]
         if self.align == "left":
             donor_real = real
         else:
-            pad = state.pad_left.to(x.device) if state.pad_left is not None else 0
-            prompt_real = state.prompt_end() - pad
-            donor_real = real - torch.as_tensor(prompt_real, device=x.device).reshape(-1, 1) + donor_len[:, None]
+            donor_real = real - state.prompt_lengths(x.device)[:, None] + donor_len[:, None]
         ok = (donor_real >= 0) & (donor_real < donor_len[:, None]) & (real >= 0)
         index = (donor_real + donor_pad[:, None]).clamp(0, mask.shape[1] - 1)
         return index, ok

@@ -119,9 +119,16 @@ class ForwardState:
     def padded_positions(self, device) -> torch.Tensor:  # [p]
         return torch.arange(self.offset, self.offset + self.seq_len, device=device)
 
+    def left_pads(self, device) -> torch.Tensor:  # [b]
+        if self.pad_left is None:
+            return torch.zeros(self.batch, device=device, dtype=torch.long)
+        return self.pad_left.to(device)
+
+    def prompt_lengths(self, device) -> torch.Tensor:  # [b] real prompt tokens of each row
+        return self.prompt_end() - self.left_pads(device)
+
     def real_positions(self, device) -> torch.Tensor:  # [b, p]
-        pad = self.pad_left.to(device) if self.pad_left is not None else torch.zeros(self.batch, device=device, dtype=torch.long)
-        return self.padded_positions(device)[None, :] - pad[:, None]
+        return self.padded_positions(device)[None, :] - self.left_pads(device)[:, None]
 
     def position_mask(self, positions: Positions, device) -> torch.Tensor:
         """Bool [b, p] of the positions in this pass that `positions` selects."""
@@ -146,8 +153,7 @@ class ForwardState:
             if positions == "last+generated":
                 return valid & (padded >= end - 1)
             raise ValueError(f"unknown positions '{positions}': use one of {POSITION_WORDS}, ints or a mask")
-        n_prompt = (end - (self.pad_left if self.pad_left is not None else 0))
-        n_prompt = torch.as_tensor(n_prompt, device=device).reshape(-1, 1)
+        n_prompt = self.prompt_lengths(device)[:, None]  # [b, 1]
         mask = torch.zeros_like(valid)
         for index in positions:
             target = index + n_prompt if index < 0 else torch.full_like(n_prompt, index)

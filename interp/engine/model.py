@@ -281,8 +281,8 @@ def _select(x: torch.Tensor, hook, positions) -> torch.Tensor:
     if positions == "last":
         return x.select(axis, x.shape[axis] - 1).detach()
     state = hook.state
-    pad = state.pad_left.to(x.device) if state.pad_left is not None else torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
-    n_real = state.prompt_end() - pad  # [b]
+    pad = state.left_pads(x.device)  # [b]
+    n_real = state.prompt_lengths(x.device)  # [b]
     idx = torch.tensor(list(positions), device=x.device)[None, :]
     idx = torch.where(idx < 0, idx + n_real[:, None], idx) + pad[:, None]  # [b, n] padded
     shape = [x.shape[0]] + [1] * (x.ndim - 1)

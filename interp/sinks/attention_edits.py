@@ -46,7 +46,7 @@ def first_key_mask(x: torch.Tensor, hook: HookPoint) -> torch.Tensor:
     """
     state = hook.state
     batch, k_len = x.shape[0], x.shape[-1]
-    pad = state.pad_left.to(x.device) if state.pad_left is not None else torch.zeros(batch, dtype=torch.long, device=x.device)
+    pad = state.left_pads(x.device)  # [b]
     total = state.offset + state.seq_len  # padded positions seen so far
     index = pad - (total - k_len)  # [b] key index of real token 0
     keys = torch.arange(k_len, device=x.device)[None, :]  # [1, k]
