@@ -99,9 +99,12 @@ def _declared_commands(path: str) -> dict[str, str | None] | None:
     return None
 
 
-def _register(parser: argparse.ArgumentParser, modules: list[str]) -> None:
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    common = common_parser()
+def _declarations() -> dict[str, dict[str, str | None] | None]:
+    """{command module: its COMMANDS (None: declares none)}, from the sources alone."""
+    return {name: _declared_commands(path) for name, path in _command_files().items()}
+
+
+def _register(sub, common: argparse.ArgumentParser, modules: list[str]) -> None:
     for name in modules:
         module = importlib.import_module(name)
         if hasattr(module, "register"):  # common, reference and friends only help
@@ -115,40 +118,29 @@ def _top_parser() -> argparse.ArgumentParser:
     )
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+def build_parser(command: str | None = None, declarations: dict | None = None) -> argparse.ArgumentParser:
     """The parser with every command (`command=None`), or with only the modules that
     declare `command` in their COMMANDS (plus those that declare nothing), so running one
     command imports only what it needs. The full parser imports every analysis."""
-    files = _command_files()
-    if command is None:
-        modules = list(files)
-    else:
-        modules = [name for name, path in files.items()
-                   if (declared := _declared_commands(path)) is None or command in declared]
+    declarations = _declarations() if declarations is None else declarations
+    modules = [name for name, declared in declarations.items()
+               if command is None or declared is None or command in declared]
     parser = _top_parser()
-    _register(parser, modules)
+    _register(parser.add_subparsers(dest="command", metavar="COMMAND"), common_parser(), modules)
     return parser
 
 
-def _summary_parser() -> argparse.ArgumentParser:
+def _summary_parser(declarations: dict | None = None) -> argparse.ArgumentParser:
     """`steerlens` / `steerlens --help` / an unknown command: the command list from the
     modules' COMMANDS alone, imported only for modules that declare none (fast: no torch)."""
-    files = _command_files()
-    declared = {name: _declared_commands(path) for name, path in files.items()}
+    declarations = _declarations() if declarations is None else declarations
     parser = _top_parser()
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    common, listed = common_parser(), set()
-    for name, commands in declared.items():
-        if commands is None:
-            module = importlib.import_module(name)
-            if hasattr(module, "register"):
-                module.register(sub, common)
-                listed.update(sub.choices)
-            continue
-        for command, help_text in commands.items():
-            if help_text is not None and command not in listed:
+    _register(sub, common_parser(), [name for name, declared in declarations.items() if declared is None])
+    for declared in declarations.values():
+        for command, help_text in (declared or {}).items():
+            if help_text is not None and command not in sub.choices:
                 sub.add_parser(command, help=help_text, add_help=False)
-                listed.add(command)
     return parser
 
 
@@ -177,8 +169,9 @@ def _quiet_transformers() -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = _requested_command(argv)
-    known = {c for path in _command_files().values() for c in (_declared_commands(path) or {})}
-    parser = build_parser(command) if command in known else _summary_parser()
+    declarations = _declarations()  # one scan of the sources serves both parsers
+    known = {c for declared in declarations.values() for c in (declared or {})}
+    parser = build_parser(command, declarations) if command in known else _summary_parser(declarations)
     args = parser.parse_args(argv)
     _quiet_transformers()
     if not getattr(args, "func", None):
