@@ -307,6 +307,9 @@ class HookSet:
                 else:
                     run(ExpertSelection(ids.view(shape), weights.view(shape)))
             self._handles.append(module.register_forward_hook(router_hook))
+        elif site.io == "expert_bias":  # expert toggles: the router's top-k is recomputed
+            from .expert_bias import install_expert_bias
+            self._handles.append(install_expert_bias(module, run, self.state))
         else:  # attention scores / pattern, inside steerlens_eager attention
             from .attention import enable_pattern_hooks
             enable_pattern_hooks(hf)

@@ -17,6 +17,8 @@ User-facing shapes (b = batch, p = positions of this forward pass):
     blocks.{l}.mlp.hook_post                   [b, p, d_mlp]     down_proj input (dense MLPs)
     blocks.{l}.moe.hook_router_logits          [b, p, n_experts] (capture only)
     blocks.{l}.moe.hook_selected               ExpertSelection(ids, weights), each [b, p, top_k]
+    blocks.{l}.moe.hook_expert_bias            [b, p, n_experts] selection bias, zeros unless edited
+                                                                 (expert toggles: interp.engine.experts)
     blocks.{l}.hook_mlp_out                    [b, p, d_model]   what the MLP adds to the residual
     blocks.{l}.hook_resid_post                 [b, p, d_model]   decoder layer output
     ln_final.hook_scale / ln_final.hook_normalized
@@ -37,7 +39,7 @@ from torch import nn
 
 from ..arch.spec import ArchSpec, get_module, has_module
 
-Io = Literal["output", "input", "attn_scores", "attn_pattern", "norm_scale", "router", "selected"]
+Io = Literal["output", "input", "attn_scores", "attn_pattern", "norm_scale", "router", "selected", "expert_bias"]
 
 
 class ExpertSelection(NamedTuple):
@@ -139,6 +141,7 @@ def build_sites(spec: ArchSpec, model: nn.Module) -> dict[str, SiteInfo]:
             router = f"{mlp}.{spec.router}"
             add(f"{blk}.moe.hook_router_logits", layer, router, "router", editable=False)
             add(f"{blk}.moe.hook_selected", layer, router, "selected", editable=False)
+            add(f"{blk}.moe.hook_expert_bias", layer, router, "expert_bias")
         if spec.ln2_post:
             add_norm(f"{blk}.ln2_post", layer, f"{path}.{spec.ln2_post}")
             add(f"{blk}.hook_mlp_out", layer, f"{path}.{spec.ln2_post}", "output")
