@@ -1,0 +1,56 @@
+"""`ExpertsResult`: association scores per (layer, expert), the causal ranking and the
+condition effects of one `experts_scan` (save/load through `interp.runs.results`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..runs.results import Result
+
+
+@dataclass
+class ExpertsResult(Result):
+    """Tensors are [L_moe, E] over `layers` (the MoE layers) and experts.
+
+    `experts` holds the tested candidates ranked by causal effect, each a dict with layer,
+    expert, effect (baseline - value with the expert off, on the target prompts), effect_on
+    (value with it forced on - baseline, on the other prompts; None when not run), score
+    (fTRI difference), risk_diff, p_value, off_value, on_value. `effects` maps each
+    condition (baseline, top_off, top_on, random_off_<i>) to {"target", "other"[,
+    "perplexity"]} and "experts" to the experts each condition toggled.
+    """
+
+    analysis = "experts"
+    layers: list[int]
+    n_experts: list[int]
+    top_k: list[int]
+    metric: str
+    n_target: int
+    n_other: int
+    experts: list[dict]
+    effects: dict
+    freq_target: torch.Tensor
+    freq_other: torch.Tensor
+    weight_target: torch.Tensor
+    weight_other: torch.Tensor
+    ftri: torch.Tensor
+    risk_diff: torch.Tensor
+    p_value: torch.Tensor
+
+    def random_off(self, prompts: str = "target") -> list[float]:
+        """The behaviour value of every random-control draw on `prompts` ('target' / 'other')."""
+        return [v[prompts] for k, v in self.effects.items() if k.startswith("random_off_")]
+
+    def summary(self) -> dict:
+        keys = ("layer", "expert", "effect", "effect_on", "score", "risk_diff", "p_value")
+        effects = {k: v for k, v in self.effects.items() if k != "experts"}
+        return {"metric": self.metric, "moe_layers": len(self.layers), "experts_per_layer": max(self.n_experts),
+                "experts": [{k: r[k] for k in keys} for r in self.experts], "effects": effects,
+                "toggled": self.effects.get("experts", {})}
+
+    def figures(self) -> dict:
+        from .figures import experts_figures
+
+        return experts_figures(self)
