@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 
 from ..engine.experts import expert_toggles, experts_per_layer
 from ..metrics.perplexity import perplexity
+from ..metrics.refusal import classify_response
 from ..runs.config import option
 from ..runs.results import RunMeta
 from .association import associate, candidates, routing_counts
@@ -103,6 +104,19 @@ def experts_scan(model, target: Sequence[str], other: Sequence[str], config: Exp
                          top_k=[shape[layer][1] for layer in layers], metric=behaviour.label,
                          n_target=len(target), n_other=len(other), experts=rows, effects=effects,
                          **{k: v for k, v in scores.items()}, meta=meta)
+
+
+def split_by_refusal(model, prompts: Sequence[str], *, chat: bool = False,
+                     max_new_tokens: int = 32) -> tuple[list[str], list[str]]:
+    """(refused, answered) prompts by the model's own greedy answers (interp.metrics.refusal);
+    answers classified 'other' (empty, degenerate) join neither set."""
+    prompts = list(prompts)
+    if not prompts:
+        raise ValueError("no prompts to split by refusal")
+    texts = model.generate(prompts, chat=chat, max_new_tokens=max_new_tokens).texts
+    labels = [classify_response(t) for t in texts]
+    return ([p for p, label in zip(prompts, labels) if label == "refusal"],
+            [p for p, label in zip(prompts, labels) if label == "answer"])
 
 
 def _evaluate(model, rows, pool, shape, config, run, target, other, texts, baseline) -> dict:
