@@ -72,7 +72,7 @@ def _plant(hf, tokenizer, gen) -> None:
     trig = [tokenizer.convert_tokens_to_ids(c) for c in TRIGGERS]
     target = tokenizer.convert_tokens_to_ids(BEHAVIOUR_TOKEN)
     with torch.no_grad():
-        for name, param in hf.named_parameters():
+        for param in hf.parameters():
             if param.dim() == 1:
                 param.fill_(1.0)  # norm weights
         embed = rand(VOCAB, D_MODEL, scale=0.1)

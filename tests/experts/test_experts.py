@@ -1,0 +1,105 @@
+"""MoTE experts scan: association statistics by hand, the batched causal screen, and the
+planted Qwen3-MoE (interp.experts.planted) where association cannot tell the planted expert
+from its decoys but the causal ranking does."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from interp.experts.association import RoutingCounts, associate, routing_counts
+from interp.experts.behaviour import Behaviour, measure
+from interp.experts.planted import BEHAVIOUR_TOKEN, DECOYS, PLANTED, planted_model
+from interp.experts.result import ExpertsResult
+from interp.experts.scan import ExpertsConfig, experts_scan
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+TARGET = ["ab#", "hello@", "x$", "the cat#", "zz@", "go $"]
+OTHER = ["abc", "hello", "the cat", "zzz", "go on", "world"]
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return planted_model()
+
+
+@pytest.fixture(scope="module")
+def result(planted):
+    config = ExpertsConfig(behaviour_token=BEHAVIOUR_TOKEN, candidates=6, top_n=1, random_seeds=3, permutations=200)
+    return experts_scan(planted, TARGET, OTHER, config)
+
+
+def test_association_scores_by_hand():
+    # two layers, three experts; target prompts always pick expert 0, other prompts expert 2
+    def counts(expert, tokens):
+        count = torch.zeros(len(tokens), 2, 3)
+        count[:, :, expert] = torch.tensor(tokens, dtype=torch.float)[:, None]
+        return RoutingCounts(count, 0.5 * count, torch.tensor(tokens, dtype=torch.float))
+
+    scores = associate(counts(0, [2, 4, 6]), counts(2, [3, 5]), permutations=200)
+    assert scores["ftri"][:, 0].tolist() == [1.0, 1.0] and scores["ftri"][:, 2].tolist() == [-1.0, -1.0]
+    assert scores["risk_diff"][:, 1].tolist() == [0.0, 0.0]
+    assert scores["weight_target"][0, 0].item() == 0.5
+    # 10 ways to label 3 of 5 prompts as target; only the true labelling reaches |ftri| = 1
+    assert scores["p_value"][0, 0].item() < 0.2 and scores["p_value"][0, 1].item() == 1.0
+    with pytest.raises(ValueError, match="at least one target"):
+        associate(counts(0, []), counts(2, [3]))
+
+
+def test_routing_counts_cover_real_tokens_only(planted):
+    counts = routing_counts(planted, ["ab#", "a"])
+    assert counts.tokens.tolist() == [4.0, 2.0]  # BOS + characters, no pads
+    assert torch.allclose(counts.count.sum(-1), 2 * counts.tokens[:, None].expand(-1, 3))  # top-2 per token
+    assert torch.allclose(counts.weight.sum(-1), counts.tokens[:, None].expand(-1, 3), atol=1e-5)  # normalised
+
+
+def test_batched_screen_equals_one_run_per_toggle(planted):
+    behaviour = Behaviour("prob", BEHAVIOUR_TOKEN)
+    toggles = [((), ()), ([PLANTED], ()), ([DECOYS[0]], ()), ((), [PLANTED])]
+    batched = measure(planted, TARGET, behaviour, toggles, rows_per_batch=64)
+    alone = torch.cat([measure(planted, TARGET, behaviour, [t], rows_per_batch=1) for t in toggles])
+    torch.testing.assert_close(batched, alone, rtol=1e-4, atol=1e-6)
+
+
+def test_planted_expert_ranks_first_although_decoys_associate_as_well(result):
+    first = result.experts[0]
+    assert (first["layer"], first["expert"]) == PLANTED
+    decoys = {(r["layer"], r["expert"]): r for r in result.experts if (r["layer"], r["expert"]) in DECOYS}
+    assert set(decoys) == set(DECOYS)  # tested: association put them among the candidates
+    for row in decoys.values():
+        assert row["score"] == pytest.approx(first["score"]) and row["risk_diff"] == pytest.approx(first["risk_diff"])
+        assert abs(row["effect"]) < 0.01
+    assert first["effect"] > 0.9 and first["effect_on"] > 0.9 and first["p_value"] < 0.05
+
+
+def test_conditions_off_on_and_random_control(result):
+    effects = result.effects
+    assert effects["baseline"]["target"] > 0.99 and effects["baseline"]["other"] < 0.05
+    assert effects["top_off"]["target"] < 0.05  # switching it off removes the behaviour
+    assert effects["top_on"]["other"] > 0.95  # forcing it on causes it on neutral prompts
+    randoms = result.random_off("target")
+    assert len(randoms) == 3 and min(randoms) > 0.99 and max(result.random_off("other")) < 0.05
+
+
+def test_result_round_trip_and_figures(result, tmp_path):
+    loaded = ExpertsResult.load(result.save(tmp_path / "run"))
+    assert loaded.experts == result.experts and loaded.effects == result.effects
+    assert torch.equal(loaded.p_value, result.p_value) and loaded.layers == [0, 1, 2]
+    figures = loaded.figures()
+    assert set(figures) == {"score_heatmap", "effects", "causal_ranking"}
+    assert len(figures["effects"].data) == 2  # target and other bars
+
+
+def test_bad_input_is_refused_before_work(planted):
+    from tiny import tiny_model
+
+    with pytest.raises(ValueError, match="dense llama model"):
+        experts_scan(tiny_model("llama"), TARGET, OTHER)
+    with pytest.raises(ValueError, match="0 other"):
+        experts_scan(planted, TARGET, [])
+    with pytest.raises(ValueError, match="needs a behaviour token"):
+        experts_scan(planted, TARGET, OTHER, ExpertsConfig(metric="argmax"))
+    with pytest.raises(ValueError, match="2 tokens"):
+        experts_scan(planted, TARGET, OTHER, ExpertsConfig(behaviour_token="!!"))
+    with pytest.raises(ValueError, match="expert out of range"):
+        measure(planted, TARGET, Behaviour("prob", "!"), [([(1, 8)], ())])

@@ -1,0 +1,78 @@
+"""`steerlens experts scan` and `steerlens generate --experts-off/--experts-on` on the planted
+MoE saved to a folder, and the bad inputs that must stop with one line (exit code 2)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from interp.cli import main
+from interp.experts.planted import PLANTED, planted_model
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    path = tmp_path_factory.mktemp("planted")
+    model = planted_model()
+    model.hf.save_pretrained(path)
+    model.tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("prompts")
+    (root / "target.txt").write_text("ab#\nhello@\nx$\nzz@\n")
+    (root / "other.jsonl").write_text("\n".join(json.dumps({"text": t}) for t in ("abc", "hello", "zzz", "go")))
+    (root / "empty.txt").write_text("\n")
+    return root
+
+
+def _json(capsys):
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def _error(capsys, argv) -> str:
+    assert main(argv) == 2
+    return capsys.readouterr().err.strip()
+
+
+def test_scan_json_ranks_the_planted_expert_first(folder, files, tmp_path, capsys):
+    argv = ["experts", "scan", "--model", str(folder), "--target", str(files / "target.txt"),
+            "--other", str(files / "other.jsonl"), "--behaviour-token", "!", "--candidates", "4", "--top-n", "1",
+            "--random-seeds", "2", "--permutations", "100", "--out", str(tmp_path / "run"), "--json"]
+    assert main(argv) == 0
+    out = _json(capsys)
+    first = out["experts"][0]
+    assert (first["layer"], first["expert"]) == PLANTED
+    assert set(first) >= {"layer", "expert", "effect", "score", "risk_diff", "p_value"}
+    assert out["effects"]["top_off"]["target"] < 0.05 < out["effects"]["baseline"]["target"]
+    assert (tmp_path / "run" / "figures" / "score_heatmap.html").is_file()
+
+
+def test_generate_with_toggles(folder, capsys):
+    base = ["generate", "--model", str(folder), "--prompt", "abc", "--max-new-tokens", "3", "--json"]
+    assert main(base) == 0
+    assert "!" not in _json(capsys)["steered"]
+    assert main([*base, "--experts-on", f"{PLANTED[0]}:{PLANTED[1]}"]) == 0
+    assert _json(capsys)["steered"].replace(" ", "") == "!!!"
+    assert main(["generate", "--model", str(folder), "--prompt", "ab#", "--max-new-tokens", "1", "--json",
+                 "--experts-off", f"{PLANTED[0]}:{PLANTED[1]}"]) == 0
+    assert "!" not in _json(capsys)["steered"]
+
+
+def test_bad_inputs_stop_with_one_line(folder, files, tiny_llama_folder, capsys):
+    gen = ["generate", "--model", str(folder), "--prompt", "abc", "--max-new-tokens", "1"]
+    assert "expert out of range; layer 1 has experts 0..7" in _error(capsys, [*gen, "--experts-off", "1:8"])
+    assert "layer 5 has no router" in _error(capsys, [*gen, "--experts-on", "5:0"])
+    assert "LAYER:EXPERT" in _error(capsys, [*gen, "--experts-off", "1.8"])
+    scan = ["experts", "scan", "--target", str(files / "target.txt"), "--other", str(files / "other.jsonl"),
+            "--behaviour-token", "!"]
+    assert "dense llama model" in _error(capsys, [*scan, "--model", str(tiny_llama_folder)])
+    empty = ["experts", "scan", "--model", str(folder), "--target", str(files / "empty.txt"),
+             "--other", str(files / "other.jsonl")]
+    assert "no prompts" in _error(capsys, empty)
+    assert "--target FILE and --other FILE" in _error(capsys, ["experts", "scan", "--model", str(folder)])
