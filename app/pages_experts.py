@@ -1,0 +1,48 @@
+"""Explorer page for MoE expert scans (`interp.experts`, MoTE arXiv 2502.11096).
+
+Controls: the association score shown in the layer x expert map (fTRI difference, risk
+difference, selection frequency on either set, permutation p), and a layer whose experts'
+selection frequency on the target and other prompts is compared. Shows the candidates ranked
+by causal effect with their association scores beside it, and the condition bars.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from .generic import chart, heatmap
+from .registry import Shown, page
+from .runs import SavedRun
+
+SCORES = {"ftri": "fTRI difference", "risk_diff": "risk difference", "freq_target": "frequency (target)",
+          "freq_other": "frequency (other)", "p_value": "permutation p"}
+
+
+@page("experts", result="interp.experts.result")
+def experts_page(run: SavedRun, r) -> Shown:
+    st.caption(f"{r.metric} · {r.n_target} target / {r.n_other} other prompts · {len(r.layers)} MoE layers × "
+               f"{max(r.n_experts)} experts, top-{max(r.top_k)}")
+    ranking = pd.DataFrame(r.experts)
+    if not ranking.empty:
+        ranking.insert(0, "rank", range(1, len(ranking) + 1))
+        st.subheader("Candidates ranked by causal effect (off: baseline − value on target prompts)")
+        st.dataframe(ranking, hide_index=True)
+    c1, c2 = st.columns([2, 1])
+    score = c1.selectbox("Map", list(SCORES), format_func=SCORES.get, key=f"{run.name}:score")
+    z = getattr(r, score)
+    layer = c2.selectbox("Layer", r.layers, key=f"{run.name}:layer")
+    chart(heatmap(z.tolist(), x=[f"E{e}" for e in range(z.shape[1])], y=[f"L{layer_}" for layer_ in r.layers],
+                  zmid=None if score in ("p_value", "freq_target", "freq_other") else 0.0,
+                  colorscale="Viridis" if score == "p_value" else "RdBu", value=score,
+                  title=f"{SCORES[score]} per layer and expert", x_title="expert", y_title="MoE layer"),
+          key=f"{run.name}:map")
+    li = r.layers.index(layer)
+    fig = go.Figure([go.Bar(name="target", y=r.freq_target[li].tolist()),
+                     go.Bar(name="other", y=r.freq_other[li].tolist())])
+    fig.update_layout(title=f"Layer {layer}: share of tokens that select each expert", barmode="group",
+                      xaxis_title="expert", yaxis_title="selection frequency", height=320)
+    chart(fig, key=f"{run.name}:freq")
+    chart(r.figures()["effects"], key=f"{run.name}:effects")
+    return Shown(figures={"score_heatmap", "effects"})

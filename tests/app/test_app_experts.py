@@ -1,0 +1,39 @@
+"""The experts page in Streamlit's AppTest, on a scan of the planted MoE."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    from interp.experts.planted import BEHAVIOUR_TOKEN, planted_model
+    from interp.experts.scan import ExpertsConfig, experts_scan
+
+    root = tmp_path_factory.mktemp("runs")
+    config = ExpertsConfig(behaviour_token=BEHAVIOUR_TOKEN, candidates=3, top_n=1, random_seeds=1, permutations=50)
+    experts_scan(planted_model(), ["ab#", "x@"], ["abc", "xy"], config).save(root / "experts-1")
+    return root
+
+
+def test_experts_page_shows_ranking_map_and_layer(monkeypatch, runs):
+    monkeypatch.setenv("STEERLENS_RUNS", str(runs))
+    at = AppTest.from_file(str(MAIN), default_timeout=180)
+    at.query_params["run"] = "experts-1"
+    at.run()
+    assert not at.exception and not at.error
+    ranking = [d.value for d in at.dataframe if "effect" in d.value.columns][0]
+    assert (ranking.loc[0, "layer"], ranking.loc[0, "expert"]) == (1, 5)
+    at.selectbox(key="experts-1:score").set_value("risk_diff").run()
+    at.selectbox(key="experts-1:layer").set_value(2).run()
+    assert not at.exception and not at.error
+    specs = {c.proto.id: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+    (freq,) = [s for k, s in specs.items() if "experts-1:freq" in k]
+    assert "Layer 2" in freq["layout"]["title"]["text"]
