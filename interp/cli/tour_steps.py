@@ -252,3 +252,30 @@ def skills_step(model, out_dir: Path, quick: bool):
     s, d = result.summary(), result.directions[0]
     return result, (f"{s['k']} directions explain {s['explained_variance_total']:.0%} of {s['n_texts']} texts; "
                     f"direction 0: {', '.join(d['keywords_pos'][:3]) or '-'} vs {', '.join(d['keywords_neg'][:3]) or '-'}")
+
+
+@tour_step("experts", "MoE experts of a behaviour (MoTE)", notebook="08_mote_experts.ipynb")
+def experts_step(model, out_dir: Path, quick: bool):
+    """On an MoE model: experts of refusal (shipped harmful vs benign requests, chat template),
+    ranked by the effect of switching each off alone. A dense tour model has no experts, so the
+    step runs on the planted tiny MoE (interp.experts.planted, about 5 s) instead."""
+    from ..experts.planted import BEHAVIOUR_TOKEN, planted_model
+    from ..experts.scan import ExpertsConfig, experts_scan
+    from ..metrics.refusal import refusal_pairs
+
+    if model.spec.moe:
+        pairs = refusal_pairs("test")[: 6 if quick else 16]
+        target, other = [p["harmful"] for p in pairs], [p["benign"] for p in pairs]
+        config = ExpertsConfig(candidates=4 if quick else 16, max_new_tokens=12 if quick else 32)
+        where, chat = "", bool(getattr(model.tokenizer, "chat_template", None))
+    else:
+        model, where, chat = planted_model(), " (planted MoE: the tour model is dense)", False
+        target, other = ["ab#", "hello@", "x$", "zz@"], ["abc", "hello", "xyz", "zz"]
+        config = ExpertsConfig(behaviour_token=BEHAVIOUR_TOKEN, candidates=6, top_n=1, permutations=200)
+    result = experts_scan(model, target, other, config, chat=chat)
+    result.save(out_dir, overwrite=True)
+    first, effects = result.experts[0], result.effects
+    return result, (f"top expert L{first['layer']}E{first['expert']}{where}: {result.metric} "
+                    f"{effects['baseline']['target']:.2f} -> {effects['top_off']['target']:.2f} with the top "
+                    f"{config.top_n} off, {sum(result.random_off()) / max(len(result.random_off()), 1):.2f} "
+                    "with random ones off")

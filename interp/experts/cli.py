@@ -3,6 +3,7 @@
     steerlens experts scan --model Qwen/Qwen3-30B-A3B --target harmful.txt --other harmless.txt --chat --out DIR
     steerlens experts scan --model M --target T.txt --other O.txt --behaviour-token " sorry" --json
     steerlens experts scan --model M --prompts mixed.txt --split-by-refusal --out DIR
+    steerlens experts scan --model M --chat      # the shipped harmful vs benign requests, refusal rate
     steerlens generate --model M --prompt "..." --experts-off 3:17,5:2 --experts-on 7:1
 
 Prompt files are plain text (one prompt per line) or JSONL with a `text` field.
@@ -36,7 +37,9 @@ def register(sub, common: argparse.ArgumentParser) -> None:
         description="Score every (layer, expert) by selection frequency on --target vs --other prompts, "
                     "switch the best-associated ones off one at a time, rank them by the change in the "
                     "behaviour, and evaluate top-N off / random-N off / top-N forced on.")
-    scan.add_argument("--target", default=None, help="prompts that show the behaviour (text lines or JSONL 'text')")
+    scan.add_argument("--target", default=None, help="prompts that show the behaviour (text lines or JSONL 'text'); "
+                                                     "without --target/--other: the shipped harmful (target) and "
+                                                     "benign (other) requests")
     scan.add_argument("--other", default=None, help="prompts that do not")
     scan.add_argument("--prompts", default=None, help="with --split-by-refusal: one mixed prompt set")
     scan.add_argument("--split-by-refusal", action="store_true",
@@ -52,8 +55,14 @@ def _prompt_sets(args) -> tuple[list[str], list[str] | None, list[str] | None]:
         if args.prompts is None or args.target or args.other:
             raise ValueError("--split-by-refusal takes one --prompts FILE (no --target / --other)")
         return read_prompt_file(args.prompts), None, None
+    if args.target is None and args.other is None and args.prompts is None:
+        from ..metrics.refusal import refusal_pairs
+
+        pairs = refusal_pairs()  # the shipped harmful / benign requests
+        return [], [p["harmful"] for p in pairs], [p["benign"] for p in pairs]
     if args.target is None or args.other is None:
-        raise ValueError("pass --target FILE and --other FILE (or --prompts FILE --split-by-refusal)")
+        raise ValueError("pass --target FILE and --other FILE (or --prompts FILE --split-by-refusal, "
+                         "or neither for the shipped harmful / benign requests)")
     target, other = read_prompt_file(args.target), read_prompt_file(args.other)
     for name, prompts in (("--target", target), ("--other", other)):
         if not prompts:

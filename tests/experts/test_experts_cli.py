@@ -75,4 +75,5 @@ def test_bad_inputs_stop_with_one_line(folder, files, tiny_llama_folder, capsys)
     empty = ["experts", "scan", "--model", str(folder), "--target", str(files / "empty.txt"),
              "--other", str(files / "other.jsonl")]
     assert "no prompts" in _error(capsys, empty)
-    assert "--target FILE and --other FILE" in _error(capsys, ["experts", "scan", "--model", str(folder)])
+    only = ["experts", "scan", "--model", str(folder), "--target", str(files / "target.txt")]
+    assert "--target FILE and --other FILE" in _error(capsys, only)
