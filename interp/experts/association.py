@@ -1,6 +1,7 @@
 """Which experts go with a behaviour: routing statistics of two prompt sets.
 
-Per prompt n, MoE layer l and expert e over the prompt's real tokens:
+Per prompt n, MoE layer l and expert e over the prompt's real tokens (optionally followed by
+the model's greedy response, `with_responses`):
 
     count[n, l, e]    tokens whose top-k includes e
     weight[n, l, e]   summed routing weight of e (0 where not selected)
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from ..engine.experts import experts_per_layer
+from ..engine.model import TokenBatch
 
 
 @dataclass
@@ -34,9 +36,22 @@ class RoutingCounts:
     tokens: torch.Tensor
 
 
-def routing_counts(model, prompts: list[str], *, chat: bool = False, batch_size="auto",
+def with_responses(model, prompts: list[str], *, chat: bool = False, max_new_tokens: int = 32) -> TokenBatch:
+    """Each prompt followed by its greedy response, as one left-padded batch; tokens after a
+    response's end-of-sequence token are masked out."""
+    out = model.generate(prompts, chat=chat, max_new_tokens=max_new_tokens)
+    batch = model.tokenize(prompts, chat=chat)
+    new = out.new_tokens
+    eos = model.tokenizer.eos_token_id
+    ended = (new == eos).long().cumsum(-1) - (new == eos).long()  # EOS itself still counts
+    mask = torch.cat([batch.attention_mask, (ended == 0).long()], dim=1)
+    return TokenBatch(out.sequences, mask, list(prompts), batch.bos_added)
+
+
+def routing_counts(model, prompts: list[str] | TokenBatch, *, chat: bool = False, batch_size="auto",
                    progress: bool = False) -> RoutingCounts:
-    """Selection counts and summed weights per prompt over its real prompt tokens."""
+    """Selection counts and summed weights per prompt over its real tokens (prompt tokens, or
+    every unmasked token of a `TokenBatch` such as `with_responses` makes)."""
     shape = experts_per_layer(model)
     layers = sorted(shape)
     n_experts = max(e for e, _ in shape.values())
@@ -44,7 +59,7 @@ def routing_counts(model, prompts: list[str], *, chat: bool = False, batch_size=
     _, cache = model.run_with_cache(prompts, sites, logits=None, chat=chat, to_cpu=True,
                                     batch_size=batch_size, progress=progress and "routing")
     real = cache.attention_mask.bool()  # [N, P]
-    count = torch.zeros(len(prompts), len(layers), n_experts)
+    count = torch.zeros(real.shape[0], len(layers), n_experts)
     weight = torch.zeros_like(count)
     for i, site in enumerate(sites):
         sel = cache[site]

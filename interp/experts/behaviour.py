@@ -80,24 +80,29 @@ def measure(model, prompts: Sequence[str], behaviour: Behaviour,
             rows_per_batch: int = 64, progress: bool = False) -> torch.Tensor:
     """Mean behaviour value [len(toggles)] over `prompts`, one (off, on) toggle set each.
 
-    Every toggle set is checked against the model first (ValueError on a bad index).
+    Rows are (toggle set, prompt) pairs, run `rows_per_batch` at a time; each toggle set acts
+    only on its own rows. Every toggle set is checked against the model first (ValueError on
+    a bad index).
     """
-    prompts = list(prompts)
+    prompts, toggles = list(prompts), list(toggles)
     if not prompts:
         raise ValueError("no prompts to measure the behaviour on")
+    if rows_per_batch < 1:
+        raise ValueError(f"rows_per_batch must be >= 1, got {rows_per_batch}")
     for off, on in toggles:
         if off or on:
             expert_toggles(model, off, on)
-    per_batch = max(1, rows_per_batch // len(prompts))
-    means = []
-    chunks = [toggles[i:i + per_batch] for i in range(0, len(toggles), per_batch)]
-    for chunk in tqdm(chunks, desc="experts", disable=not progress, leave=False):
-        texts, edits = [], []
-        for c, (off, on) in enumerate(chunk):
-            rows = list(range(c * len(prompts), (c + 1) * len(prompts)))
-            texts += prompts
+    pairs = [(t, p) for t in range(len(toggles)) for p in range(len(prompts))]
+    values = torch.empty(len(pairs))
+    starts = range(0, len(pairs), rows_per_batch)
+    for start in tqdm(starts, desc="experts", disable=not progress, leave=False):
+        chunk = pairs[start:start + rows_per_batch]
+        texts = [prompts[p] for _, p in chunk]
+        edits = []
+        for t in sorted({t for t, _ in chunk}):
+            off, on = toggles[t]
             if off or on:
+                rows = [i for i, (u, _) in enumerate(chunk) if u == t]
                 edits += expert_toggles(model, off, on, rows=rows)
-        values = _row_values(model, texts, edits, behaviour)
-        means += values.view(len(chunk), len(prompts)).mean(-1).tolist()
-    return torch.tensor(means)
+        values[start:start + len(chunk)] = _row_values(model, texts, edits, behaviour)
+    return values.view(len(toggles), len(prompts)).mean(-1)

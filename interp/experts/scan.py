@@ -26,7 +26,7 @@ from ..metrics.perplexity import perplexity
 from ..metrics.refusal import classify_response
 from ..runs.config import option
 from ..runs.results import RunMeta
-from .association import associate, candidates, routing_counts
+from .association import associate, candidates, routing_counts, with_responses
 from .behaviour import METRICS, Behaviour, measure
 from .result import ExpertsResult
 
@@ -44,6 +44,8 @@ class ExpertsConfig:
     random_seeds: int = option(3, "random control draws of top-n experts switched off")
     score: str = option("ftri", "association score that picks candidates", choices=("ftri", "risk_diff"))
     permutations: int = option(1000, "label permutations for each expert's p-value")
+    over_generated: bool = option(False, "count routing over each prompt's greedy response too "
+                                  "(up to --max-new-tokens tokens), not only over the prompt")
     force_on: bool = option(True, "also force each candidate on alone over the other prompts")
     max_new_tokens: int = option(32, "tokens generated per prompt for --metric refusal")
     rows_per_batch: int = option(64, "batch rows per pass of the causal screen")
@@ -77,10 +79,13 @@ def experts_scan(model, target: Sequence[str], other: Sequence[str], config: Exp
     meta = RunMeta(model=dict(model.info), config=asdict(config), seed=config.seed)
     layers = sorted(shape)
 
+    def counts(prompts):
+        if config.over_generated:
+            prompts = with_responses(model, prompts, chat=chat, max_new_tokens=config.max_new_tokens)
+        return routing_counts(model, prompts, chat=chat, batch_size=batch_size, progress=progress)
+
     with meta.timed("association"):
-        scores = associate(routing_counts(model, target, chat=chat, batch_size=batch_size, progress=progress),
-                           routing_counts(model, other, chat=chat, batch_size=batch_size, progress=progress),
-                           config.permutations, config.seed)
+        scores = associate(counts(target), counts(other), config.permutations, config.seed)
     pool = candidates(scores, layers, min(config.candidates, sum(e for e, _ in shape.values())), config.score)
 
     def run(prompts, toggles):

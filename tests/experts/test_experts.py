@@ -59,6 +59,8 @@ def test_batched_screen_equals_one_run_per_toggle(planted):
     batched = measure(planted, TARGET, behaviour, toggles, rows_per_batch=64)
     alone = torch.cat([measure(planted, TARGET, behaviour, [t], rows_per_batch=1) for t in toggles])
     torch.testing.assert_close(batched, alone, rtol=1e-4, atol=1e-6)
+    split = measure(planted, TARGET, behaviour, toggles, rows_per_batch=5)  # chunks cut through toggle sets
+    torch.testing.assert_close(split, alone, rtol=1e-4, atol=1e-6)
 
 
 def test_planted_expert_ranks_first_although_decoys_associate_as_well(result):
@@ -103,3 +105,29 @@ def test_bad_input_is_refused_before_work(planted):
         experts_scan(planted, TARGET, OTHER, ExpertsConfig(behaviour_token="!!"))
     with pytest.raises(ValueError, match="expert out of range"):
         measure(planted, TARGET, Behaviour("prob", "!"), [([(1, 8)], ())])
+
+
+def test_routing_over_responses_counts_prompt_and_generated_tokens(planted):
+    from interp.experts.association import with_responses
+
+    batch = with_responses(planted, ["ab#", "a"], max_new_tokens=3)
+    assert batch.attention_mask.sum(-1).tolist() == [4 + 3, 2 + 3]  # no EOS in 3 greedy tokens here
+    counts = routing_counts(planted, batch)
+    assert counts.tokens.tolist() == [7.0, 5.0]
+    # "ab#" continues with "!" (not a trigger); the planted expert fires on "#" only
+    planted_layer = counts.count[:, PLANTED[0], PLANTED[1]]
+    assert planted_layer.tolist() == [1.0, 0.0]
+
+
+def test_refusal_metric_path_ranks_through_generation(planted, monkeypatch):
+    """The default metric generates per row with per-row toggles; a stand-in classifier that
+    calls a '!' a refusal turns the planted behaviour into a refusal rate."""
+    import interp.experts.behaviour as behaviour
+
+    monkeypatch.setattr(behaviour, "classify_response", lambda text: "refusal" if "!" in text else "answer")
+    config = ExpertsConfig(candidates=4, top_n=1, random_seeds=1, permutations=50, max_new_tokens=2, force_on=False)
+    result = experts_scan(planted, TARGET[:4], OTHER[:4], config)
+    assert result.metric == "refusal rate"
+    assert (result.experts[0]["layer"], result.experts[0]["expert"]) == PLANTED
+    assert result.effects["baseline"]["target"] == 1.0 and result.effects["top_off"]["target"] == 0.0
+    assert result.effects["top_on"]["other"] == 1.0 and result.experts[0]["effect_on"] is None
