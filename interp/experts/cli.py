@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli.common import batch_size, finish, load_model, read_prompt_file, show_progress
+from ..cli.common import DEFAULT_MODEL, batch_size, finish, load_model, read_prompt_file, show_progress
 from ..runs.config import add_config_args, config_from_args
 
 # read without importing this module (see interp.cli): the commands it adds (None: extends)
@@ -76,12 +76,38 @@ def cmd_scan(args) -> int:
     config = config_from_args(ExpertsConfig, args, seed=args.seed)
     mixed, target, other = _prompt_sets(args)
     texts = read_prompt_file(args.perplexity_texts) if args.perplexity_texts else None
+    _refuse_known_dense(args.model or DEFAULT_MODEL)
     model = load_model(args)
     if mixed:
         target, other = split_by_refusal(model, mixed, chat=args.chat, max_new_tokens=config.max_new_tokens)
     result = experts_scan(model, target, other, config, chat=args.chat, perplexity_texts=texts,
                           batch_size=batch_size(args), progress=show_progress(args))
     return finish(result, args, "experts")
+
+
+def _refuse_known_dense(spec: str) -> None:
+    """A zoo alias or a local folder whose architecture is dense: one line before loading."""
+    import json
+    from pathlib import Path
+
+    from ..arch import spec_for_model_type
+    from ..models.zoo import ZOO
+
+    config = Path(spec) / "config.json"
+    if spec in ZOO:
+        model_type = ZOO[spec].architecture
+    elif config.is_file():
+        model_type = json.loads(config.read_text()).get("model_type")
+    else:
+        return  # a hub id or a GGUF file: the scan checks the loaded model
+    try:
+        arch = spec_for_model_type(model_type)
+    except ValueError:
+        return  # the loader names unsupported architectures
+    if not arch.moe:
+        raise ValueError(f"'{spec}' is a dense {arch.family} model; experts scan needs a mixture-of-experts "
+                         "model (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE, DeepSeek-V3, GPT-OSS), "
+                         "e.g. --model Qwen/Qwen3-30B-A3B")
 
 
 # ---- steerlens generate --experts-off / --experts-on -----------------------------------------
