@@ -20,10 +20,11 @@ from interp.engine.experts import ExpertToggle, bias_site, expert_toggles, moe_l
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 PROMPTS = ["Once upon a time", "Hi"]  # padded batch
-CASES = [(f, {}) for f in MOE] + [("qwen3_moe", {"norm_topk_prob": True}), ("olmoe", {"norm_topk_prob": True})]
+CASES = [(f, {}) for f in MOE] + [("qwen3_moe", {"norm_topk_prob": True}), ("olmoe", {"norm_topk_prob": True}),
+                                   ("deepseek_v3", {"n_group": 2, "topk_group": 1})]
 
 
-@pytest.fixture(scope="module", params=CASES, ids=lambda c: c[0] + ("-norm" if c[1] else ""))
+@pytest.fixture(scope="module", params=CASES, ids=lambda c: c[0] + "".join(f"-{k}" for k in c[1]))
 def model(request):
     family, overrides = request.param
     return tiny_model(family, **overrides)
@@ -101,6 +102,8 @@ def test_off_expert_is_never_selected_and_equals_the_pruned_model(model):
     ids, _ = _raw_expert_inputs(model, layer, PROMPTS, edits)
     assert not (ids.view(*real.shape, -1)[real] == expert).any()
     toggled = model.forward(PROMPTS, edits=edits)
+    if getattr(router_of(model, layer), "num_group", 1) > 1:
+        return  # grouped routing: 3 experts do not split into 2 groups, so there is no pruned twin
     pruned = type(model)(_without_expert(model, layer, expert), model.tokenizer, spec=model.spec)
     reference = pruned.forward(PROMPTS)
     torch.testing.assert_close(toggled[real], reference[real], rtol=1e-4, atol=1e-5)
