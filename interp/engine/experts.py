@@ -20,6 +20,11 @@ any capture on the router, in forward passes and at every `generate` step (KV ca
 off), and only at the positions and batch rows it names (pads are never touched).
 
     model.generate(prompts, edits=expert_toggles(model, off=[(3, 17)], on=[(5, 2)]))
+
+Only routed experts can be toggled: shared experts (Qwen2-MoE, DeepSeek-V3) run on every
+token outside the router. Toggles act through the router module, so a fused MoE kernel that
+bypasses it (e.g. GPT-OSS with hub kernels, `use_kernels=True`) would ignore them, and so
+would the routing captures.
 """
 
 from __future__ import annotations
