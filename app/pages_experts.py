@@ -4,6 +4,9 @@ Controls: the association score shown in the layer x expert map (fTRI difference
 difference, selection frequency on either set, permutation p), and a layer whose experts'
 selection frequency on the target and other prompts is compared. Shows the candidates ranked
 by causal effect with their association scores beside it, and the condition bars.
+
+`expert_controls` adds "experts off / forced on" fields to the steering playground for MoE
+models (`app.playground.register_controls`); they join the steered side as engine edits.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from .generic import chart, heatmap
+from .playground import register_controls
 from .registry import Shown, page
 from .runs import SavedRun
 
@@ -46,3 +50,28 @@ def experts_page(run: SavedRun, r) -> Shown:
     chart(fig, key=f"{run.name}:freq")
     chart(r.figures()["effects"], key=f"{run.name}:effects")
     return Shown(figures={"score_heatmap", "effects"})
+
+
+def expert_controls(model) -> list:
+    """Playground controls for an MoE model: experts to switch off / force on in the steered
+    generation (engine edits from `interp.engine.experts.expert_toggles`); nothing for a dense model."""
+    from interp.engine.experts import expert_toggles, experts_per_layer, parse_experts
+
+    shape = experts_per_layer(model) if model.spec.moe else {}
+    if not shape:
+        return []
+    st.subheader("MoE experts")
+    n_experts, k = max(e for e, _ in shape.values()), max(k for _, k in shape.values())
+    st.caption(f"{len(shape)} MoE layers ({min(shape)}..{max(shape)}) × {n_experts} experts, top-{k}; "
+               "write LAYER:EXPERT pairs, e.g. 3:17,5:2")
+    c1, c2 = st.columns(2)
+    off = c1.text_input("experts off", key="pg:experts_off", help="excluded from top-k; the router renormalises the rest")
+    on = c2.text_input("experts forced on", key="pg:experts_on", help="always selected, with their own weight")
+    try:
+        return expert_toggles(model, parse_experts(off), parse_experts(on)) if (off.strip() or on.strip()) else []
+    except ValueError as e:
+        st.error(str(e))
+        return []
+
+
+register_controls(expert_controls)

@@ -37,3 +37,30 @@ def test_experts_page_shows_ranking_map_and_layer(monkeypatch, runs):
     specs = {c.proto.id: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
     (freq,) = [s for k, s in specs.items() if "experts-1:freq" in k]
     assert "Layer 2" in freq["layout"]["title"]["text"]
+
+
+def test_playground_expert_toggles_steer_the_planted_moe(monkeypatch, tmp_path):
+    from app import playground as pg
+    from app.pages_experts import expert_controls
+    from interp.experts.planted import planted_model
+
+    folder = tmp_path / "planted"
+    model = planted_model()
+    model.hf.save_pretrained(folder)
+    model.tokenizer.save_pretrained(folder)
+    monkeypatch.setattr(pg, "EXTRA_CONTROLS", [expert_controls])
+    monkeypatch.setenv("STEERLENS_RUNS", str(tmp_path))
+    at = AppTest.from_file(str(MAIN), default_timeout=180)
+    at.query_params["view"] = "playground"
+    at.run()
+    at.text_input(key="pg:spec").set_value(str(folder))
+    at.button(key="pg:load").click().run()
+    at.text_input(key="pg:experts_on").set_value("1:9").run()
+    assert at.error and "expert out of range" in at.error[0].value
+    at.text_input(key="pg:experts_on").set_value("1:5").run()
+    at.text_area(key="pg:prompts").set_value("abc\nxyz")
+    at.number_input(key="pg:max_new").set_value(3)
+    at.button(key="pg:generate").click().run()
+    assert not at.exception and not at.error
+    result = at.session_state["pg:result"]
+    assert all("!" not in t for t in result["plain"]) and all(t.replace(" ", "") == "!!!" for t in result["steered"])
