@@ -42,6 +42,7 @@ def main() -> None:
         st.query_params["view"] = "playground"
         from app import playground
 
+        registry.discover()  # page modules may add playground controls (MoE expert toggles)
         playground.page(root, browse.runs_in(root))
         return
     st.query_params.pop("view", None)

@@ -48,7 +48,7 @@ def test_playground_expert_toggles_steer_the_planted_moe(monkeypatch, tmp_path):
     model = planted_model()
     model.hf.save_pretrained(folder)
     model.tokenizer.save_pretrained(folder)
-    monkeypatch.setattr(pg, "EXTRA_CONTROLS", [expert_controls])
+    monkeypatch.setattr(pg, "EXTRA_CONTROLS", [expert_controls])  # registered once per process otherwise
     monkeypatch.setenv("STEERLENS_RUNS", str(tmp_path))
     at = AppTest.from_file(str(MAIN), default_timeout=180)
     at.query_params["view"] = "playground"
