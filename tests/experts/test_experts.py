@@ -26,7 +26,7 @@ def planted():
 @pytest.fixture(scope="module")
 def result(planted):
     config = ExpertsConfig(behaviour_token=BEHAVIOUR_TOKEN, candidates=6, top_n=1, random_seeds=3, permutations=200)
-    return experts_scan(planted, TARGET, OTHER, config)
+    return experts_scan(planted, TARGET, OTHER, config, perplexity_texts=["the cat sat on the mat", "hello world"])
 
 
 def test_association_scores_by_hand():
@@ -81,6 +81,10 @@ def test_conditions_off_on_and_random_control(result):
     assert effects["top_on"]["other"] > 0.95  # forcing it on causes it on neutral prompts
     randoms = result.random_off("target")
     assert len(randoms) == 3 and min(randoms) > 0.99 and max(result.random_off("other")) < 0.05
+    # quality on benign text: the planted expert off costs nothing (no trigger there), forced on it
+    # predicts "!" everywhere
+    ppl = {name: effects[name]["perplexity"] for name in ("baseline", "top_off", "top_on")}
+    assert ppl["top_off"] == pytest.approx(ppl["baseline"], rel=1e-3) and ppl["top_on"] > 10 * ppl["baseline"]
 
 
 def test_result_round_trip_and_figures(result, tmp_path):
