@@ -37,7 +37,7 @@ class ExpertsConfig:
                          "probability / argmax rate of --behaviour-token as the next token, or "
                          "logit_diff between --behaviour-token and --contrast-token", choices=METRICS)
     behaviour_token: str | None = option(None, "token whose next-token probability is the behaviour "
-                                         "(sets --metric prob unless --metric is given)")
+                                         "(with the default --metric refusal, a token switches it to prob)")
     contrast_token: str | None = option(None, "second token of --metric logit_diff")
     candidates: int = option(16, "best-associated experts tested causally, each alone")
     top_n: int = option(4, "experts switched off / forced on together in the evaluation")
