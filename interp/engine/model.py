@@ -251,7 +251,13 @@ class Model:
         return _merge(parts, batch, sites, positions, logits)
 
     def generate(self, prompts, **kwargs):
-        """Generate with edits active at every step; see `interp.engine.generation.generate`."""
+        """Generate with edits active at every step; see `interp.engine.generation.generate`.
+        With `batch_size=` (an int or "auto") prompts run in chunks that halve on
+        out-of-memory errors (`interp.engine.generation_batched`)."""
+        if "batch_size" in kwargs:
+            from .generation_batched import generate_batched
+
+            return generate_batched(self, prompts, **kwargs)
         from .generation import generate
 
         return generate(self, prompts, **kwargs)
