@@ -24,6 +24,7 @@ from .cache import ActivationCache
 from .edits import Edit
 from .hooks import GenerationPlan, HookFn, HookSet, Positions
 from .sites import ExpertSelection, SiteInfo, build_sites
+from .transfer import to_host, wait_for_copies
 
 BOS_POLICIES = ("default", "always", "never")
 
@@ -244,7 +245,9 @@ class Model:
             elif logits == "all":
                 kept = out
             if kept is not None and to_cpu:
-                kept = kept.cpu()
+                kept = to_host(kept)
+            if to_cpu:
+                wait_for_copies(self.device)  # once per batch, after the layer loop
             return store, kept
 
         parts = run_batched(batch.lengths, one, size, progress=progress)
@@ -301,7 +304,7 @@ def _select(x: torch.Tensor, hook, positions) -> torch.Tensor:
 def _move(t: torch.Tensor, to_cpu: bool, dtype) -> torch.Tensor:
     if dtype is not None:
         t = t.to(dtype)
-    return t.cpu() if to_cpu else t
+    return to_host(t) if to_cpu else t  # pinned and non-blocking on CUDA: no sync in the layer loop
 
 
 def _merge(parts, batch: TokenBatch, sites, positions, logits_mode):
