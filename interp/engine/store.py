@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from .batching import BatchSizer
 from .distributed import SINGLE, Ranks, check_enough_items
 from .hooks import Positions
 from .shards import INDEX, ShardPlan, StoreError, open_or_create, run_plan, write_json_atomic
@@ -122,9 +123,11 @@ def capture_to_store(
     plan = ShardPlan.open(path, header, [len(p) for p in prompts], batch_size=batch_size, device=model.device,
                           ranks=ranks)
 
+    sizer = BatchSizer(len(plan.batches[0]))  # out of memory: a shard runs in halves, and so do the next
+
     def batch(rows: list[int]) -> dict[str, torch.Tensor]:
         _, cache = model.run_with_cache([prompts[i] for i in rows], sites, positions, chat=chat,
-                                        to_cpu=True, dtype=dtype, logits=None, batch_size=len(rows))
+                                        to_cpu=True, dtype=dtype, logits=None, batch_size=sizer)
         return _rows(cache, sites, rows, positions)
 
     run_plan(plan, batch, progress=progress)

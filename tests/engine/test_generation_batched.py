@@ -69,3 +69,26 @@ def test_out_of_memory_at_batch_one_propagates():
 
     with pytest.raises(torch.OutOfMemoryError):
         run_batched([3, 2], always, 2)
+
+
+def test_store_capture_backs_off_once_and_keeps_the_smaller_size(model, tmp_path, monkeypatch):
+    from interp.engine.store import capture_to_store
+
+    site = "blocks.1.hook_resid_post"
+    prompts = PROMPTS + ["iota kappa", "lambda mu nu", "xi"]
+    want, _, _ = capture_to_store(model, prompts, [site], tmp_path / "ref", batch_size=4, progress=False).load(site)
+    seen: list[int] = []
+    real = model.hf.forward
+
+    def forward(*args, input_ids, **kwargs):
+        seen.append(int(input_ids.shape[0]))
+        if input_ids.shape[0] > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+        return real(*args, input_ids=input_ids, **kwargs)
+
+    monkeypatch.setattr(model.hf, "forward", forward)
+    store = capture_to_store(model, prompts, [site], tmp_path / "s", batch_size=4, progress=False)
+    assert seen == [4, 2, 2, 2, 2]  # one failure; the second shard starts at the size that fitted
+    assert len(store.index["shards"]) == 2 and store.index["batch_size"] == 4  # the plan is unchanged
+    got, _, _ = store.load(site)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
