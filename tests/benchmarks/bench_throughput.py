@@ -62,6 +62,42 @@ def _model(args):
     return interp.load(args.model, device=args.device, dtype=args.dtype), args.model
 
 
+def measure(model, size: int, args, sites: list[str], steer) -> dict:
+    """Median seconds of each pass at one batch size, as tokens/s and ratios (see the docstring)."""
+    from interp.engine.model import TokenBatch
+
+    device = model.device
+    ids = torch.randint(3, min(model.d_vocab, 10_000), (size, args.seq))
+    batch = TokenBatch(ids, torch.ones_like(ids), ["x"] * size)
+    inputs = {"input_ids": ids.to(device), "attention_mask": torch.ones_like(ids).to(device)}
+
+    @torch.inference_mode()
+    def plain():
+        model.hf(**inputs, use_cache=False)
+
+    def generate(edits):
+        return lambda: model.generate(batch, edits=edits, max_new_tokens=args.new_tokens, stop_at_eos=False)
+
+    seconds = {
+        "forward": _time(plain, device, args.repeats),
+        "capture_on_device": _time(lambda: model.run_with_cache(batch, sites, logits=None, batch_size=size),
+                                   device, args.repeats),
+        "capture_to_cpu": _time(lambda: model.run_with_cache(batch, sites, logits=None, to_cpu=True,
+                                                             dtype=torch.float32, batch_size=size),
+                                device, args.repeats),
+        "generate": _time(generate([]), device, args.repeats),
+        "generate_steered": _time(generate(steer), device, args.repeats),
+    }
+    prompt_tokens, new_tokens = size * args.seq, size * args.new_tokens
+    row = {"batch_size": size}
+    for name, value in seconds.items():
+        row[f"{name}_tokens_per_s"] = round((new_tokens if name.startswith("generate") else prompt_tokens) / value, 1)
+    row["capture_on_device_ratio"] = round(seconds["capture_on_device"] / seconds["forward"], 3)
+    row["capture_to_cpu_ratio"] = round(seconds["capture_to_cpu"] / seconds["forward"], 3)
+    row["steered_generation_ratio"] = round(seconds["generate_steered"] / seconds["generate"], 3)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
@@ -75,7 +111,6 @@ def main() -> None:
     parser.add_argument("--out", default="bench_throughput.json")
     args = parser.parse_args()
     from interp.engine.edits import Add
-    from interp.engine.model import TokenBatch
 
     torch.manual_seed(0)
     model, source = _model(args)
@@ -85,34 +120,7 @@ def main() -> None:
                  positions="last+generated")]
     rows = []
     for size in (int(s) for s in args.batch_sizes.split(",")):
-        ids = torch.randint(3, min(model.d_vocab, 10_000), (size, args.seq))
-        batch = TokenBatch(ids, torch.ones_like(ids), ["x"] * size)
-        inputs = {"input_ids": ids.to(device), "attention_mask": torch.ones_like(ids).to(device)}
-
-        @torch.inference_mode()
-        def plain():
-            model.hf(**inputs, use_cache=False)
-
-        def generate(edits):
-            return lambda: model.generate(batch, edits=edits, max_new_tokens=args.new_tokens, stop_at_eos=False)
-
-        seconds = {
-            "forward": _time(plain, device, args.repeats),
-            "capture_on_device": _time(lambda: model.run_with_cache(batch, sites, logits=None, batch_size=size),
-                                       device, args.repeats),
-            "capture_to_cpu": _time(lambda: model.run_with_cache(batch, sites, logits=None, to_cpu=True,
-                                                                 dtype=torch.float32, batch_size=size),
-                                    device, args.repeats),
-            "generate": _time(generate([]), device, args.repeats),
-            "generate_steered": _time(generate(steer), device, args.repeats),
-        }
-        prompt_tokens, new_tokens = size * args.seq, size * args.new_tokens
-        row = {"batch_size": size}
-        for name, value in seconds.items():
-            row[f"{name}_tokens_per_s"] = round((new_tokens if name.startswith("generate") else prompt_tokens) / value, 1)
-        row["capture_on_device_ratio"] = round(seconds["capture_on_device"] / seconds["forward"], 3)
-        row["capture_to_cpu_ratio"] = round(seconds["capture_to_cpu"] / seconds["forward"], 3)
-        row["steered_generation_ratio"] = round(seconds["generate_steered"] / seconds["generate"], 3)
+        row = measure(model, size, args, sites, steer)
         rows.append(row)
         print(json.dumps(row), flush=True)
     report = {
