@@ -99,3 +99,15 @@ def test_edit_vectors_are_copied_once_per_device_and_version():
     with torch.inference_mode():
         w = torch.randn(4)
     assert torch.equal(on_device(w, w.device, torch.float64), w.double())
+
+
+def test_steered_generation_adds_no_host_sync_to_its_forward_passes():
+    model = tiny_model("llama")
+    v = torch.randn(model.d_model)
+    edits = [Add("blocks.1.hook_resid_post", vector=v, alpha=2.0, positions="last+generated"),
+             Zero("blocks.0.attn.hook_z", heads=[0], positions="generated")]
+    with count_syncs(model) as plain:
+        model.generate(PROMPTS, max_new_tokens=4, stop_at_eos=False)
+    with count_syncs(model) as steered:
+        model.generate(PROMPTS, edits=edits, max_new_tokens=4, stop_at_eos=False)
+    assert steered["n"] == plain["n"], (steered["what"], plain["what"])
