@@ -52,6 +52,11 @@ def common_parser() -> argparse.ArgumentParser:
     group.add_argument("--json", action="store_true", help="print the result as one JSON document on stdout")
     group.add_argument("--out", default=None, help="run directory (default: ./runs/<analysis>-<timestamp>/)")
     group.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    group.add_argument("--device-map", default=None,
+                       help="split the model over devices with accelerate: auto, balanced or sequential "
+                            "(default: the whole model on --device)")
+    group.add_argument("--max-memory", default=None,
+                       help="per-device limits for --device-map, e.g. 0=20GiB,1=20GiB,cpu=64GiB")
     return common
 
 

@@ -22,9 +22,15 @@ def load_model(args: argparse.Namespace, attn: str | None = None):
     """The model named by --model (default: the zoo's default) with the common options."""
     import interp
 
+    from ..models.loading import parse_max_memory
+
     spec = getattr(args, "model", None) or DEFAULT_MODEL
+    max_memory = parse_max_memory(getattr(args, "max_memory", None))
+    if max_memory and not getattr(args, "device_map", None):
+        raise ValueError("--max-memory limits a split model: add --device-map auto")
     return interp.load(spec, device=args.device, dtype=args.dtype,
-                       attn_implementation=attn or getattr(args, "attn", None), bos=getattr(args, "bos", "default"))
+                       attn_implementation=attn or getattr(args, "attn", None), bos=getattr(args, "bos", "default"),
+                       device_map=getattr(args, "device_map", None), max_memory=max_memory)
 
 
 def read_prompt_file(path: str | None, default: list[str] | None = None) -> list[str]:

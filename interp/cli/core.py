@@ -35,6 +35,9 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                        help="comma-separated site names or globs (default: blocks.*.hook_resid_post)")
     trace.add_argument("--positions", default="all",
                        help="'all', 'last' or comma-separated ints (negative from the end) (default: all)")
+    trace.add_argument("--resume", action="store_true",
+                       help="continue an interrupted trace in --out (same prompts, sites and batch size); "
+                            "without it an existing store there is refused")
     trace.set_defaults(func=cmd_trace)
 
 
@@ -77,20 +80,42 @@ def expand_sites(model, spec: str) -> list[str]:
 
 
 def cmd_trace(args) -> int:
-    from ..engine.store import capture_to_store
+    """Capture into a store; under torchrun / accelerate launch each process takes its share
+    of the batches and rank 0 prints the summary (see interp.engine.distributed)."""
+    from ..engine.distributed import barrier, check_enough_items, join, launched_ranks, leave, rank_device
 
     prompts = read_prompt_file(args.prompts, DEFAULT_TRACE_PROMPTS)
     positions = parse_positions(args.positions)
     size = batch_size(args)
+    ranks = launched_ranks()
+    check_enough_items(len(prompts), ranks)  # every rank fails alike, before joining the group
+    if ranks.distributed and not args.out:
+        raise ValueError("a multi-process trace needs --out: one store directory every process can reach")
     path = out_dir(args, "trace")
+    if (path / "index.json").is_file() and not args.resume:
+        raise ValueError(f"{path} already holds a store; pass --resume to continue it, or choose another --out")
+    join(ranks)
+    try:
+        barrier(ranks)  # nobody writes before every rank has checked the directory
+        args.device = rank_device(args.device, ranks)
+        return _trace(args, prompts, positions, size, path, ranks)
+    finally:
+        leave(ranks)
+
+
+def _trace(args, prompts, positions, size, path, ranks) -> int:
+    from ..engine.store import capture_to_store
+
     start = time.perf_counter()
     model = load_model(args)
     loaded = time.perf_counter() - start
     sites = expand_sites(model, args.sites)
     start = time.perf_counter()
     store = capture_to_store(model, prompts, sites, path, positions, chat=args.chat, batch_size=size,
-                             progress=show_progress(args))
+                             progress=show_progress(args), ranks=ranks)
     captured = time.perf_counter() - start
+    if not ranks.is_main:
+        return 0
     shapes, rows = {}, 0
     for shard in store.shards():
         rows += int(shard["prompt_index"].shape[0])
@@ -105,6 +130,7 @@ def cmd_trace(args) -> int:
         "bos_added": first_prompt.bos_added, "chat": args.chat,
         "prompts": len(prompts), "rows": rows, "sites": len(sites), "row_shape": shapes,
         "load_s": round(loaded, 2), "capture_s": round(captured, 2), "store": str(path),
+        "processes": ranks.world,
     }
     print_summary(summary, args, None)
     return 0

@@ -9,6 +9,7 @@ types, so OOM is recognised by type and by message.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 import torch
@@ -26,8 +27,23 @@ def is_oom(err: BaseException) -> bool:
     return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
 
 
-def resolve_batch_size(batch_size: int | str | None, device: torch.device) -> int:
-    """An int, or "auto"/None: start large on accelerators (back-off finds the fit), 8 on CPU."""
+@dataclass
+class BatchSizer:
+    """A batch size that keeps its out-of-memory back-offs across calls.
+
+    Pass one as `batch_size` to `run_batched` (or to `run_with_cache`, `generate`, which
+    hand it on) in a loop of many calls, e.g. one per store shard or per screen pair: the
+    first call that runs out of memory halves `size`, and later calls start from the size
+    that fitted instead of failing again at the large one."""
+
+    size: int
+
+
+def resolve_batch_size(batch_size: int | str | BatchSizer | None, device: torch.device) -> int | BatchSizer:
+    """An int, or "auto"/None: start large on accelerators (back-off finds the fit), 8 on CPU;
+    a `BatchSizer` is returned as is."""
+    if isinstance(batch_size, BatchSizer):
+        return batch_size
     if batch_size in (None, "auto"):
         return AUTO_START_GPU if device.type in ("cuda", "mps") else DEFAULT_CPU
     size = int(batch_size)
@@ -46,14 +62,17 @@ def _free_accelerator_memory() -> None:
 def run_batched(
     lengths: Sequence[int],
     fn: Callable[[list[int]], T],
-    batch_size: int,
+    batch_size: int | BatchSizer,
     *,
     progress: bool | str = False,
 ) -> list[tuple[list[int], T]]:
     """Call `fn(indices)` on length-sorted chunks; returns [(indices, result)] in run order.
 
-    `progress` shows a tqdm bar (a string is used as its label).
+    `progress` shows a tqdm bar (a string is used as its label). A `BatchSizer` starts
+    from its size and keeps any back-off for the next call.
     """
+    sizer = batch_size if isinstance(batch_size, BatchSizer) else None
+    batch_size = sizer.size if sizer is not None else batch_size
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     results: list[tuple[list[int], T]] = []
     bar = tqdm(total=len(order), desc=progress if isinstance(progress, str) else None,
@@ -68,6 +87,8 @@ def run_batched(
                 if not is_oom(err) or size == 1:
                     raise
                 size = max(1, size // 2)
+                if sizer is not None:
+                    sizer.size = size
                 _free_accelerator_memory()
                 bar.set_postfix(batch_size=size)
                 continue

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .hooks import HookPoint, Positions, pad_left_of
+from .transfer import on_device
 
 
 @dataclass
@@ -59,6 +60,10 @@ class Edit:
 
 
 def _on(x: torch.Tensor, value) -> torch.Tensor:
+    """`value` on x's device and dtype; a tensor's copy is made once per device, dtype and
+    version (`interp.engine.transfer.on_device`), not at every layer call of every pass."""
+    if isinstance(value, torch.Tensor):
+        return on_device(value, x.device, x.dtype)
     return torch.as_tensor(value, device=x.device, dtype=x.dtype)
 
 
@@ -167,9 +172,11 @@ class Patch(Edit):
     def target(self, x, hook):
         if hook.site.pos_axis != 1:
             raise ValueError(f"Patch supports sites with positions on axis 1, not '{self.site}'")
-        rows = hook.state.row_index(x.device)
-        if int(rows.max()) >= self.donor.shape[0]:
-            raise ValueError(f"donor has {self.donor.shape[0]} rows; the recipient batch needs row {int(rows.max())}")
+        state = hook.state
+        needed = max(state.rows) if state.rows is not None else state.batch - 1  # Python ints: no device sync
+        if needed >= self.donor.shape[0]:
+            raise ValueError(f"donor has {self.donor.shape[0]} rows; the recipient batch needs row {needed}")
+        rows = state.row_index(x.device)
         index, _ = self._mapping(x, hook)
         donor = self.donor.to(x.device)[rows].to(x.dtype)
         gather_index = index.view(*index.shape, *([1] * (x.ndim - 2))).expand(-1, -1, *x.shape[2:])

@@ -59,6 +59,7 @@ def generate(
     streamer=None,
     return_logits: bool = False,
     stop_at_eos: bool = True,
+    rows: list[int] | None = None,
 ) -> Generation:
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
@@ -93,7 +94,9 @@ def generate(
         bos_token_id=shipped.bos_token_id, eos_token_id=eos, pad_token_id=tok.pad_token_id)
     try:
         plan = GenerationPlan(prompt_len, pad_left_of(batch.attention_mask).to(device))
-        with model.hooks(hooks, edits, generation=plan):
+        # rows: the caller's index of each row when this is one chunk of a larger batch
+        # (interp.engine.generation_batched), so donor-indexed edits such as Patch line up
+        with model.hooks(hooks, edits, rows=rows, generation=plan):
             out = model.hf.generate(
                 input_ids=batch.input_ids.to(device),
                 attention_mask=batch.attention_mask.to(device),

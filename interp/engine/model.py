@@ -24,6 +24,8 @@ from .cache import ActivationCache
 from .edits import Edit
 from .hooks import GenerationPlan, HookFn, HookSet, Positions
 from .sites import ExpertSelection, SiteInfo, build_sites
+from .placement import gather_device, input_device
+from .transfer import to_host, wait_for_copies
 
 BOS_POLICIES = ("default", "always", "never")
 
@@ -102,7 +104,8 @@ class Model:
 
     @property
     def device(self) -> torch.device:
-        return next(self.hf.parameters()).device
+        """Where inputs go: the input embeddings' device (also under a device_map)."""
+        return input_device(self.hf)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -231,11 +234,13 @@ class Model:
             if bad:
                 raise ValueError(f"positions {bad} out of range for the shortest prompt ({shortest} tokens)")
         size = resolve_batch_size(batch_size, self.device)
+        # a model split by device_map: captures kept on the accelerator gather on one device
+        gather = gather_device(self.hf) if getattr(self.hf, "hf_device_map", None) and not to_cpu else None
 
         def one(rows: list[int]):
             sub = batch.select(rows)
             store: dict[str, object] = {}
-            grabs = [(name, _grabber(store, name, positions, to_cpu, dtype)) for name in sites]
+            grabs = [(name, _grabber(store, name, positions, to_cpu, dtype, gather)) for name in sites]
             with self.hooks(grabs, edits, rows=rows):
                 out = self._forward(sub)
             kept = None
@@ -244,14 +249,22 @@ class Model:
             elif logits == "all":
                 kept = out
             if kept is not None and to_cpu:
-                kept = kept.cpu()
+                kept = to_host(kept)
+            if to_cpu:
+                wait_for_copies(self.device)  # once per batch, after the layer loop
             return store, kept
 
         parts = run_batched(batch.lengths, one, size, progress=progress)
         return _merge(parts, batch, sites, positions, logits)
 
     def generate(self, prompts, **kwargs):
-        """Generate with edits active at every step; see `interp.engine.generation.generate`."""
+        """Generate with edits active at every step; see `interp.engine.generation.generate`.
+        With `batch_size=` (an int or "auto") prompts run in chunks that halve on
+        out-of-memory errors (`interp.engine.generation_batched`)."""
+        if "batch_size" in kwargs:
+            from .generation_batched import generate_batched
+
+            return generate_batched(self, prompts, **kwargs)
         from .generation import generate
 
         return generate(self, prompts, **kwargs)
@@ -263,13 +276,13 @@ class Model:
         return TransformersModel(self.hf, task="text-generation", tokenizer=self.tokenizer)
 
 
-def _grabber(store: dict, name: str, positions, to_cpu: bool, dtype):
+def _grabber(store: dict, name: str, positions, to_cpu: bool, dtype, gather=None):
     def grab(x, hook):
         if isinstance(x, ExpertSelection):
             value = ExpertSelection(*(_select(t, hook, positions) for t in x))
-            store[name] = ExpertSelection(*(_move(t, to_cpu, None) for t in value))
+            store[name] = ExpertSelection(*(_move(t, to_cpu, None, gather) for t in value))
             return None
-        store[name] = _move(_select(x, hook, positions), to_cpu, dtype)
+        store[name] = _move(_select(x, hook, positions), to_cpu, dtype, gather)
         return None
     return grab
 
@@ -292,10 +305,12 @@ def _select(x: torch.Tensor, hook, positions) -> torch.Tensor:
     return x.gather(axis, idx.view(shape).expand(expand)).detach()
 
 
-def _move(t: torch.Tensor, to_cpu: bool, dtype) -> torch.Tensor:
+def _move(t: torch.Tensor, to_cpu: bool, dtype, gather: torch.device | None = None) -> torch.Tensor:
     if dtype is not None:
         t = t.to(dtype)
-    return t.cpu() if to_cpu else t
+    if gather is not None and t.device != gather:
+        t = t.to(gather, non_blocking=True)
+    return to_host(t) if to_cpu else t  # pinned and non-blocking on CUDA: no sync in the layer loop
 
 
 def _merge(parts, batch: TokenBatch, sites, positions, logits_mode):

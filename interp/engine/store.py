@@ -8,34 +8,33 @@ Layout of a store directory:
 
 Rows are tokens (positions="all": every real token of every prompt) or one row per prompt
 and index (positions="last" or a list of ints). Each shard is written to a temp file and
-renamed, then the index is rewritten the same way, so an interrupted capture resumes where
-it stopped: prompts already in a shard are skipped. A store is only resumed with the same
-sites, positions, model and prompts (checked by hash), never silently mixed.
+renamed, then the index is rewritten the same way, so an interrupted capture (even by
+`kill -9`) resumes where it stopped: batches already in a shard are skipped, and the
+result is the same files an uninterrupted run writes. Several processes (torchrun) share
+the batches and write one store (`interp.engine.shards`, `interp.engine.distributed`).
+A store is only resumed with the same sites, positions, model and prompts (checked by
+hash) and batch size, never silently mixed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-from tqdm.auto import tqdm
 
-from .batching import resolve_batch_size
-from .files import save_safetensors
+from .batching import BatchSizer
+from .distributed import SINGLE, Ranks, check_enough_items
 from .hooks import Positions
+from .shards import INDEX, ShardPlan, StoreError, open_or_create, run_plan, write_json_atomic
 from .sites import ExpertSelection
 
-INDEX = "index.json"
-
-
-class StoreError(ValueError):
-    """A store directory that cannot be resumed or read."""
+__all__ = ["INDEX", "ActivationStore", "StoreError", "capture_to_store", "open_or_create", "prompts_hash",
+           "write_json_atomic"]
 
 
 def prompts_hash(prompts: Sequence[str]) -> str:
@@ -44,13 +43,6 @@ def prompts_hash(prompts: Sequence[str]) -> str:
     for prompt in prompts:
         digest.update(prompt.encode("utf-8") + b"\0")
     return digest.hexdigest()
-
-
-def write_json_atomic(obj: dict, path: Path) -> None:
-    """Write JSON through a temp file and a rename: a reader never sees half a file."""
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -100,8 +92,16 @@ def capture_to_store(
     dtype: torch.dtype | None = torch.float32,
     batch_size: int | str | None = None,
     progress: bool = True,
+    ranks: Ranks = SINGLE,
 ) -> ActivationStore:
-    """Capture `sites` for every prompt into a store at `path`, resuming if it exists."""
+    """Capture `sites` for every prompt into a store at `path`, resuming if it exists.
+
+    Batch j of the length-sorted plan becomes shard j (`interp.engine.shards`), so a
+    resumed or a data-parallel run (`ranks`, one process per rank, from
+    `interp.engine.distributed.join`) writes the same files as one uninterrupted process.
+    `batch_size` "auto" reuses the size a resumed store was started with. Raises
+    StoreError for a directory holding another capture, ValueError for more ranks than
+    prompts."""
     path = Path(path)
     prompts = list(prompts)
     sites = list(dict.fromkeys(sites))
@@ -119,45 +119,19 @@ def capture_to_store(
         "prompts_sha256": prompts_hash(prompts),
         "dtype": str(dtype).replace("torch.", "") if dtype else None,
     }
-    index = open_or_create(path, header)
-    done = {i for shard in index["shards"] for i in shard["prompts"]}
-    todo = [i for i in range(len(prompts)) if i not in done]
-    size = resolve_batch_size(batch_size, model.device)
-    bar = tqdm(total=len(prompts), initial=len(done), desc="capture", disable=not progress, leave=False)
-    todo.sort(key=lambda i: -len(prompts[i]))  # rough length bucketing
-    start = 0
-    while start < len(todo):
-        rows = todo[start : start + size]
+    check_enough_items(len(prompts), ranks)
+    plan = ShardPlan.open(path, header, [len(p) for p in prompts], batch_size=batch_size, device=model.device,
+                          ranks=ranks)
+
+    sizer = BatchSizer(len(plan.batches[0]))  # out of memory: a shard runs in halves, and so do the next
+
+    def batch(rows: list[int]) -> dict[str, torch.Tensor]:
         _, cache = model.run_with_cache([prompts[i] for i in rows], sites, positions, chat=chat,
-                                        to_cpu=True, dtype=dtype, logits=None, batch_size=len(rows))
-        tensors = _rows(cache, sites, rows, positions)
-        name = f"shard-{len(index['shards']):05d}.safetensors"
-        tmp = path / (name + ".tmp")
-        save_safetensors(tensors, tmp)
-        os.replace(tmp, path / name)
-        index["shards"].append({"file": name, "prompts": rows})
-        write_json_atomic(index, path / INDEX)
-        start += len(rows)
-        bar.update(len(rows))
-    bar.close()
+                                        to_cpu=True, dtype=dtype, logits=None, batch_size=sizer)
+        return _rows(cache, sites, rows, positions)
+
+    run_plan(plan, batch, progress=progress)
     return ActivationStore(path)
-
-
-def open_or_create(path: Path, header: dict) -> dict:
-    """The index of the store at `path`, created with `header` if new; raises StoreError
-    when an existing index was written for another capture (a header field differs)."""
-    file = path / INDEX
-    if file.is_file():
-        index = json.loads(file.read_text())
-        mismatched = [k for k, v in header.items() if index.get(k) != v]
-        if mismatched:
-            raise StoreError(f"{path} holds a different capture ({', '.join(mismatched)} differ); "
-                             "choose another directory or delete it")
-        return index
-    path.mkdir(parents=True, exist_ok=True)
-    index = {**header, "shards": []}
-    write_json_atomic(index, file)
-    return index
 
 
 def _rows(cache, sites, rows: list[int], positions) -> dict[str, torch.Tensor]:

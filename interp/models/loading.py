@@ -56,6 +56,8 @@ class LoadInfo:
     load_seconds: float
     from_cache: bool
     """True when a GGUF was read from its dequantized cache instead of dequantized again."""
+    device_map: dict[str, str] | None = None
+    """Where each module went when loaded with a device_map (accelerate); None otherwise."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,6 +98,33 @@ def check_device(device: str | torch.device) -> torch.device:
     elif dev.type not in ("cpu", "cuda", "mps", "meta"):
         raise ModelLoadError(f"device '{device}' is not supported: use cpu, cuda, cuda:N or mps")
     return dev
+
+
+def check_device_map(device_map: str | dict) -> str | dict:
+    """A device_map for transformers: a strategy name, or {module: device} whose devices
+    exist here ("disk" included); ModelLoadError (one line) otherwise."""
+    if isinstance(device_map, str):
+        if device_map not in ("auto", "balanced", "balanced_low_0", "sequential"):
+            raise ModelLoadError(f"device map '{device_map}': use auto, balanced, balanced_low_0 or sequential")
+        return device_map
+    for device in set(device_map.values()):
+        if device != "disk":
+            check_device(f"cuda:{device}" if isinstance(device, int) else device)
+    return device_map
+
+
+def parse_max_memory(text: str | None) -> dict | None:
+    """"0=20GiB,1=20GiB,cpu=64GiB" -> {0: "20GiB", 1: "20GiB", "cpu": "64GiB"} (None for None)."""
+    if not text:
+        return None
+    limits: dict = {}
+    for part in text.split(","):
+        device, sep, amount = part.partition("=")
+        if not sep or not amount.strip():
+            raise ModelLoadError(f"--max-memory '{text}': write DEVICE=AMOUNT pairs, e.g. 0=20GiB,cpu=64GiB")
+        device = device.strip()
+        limits[int(device) if device.isdigit() else device] = amount.strip()
+    return limits
 
 
 def pick_dtype(device: str | torch.device, dtype: str | torch.dtype | None = None) -> torch.dtype:
@@ -224,6 +253,9 @@ def load_hf(
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
     attn_implementation: str | None = None,
+    device_map: str | dict | None = None,
+    max_memory: dict | None = None,
+    offload_folder: str | os.PathLike | None = None,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, LoadInfo]:
     """Load ``(model, tokenizer, LoadInfo)``; the model is on ``device`` in ``dtype``, in eval mode.
 
@@ -231,6 +263,11 @@ def load_hf(
     ``config.json``, hub id ``owner/name``. ``attn_implementation`` ("eager",
     "sdpa", ...) goes to transformers; None keeps its default. The tokenizer pads
     on the left with eos when it has no pad token, as batched generation needs.
+
+    ``device_map`` ("auto", "balanced", ... or {module: device}) places the model with
+    accelerate over several GPUs, the CPU and disk (``offload_folder``), each device
+    limited by ``max_memory`` ({0: "20GiB", "cpu": "64GiB"}); ``device`` then only picks
+    the default dtype. Raises ModelLoadError for a device map naming a missing device.
     """
     started = time.perf_counter()
     spec = str(spec)
@@ -238,6 +275,12 @@ def load_hf(
     target_dtype = pick_dtype(target_device, dtype)
     kind, path, sha256 = _resolve(spec)
     kwargs: dict[str, Any] = {"dtype": target_dtype}
+    if device_map is not None:
+        kwargs.update(device_map=check_device_map(device_map))
+        if max_memory:
+            kwargs["max_memory"] = max_memory
+        if offload_folder is not None:
+            kwargs["offload_folder"] = str(offload_folder)
     if attn_implementation is not None:
         kwargs["attn_implementation"] = attn_implementation
     from_cache = False
@@ -257,7 +300,8 @@ def load_hf(
         model, tokenizer = _load_hub(spec, **kwargs)
     # Only the device: a dtype cast here would also cast fp32 buffers (RoPE inv_freq)
     # that from_pretrained(dtype=...) deliberately keeps in float32.
-    model = model.to(target_device).eval()
+    placed = getattr(model, "hf_device_map", None) if device_map is not None else None
+    model = model.eval() if device_map is not None else model.to(target_device).eval()
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
@@ -266,5 +310,6 @@ def load_hf(
         device=str(target_device), dtype=str(target_dtype).removeprefix("torch."),
         attn_implementation=str(model.config._attn_implementation),
         load_seconds=round(time.perf_counter() - started, 3), from_cache=from_cache,
+        device_map={k: str(v) for k, v in placed.items()} if placed else None,
     )
     return model, tokenizer, info

@@ -19,8 +19,9 @@ Streaming: `pool_to_store` runs the texts through the engine in batches and writ
 shard per batch to an activation-store directory (the `interp.engine.store` layout: index.json
 plus shard-NNNNN.safetensors, each with the site "pooled" [rows, D], "prompt_index",
 "position" (0) and "n_tokens"). A rerun on the same directory with the same texts, model,
-layers and truncation skips the finished batches (resume); a different capture there is
-refused. Only one batch of token activations is ever in memory.
+layers and truncation skips the finished batches (resume, also after `kill -9`, to the
+same files); a different capture there is refused. Under torchrun each process pools its
+share of the batches (`ranks`, `interp.engine.shards`). Only one batch of token activations is ever in memory.
 """
 
 from __future__ import annotations
@@ -30,12 +31,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from interp.engine.batching import resolve_batch_size
-from interp.engine.files import save_safetensors
+from interp.engine.distributed import SINGLE, Ranks, check_enough_items
+from interp.engine.shards import ShardPlan, run_plan
+from interp.engine.store import INDEX, ActivationStore, prompts_hash
 from interp.engine.tokens import first_tokens
-from interp.engine.store import INDEX, ActivationStore, write_json_atomic, open_or_create, prompts_hash
 
 from ..apply import parse_layers
 
@@ -103,8 +103,11 @@ def real_token_mask(attention_mask: torch.Tensor) -> torch.Tensor:
 
 def pool_to_store(model, texts: Sequence[str], layers: Sequence[int], path: str | Path, *,
                   formatted: bool = False, max_tokens: int | None = None, batch_size: int | str | None = None,
-                  resume: bool = False, progress: bool = True) -> ActivationStore:
-    """Pool every text into a store at `path` (see the module docstring); `resume` reuses it."""
+                  resume: bool = False, progress: bool = True, ranks: Ranks = SINGLE) -> ActivationStore:
+    """Pool every text into a store at `path` (see the module docstring); `resume` reuses it.
+
+    Batches follow `interp.engine.shards`: a resume after `kill -9` writes the files an
+    uninterrupted run writes, and `ranks` (torchrun processes) split the batches."""
     path = Path(path)
     texts = list(texts)
     if not texts:
@@ -126,26 +129,17 @@ def pool_to_store(model, texts: Sequence[str], layers: Sequence[int], path: str 
     if (path / INDEX).is_file() and not resume:
         raise ValueError(f"{path} already holds pooled activations; pass --resume (resume=True) to reuse "
                          "its finished batches, or choose another store directory")
-    index = open_or_create(path, header)
-    done = {i for shard in index["shards"] for i in shard["prompts"]}
-    todo = sorted((i for i in range(len(texts)) if i not in done), key=lambda i: -len(texts[i]))
-    size = resolve_batch_size(batch_size, model.device)
-    bar = tqdm(total=len(texts), initial=len(done), desc="pool", disable=not progress, leave=False)
-    for start in range(0, len(todo), size):
-        rows = todo[start:start + size]
+    check_enough_items(len(texts), ranks, "texts")
+    plan = ShardPlan.open(path, header, [len(t) for t in texts], batch_size=batch_size, device=model.device,
+                          ranks=ranks)
+
+    def batch(rows: list[int]) -> dict[str, torch.Tensor]:
         pooled, n_tokens, cut = pooled_batch(model, [texts[i] for i in rows], layers, formatted=formatted,
                                              max_tokens=limit)
-        name = f"shard-{len(index['shards']):05d}.safetensors"
-        tensors = {POOLED: pooled.contiguous(), "prompt_index": torch.tensor(rows),
-                   "position": torch.zeros(len(rows), dtype=torch.long), "n_tokens": n_tokens,
-                   "truncated_tokens": cut}
-        tmp = path / (name + ".tmp")
-        save_safetensors(tensors, tmp)
-        tmp.replace(path / name)
-        index["shards"].append({"file": name, "prompts": rows})
-        write_json_atomic(index, path / INDEX)
-        bar.update(len(rows))
-    bar.close()
+        return {POOLED: pooled, "prompt_index": torch.tensor(rows),
+                "position": torch.zeros(len(rows), dtype=torch.long), "n_tokens": n_tokens, "truncated_tokens": cut}
+
+    run_plan(plan, batch, progress=progress, desc="pool")
     return ActivationStore(path)
 
 

@@ -1,0 +1,58 @@
+"""Generation in chunks with automatic batch size and out-of-memory back-off.
+
+`generate_batched(model, prompts, batch_size="auto", ...)` cuts the prompts into
+length-sorted chunks (`interp.engine.batching.run_batched`), runs
+`interp.engine.generation.generate` on each with the same edits and options, and halves
+the chunk size whenever a chunk runs out of accelerator memory (CUDA's
+`torch.OutOfMemoryError`, MPS's RuntimeError), retrying that chunk; the smaller size is
+kept for the rest. The chunks are merged back into one `Generation` in the caller's order.
+
+Merging: sequences are re-padded to the widest prompt (left, pad token) and to the longest
+continuation (right, pad token), as one batch's generate pads rows that stopped early.
+With `return_logits=True`, steps after a chunk stopped are NaN (that chunk computed no
+logits there). Greedy decoding gives each prompt the tokens it gets in one batch (up to
+the float noise of batch composition); with sampling the random stream follows the
+chunks, so `seed` reproduces a run only at the same batch size. Edits see each row's
+index in the caller's batch (`Patch` donors line up).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .batching import resolve_batch_size, run_batched
+from .generation import Generation, generate
+
+
+def generate_batched(model, prompts, *, batch_size: int | str | None = "auto", chat: bool = False,
+                     **kwargs) -> Generation:
+    """`generate` over chunks of at most `batch_size` prompts ("auto": 64 on accelerators, 8
+    on CPU, halved on out-of-memory); same arguments and result as `generate`."""
+    if "rows" in kwargs:
+        raise ValueError("generate_batched assigns rows itself; drop rows=")
+    batch = model._as_batch(prompts, chat)
+    size = resolve_batch_size(batch_size, model.device)
+
+    def one(rows: list[int]) -> Generation:
+        return generate(model, batch.select(rows), rows=rows, **kwargs)
+
+    parts = run_batched(batch.lengths, one, size)
+    return merge_generations(parts, batch.input_ids.shape[1], model.tokenizer.pad_token_id or 0, batch.texts)
+
+
+def merge_generations(parts: list[tuple[list[int], Generation]], prompt_len: int, pad_id: int,
+                      prompts: list[str]) -> Generation:
+    """One `Generation` in prompt order from (rows, chunk result) pairs (see the module doc)."""
+    new = max(g.new_tokens.shape[1] for _, g in parts)
+    sequences, logits, texts, order = [], [], [], []
+    for rows, g in parts:
+        left, right = prompt_len - g.prompt_len, new - g.new_tokens.shape[1]
+        sequences.append(torch.nn.functional.pad(g.sequences, (left, right), value=pad_id))
+        if g.logits is not None:
+            logits.append(torch.nn.functional.pad(g.logits, (0, 0, 0, right), value=float("nan")))
+        texts += g.texts
+        order += rows
+    inverse = torch.argsort(torch.tensor(order))
+    merged_logits = torch.cat(logits)[inverse] if logits else None
+    return Generation(list(prompts), [texts[i] for i in inverse.tolist()], torch.cat(sequences)[inverse],
+                      prompt_len, merged_logits, sum(g.seconds for _, g in parts))
