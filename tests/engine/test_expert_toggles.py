@@ -173,3 +173,17 @@ def test_bad_toggles_are_refused_before_running():
         expert_toggles(tiny_model("llama"), off=[(0, 0)])
     with pytest.raises(ValueError, match="layer 0 has no router"):  # DeepSeek-V3's first layer is dense
         expert_toggles(tiny_model("deepseek_v3"), off=[(0, 1)])
+
+
+def test_per_row_toggles_follow_caller_rows_in_chunked_generation():
+    model = tiny_model("qwen3_moe")
+    layer = moe_layers(model)[0]
+    prompts = ["Hi", "Once upon a time", "The end"]
+    edits = [ExpertToggle(bias_site(layer), off=[0, 1], rows=[1]), ExpertToggle(bias_site(layer), on=[3], rows=[2])]
+    kw = dict(edits=edits, max_new_tokens=4, stop_at_eos=False)
+    whole = model.generate(prompts, **kw)
+    chunked = model.generate(prompts, batch_size=1, **kw)  # each chunk sees its caller row index
+    assert chunked.texts == whole.texts
+    alone = [model.generate([p], edits=expert_toggles(model, off=off, on=on), max_new_tokens=4, stop_at_eos=False).texts[0]
+             for p, off, on in zip(prompts, ([], [(layer, 0), (layer, 1)], []), ([], [], [(layer, 3)]))]
+    assert whole.texts == alone
