@@ -26,7 +26,8 @@ import streamlit as st
 from steering.apply import POSITIONS, VectorUse, steering_edits
 from steering.vectors import VectorFileError
 
-from . import generic
+from . import access, browse, generic
+from .playground_vectors import how_to_make, make_section, misfit
 from .runs import RunEntry
 from .vectors import VectorChoice, read_vector_bytes, vectors_in_runs
 
@@ -72,6 +73,10 @@ def model_section():
     spec = left.text_input("Model (zoo alias, model folder or .gguf file)", value=DEFAULT_MODEL, key="pg:spec")
     right.write("")
     if right.button("Load model", key="pg:load"):
+        refusal = access.model_refusal(spec.strip(), access.app_options())
+        if refusal:
+            st.error(refusal)
+            return None
         st.session_state["pg:loaded"] = spec.strip()
     loaded = st.session_state.get("pg:loaded")
     if not loaded:
@@ -89,22 +94,32 @@ def model_section():
 
 def vector_section(root: Path, model) -> VectorChoice | None:
     st.subheader("Steering vector")
-    source = st.radio("Vector from", ["runs", "upload"], horizontal=True, key="pg:source",
-                      format_func={"runs": "a run in the runs folder", "upload": "an uploaded .safetensors file"}.get)
-    if source == "upload":
+    sources = {"runs": "a vector in the runs folder", "upload": "an uploaded .safetensors file",
+               "make": "built here from two prompt lists"}
+    source = st.radio("Vector from", list(sources), horizontal=True, key="pg:source", format_func=sources.get)
+    if source == "make":
+        made = make_section(model, load_model(st.session_state["pg:loaded"])[1])
+        choices = [made] if made is not None else []
+        if not choices:
+            return None
+    elif source == "upload":
         upload = st.file_uploader("Vector file (.safetensors only)", type=["safetensors"], key="pg:upload")
         if upload is None:
             return None
         try:
-            choices = read_vector_bytes(upload.name, upload.getvalue())
+            read = read_vector_bytes(upload.name, upload.getvalue())
         except VectorFileError as e:
             st.error(str(e))
             return None
-    else:
-        stamp = root.stat().st_mtime_ns if root.is_dir() else 0
-        choices = _run_vectors(str(root), stamp, model.d_model)
+        choices = [c for c in read if misfit(model, c.vector) is None]
         if not choices:
-            st.info(f"No vectors of width {model.d_model} in the runs under `{root}`; upload a file instead.")
+            st.error(f"{upload.name} cannot steer this model: {misfit(model, read[0].vector)}")
+            return None
+    else:
+        choices = _run_vectors(str(root), browse.folder_stamp(root) if root.is_dir() else 0, model.d_model)
+        choices = [c for c in choices if misfit(model, c.vector) is None]
+        if not choices:
+            st.info(how_to_make(model, root, st.session_state["pg:loaded"]))
             return None
     index = st.selectbox("Vector", range(len(choices)), key=f"pg:vector:{source}",
                          format_func=lambda i: choices[i].label)
