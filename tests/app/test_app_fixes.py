@@ -77,14 +77,14 @@ def test_figure_table_decodes_binary_arrays_and_names_columns():
 def test_data_toggle_of_a_saved_figure_shows_numbers(monkeypatch):
     from interp.runs.results import load_run
 
-    at = open_app(monkeypatch, saved_runs(), run="austeer-eval-1")
-    at.toggle(key="austeer-eval-1:fig:accuracy:data").set_value(True).run()
+    at = open_app(monkeypatch, saved_runs(), run="voids-1")  # layer_frequency: a saved figure, drawn as saved
+    at.toggle(key="voids-1:fig:layer_frequency:data").set_value(True).run()
     assert not problems(at)
-    (table,) = [d.value for d in at.dataframe if {"label", "test_accuracy"} <= set(d.value.columns)]
+    (table,) = [d.value for d in at.dataframe if {"series", "layer", "active fraction"} <= set(d.value.columns)]
     assert not {"dtype", "bdata", "trace", "x", "y"} & set(table.columns)
-    expected = load_run(saved_runs() / "austeer-eval-1").table["test_accuracy"].tolist()
-    assert table["test_accuracy"].tolist() == pytest.approx(expected)
-    assert any("fig-accuracy.csv" in b.proto.label for b in at.get("download_button"))  # the CSV is this table
+    expected = load_run(saved_runs() / "voids-1").per_layer["prompt_active"].tolist()
+    assert table[table["series"] == "prompt processing"]["active fraction"].tolist() == pytest.approx(expected)
+    assert any("fig-layer_frequency.csv" in b.proto.label for b in at.get("download_button"))  # the CSV is this table
 
 
 # ---- 3. a folder of runs one level down (the tour's folder) --------------------------------------
