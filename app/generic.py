@@ -10,7 +10,9 @@ of the run still renders.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import zipfile
 from collections.abc import Iterator
 
 import pandas as pd
@@ -23,7 +25,10 @@ from .runs import SavedRun
 
 MAX_FILTER_VALUES = 50  # columns with at most this many distinct values get a value filter
 MAX_HEATMAP_CELLS = 400_000
-PLOTLY_CONFIG = {"displaylogo": False}
+PLOTLY_CONFIG = {"displaylogo": False, "displayModeBar": "hover"}  # toolbar on hover: it never covers titles
+# header metrics: values at a size that fits four columns of a 1000 px window without "3.…"
+METRIC_CSS = """<style>[data-testid="stMetricValue"] {font-size: 1.5rem;}
+[data-testid="stMetricValue"] > div {overflow: visible; text-overflow: clip;}</style>"""
 
 
 @contextlib.contextmanager
@@ -43,8 +48,13 @@ def chart(fig: go.Figure, key: str, name: str | None = None) -> None:
     if fig.layout.margin.t is None or fig.layout.margin.t < 60:
         fig.update_layout(margin={"t": 70})  # room between the title and the chart's toolbar
     st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG)
-    if st.toggle("data", key=f"{key}:data", help="the numbers behind this figure, with a CSV download"):
-        table_view(figure_table(fig), key=f"{key}:table", name=name or key.replace(":", "-").replace("/", "-"))
+    if st.toggle("data", key=f"{key}:data", help="the numbers behind this figure, with a CSV download, and the "
+                 "figure as a standalone HTML file (the toolbar's camera saves a PNG)"):
+        name = name or key.replace(":", "-").replace("/", "-")
+        table_view(figure_table(fig), key=f"{key}:table", name=name)
+        st.download_button(f"Download {name}.html (interactive figure)",
+                           fig.to_html(include_plotlyjs="cdn", full_html=True).encode(), file_name=f"{name}.html",
+                           mime="text/html", key=f"{key}:html", on_click="ignore")
 
 
 def layers_top_down(fig: go.Figure) -> go.Figure:
@@ -101,6 +111,7 @@ def header(run: SavedRun) -> None:
         f"steerlens {run.manifest.get('steerlens_version', '?')}") if part))
     numbers = {k: v for k, v in run.summary.items() if isinstance(v, (int, float))}
     if numbers:
+        st.html(METRIC_CSS)
         columns = st.columns(min(len(numbers), 4))
         for i, (key, value) in enumerate(list(numbers.items())[:12]):
             shown = labels.metric(key, value)
@@ -109,6 +120,9 @@ def header(run: SavedRun) -> None:
     if note:
         with st.expander("How to read this page"):
             st.markdown(note)
+    st.download_button("Download the whole run (.zip)", lambda: run_zip(run), file_name=f"{run.path.name}.zip",
+                       mime="application/zip", key=f"{run.name}:zip", on_click="ignore",
+                       help="manifest.json and every file it lists, as saved")
     if st.toggle("Summary, config and provenance", key=f"{run.name}:details"):  # drawn only when asked
         left, right = st.columns(2)
         left.markdown("**Summary**")
@@ -120,6 +134,16 @@ def header(run: SavedRun) -> None:
         right.markdown("**Timings (s) and versions**")
         right.json({"timings": run.manifest.get("timings"), "versions": run.manifest.get("versions")},
                    expanded=False)
+
+
+def run_zip(run: SavedRun) -> bytes:
+    """The run folder as a zip: manifest.json and the files it names (each checked to stay in the run)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(run.path / "manifest.json", f"{run.path.name}/manifest.json")
+        for rel in run.manifest.get("files", []):
+            archive.write(run.file(rel), f"{run.path.name}/{rel}")
+    return buffer.getvalue()
 
 
 def _config_table(config: dict) -> pd.DataFrame:
