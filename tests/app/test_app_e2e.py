@@ -230,14 +230,32 @@ def test_plot_a_tensor_draws_non_empty_cells(server, browser):
     browser.save_screenshot(str(ARTIFACTS / "explorer-plot-a-tensor.png"))
 
 
+def body(driver) -> str:
+    return driver.find_element(By.TAG_NAME, "body").text
+
+
+def load_model(driver, spec: str) -> None:
+    """Type `spec` into the playground's model box and press Load until the page says it is loaded."""
+    box = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "input[aria-label^='Model (zoo alias']"))
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(spec, Keys.ENTER)
+    wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']"))
+    deadline = time.time() + 180
+    while f"loaded {spec}" not in body(driver).replace("*", ""):
+        assert time.time() < deadline, body(driver)[-500:]
+        try:
+            next(b for b in driver.find_elements(By.CSS_SELECTOR, "button") if b.text == "Load model").click()
+        except (StopIteration, StaleElementReferenceException, ElementClickInterceptedException):
+            pass
+        time.sleep(3)
+
+
 def test_playground_generates_with_the_vector_the_tour_left(server, browser, tiny_llama_folder):
     browser.get(f"{server}/?view=playground")
-    box = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "input[aria-label^='Model (zoo alias']"))
-    box.send_keys(Keys.CONTROL, "a")
-    box.send_keys(str(tiny_llama_folder), Keys.ENTER)
-    wait(browser, lambda d: next(b for b in d.find_elements(By.CSS_SELECTOR, "button") if b.text == "Load model").click()
-         or True)
-    wait(browser, lambda d: "tour-x/skills · direction-0.safetensors" in d.find_element(By.TAG_NAME, "body").text)
+    load_model(browser, str(tiny_llama_folder))
+    vector = wait(browser, lambda d: next(b for b in d.find_elements(By.CSS_SELECTOR, "[data-testid='stSelectbox']")
+                                          if b.text.split("\n")[0] == "Vector"))
+    assert "tour-x/skills · direction-0.safetensors" in vector.get_attribute("innerHTML")  # the tour's skill direction
     generate = wait(browser, lambda d: next(b for b in d.find_elements(By.CSS_SELECTOR, "button")
                                             if b.text == "Generate" and b.is_enabled()))
     generate.click()
