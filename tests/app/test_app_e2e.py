@@ -108,7 +108,7 @@ def wait(driver, condition, timeout: float = 120):
     def safe(d):
         try:
             return condition(d)
-        except (StaleElementReferenceException, ElementClickInterceptedException, IndexError):
+        except (StaleElementReferenceException, ElementClickInterceptedException, IndexError, StopIteration):
             return False
     return WebDriverWait(driver, timeout, poll_frequency=0.05).until(safe)
 

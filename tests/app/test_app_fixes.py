@@ -193,3 +193,58 @@ def test_exposed_app_refuses_a_model_outside_the_runs_root(monkeypatch, tmp_path
     assert not at.exception
     assert at.error and "--allow-any-model" in at.error[0].value
     assert "pg:loaded" not in at.session_state
+
+
+# ---- misleading views: token markers, one orientation for layer maps, counts next to rates -----------
+def test_tokens_show_whitespace_markers_everywhere():
+    from app.tokens import position_labels, visible
+
+    assert visible(" Paris") == "␣Paris" and visible("\n") == "⏎" and visible("") == "∅"
+    assert position_labels(["a", "a"]) == ["0:a", "1:a"]  # unique labels: a category axis would merge them
+
+
+def test_lens_grid_has_no_blank_token_cells_and_hover_lists_the_top_5(monkeypatch):
+    at = open_app(monkeypatch, saved_runs(), run="lens-1")
+    trace = spec(at, "lens-1:lens")["data"][0]
+    assert all(cell and not cell.isspace() for row in trace["text"] for cell in row)
+    assert all("5. " in cell and "target" in cell for row in trace["customdata"] for cell in row)
+
+
+def test_every_layer_map_has_layer_0_at_the_top(monkeypatch):
+    from app.generic import layers_top_down
+
+    saved = go.Figure(go.Heatmap(z=[[1, 2], [3, 4]])).update_layout(yaxis_title="layer")
+    assert layers_top_down(saved).layout.yaxis.autorange == "reversed"
+    for run, key in (("voids-1", "voids-1:map"), ("voids-1", "voids-1:delta"), ("dla-1", "dla-1:heads"),
+                     ("sinks-1", "sinks-1:map")):
+        at = open_app(monkeypatch, saved_runs(), run=run)
+        assert spec(at, key)["layout"]["yaxis"]["autorange"] == "reversed", key
+
+
+def test_refusal_bars_are_grouped_with_counts_and_austeer_accuracy_shows_n(monkeypatch):
+    at = open_app(monkeypatch, saved_runs(), run="refusal-1")
+    rates = spec(at, "refusal-1:rates")
+    assert rates["layout"]["barmode"] == "group" and all("/" in t for bar in rates["data"] for t in bar["text"])
+    assert not any(c.proto.id.endswith("fig:refusal_rate") for c in at.get("plotly_chart"))  # drawn once
+    at = open_app(monkeypatch, saved_runs(), run="austeer-eval-1")
+    accuracy = spec(at, "austeer-eval-1:accuracy")
+    assert all(t.endswith("/2)") for t in accuracy["data"][0]["text"])  # n_test = 2 in the saved run
+    assert len([c for c in at.get("plotly_chart") if "units" in c.proto.id]) == 1  # the units scatter once
+
+
+def test_sink_map_uses_a_fixed_0_1_scale_with_eps_marked(monkeypatch):
+    at = open_app(monkeypatch, saved_runs(), run="sinks-1")
+    trace = spec(at, "sinks-1:map")["data"][0]
+    assert (trace["zmin"], trace["zmax"]) == (0, 1) and any("eps" in t for t in trace["colorbar"]["ticktext"])
+
+
+def test_run_zip_holds_the_manifest_and_every_file():
+    import io
+    import zipfile
+
+    from app.generic import run_zip
+    from app.runs import SavedRun
+
+    run = SavedRun(saved_runs() / "dla-1")
+    names = zipfile.ZipFile(io.BytesIO(run_zip(run))).namelist()
+    assert set(names) == {f"dla-1/{f}" for f in ["manifest.json", *run.manifest["files"]]}
