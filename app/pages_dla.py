@@ -30,19 +30,20 @@ def _select(t, prompt, position):
 
 @page("dla", result="interp.dla.attribution")
 def dla_page(run: SavedRun, r) -> Shown:
-    c1, c2, c3 = st.columns([3, 1, 1])
+    c1, c2 = st.columns([3, 1])
     prompt = pick_prompt(c1, r.prompts, key=f"{run.name}:prompt")
     positions = ["mean", *range(len(r.positions))] if len(r.positions) > 1 else [0]
     position = c2.selectbox("Position", positions, key=f"{run.name}:position",
                             format_func=lambda j: "mean" if j == "mean" else f"token {r.positions[j]}")
     heads = _select(r.head_attr, prompt, position)  # [L, H]
-    strongest = int(heads.abs().argmax()) // r.n_heads  # first shown: the layer of the strongest head
-    layer = c3.selectbox("Layer", range(r.n_layers), index=strongest, key=f"{run.name}:layer")
     where = f"mean over {len(r.prompts)} prompts" if prompt == "mean" else f"prompt {prompt}"
     direction = _direction_label(r.direction)
     chart(heatmap(heads.tolist(), x=[f"H{h}" for h in range(r.n_heads)], y=[f"L{l}" for l in range(r.n_layers)],
                   title=f"Heads: DLA on {direction} ({where})", x_title="head", y_title="layer", value="logit"),
           key=f"{run.name}:heads")
+    strongest = int(heads.abs().argmax()) // r.n_heads  # first shown: the layer of the strongest head
+    layer = st.selectbox("Layer", range(r.n_layers), index=strongest, key=f"{run.name}:layer",
+                         help="the layer whose components the bar chart below shows")
     mlp, bias = _select(r.mlp_attr, prompt, position), _select(r.attn_bias_attr, prompt, position)  # [L]
     names = [f"H{h}" for h in range(r.n_heads)] + ["attn bias", "MLP"]
     values = heads[layer].tolist() + [bias[layer].item(), mlp[layer].item()]

@@ -87,3 +87,42 @@ def make_section(model, lock) -> VectorChoice | None:
 def _vector_bytes(vector: SteeringVector) -> bytes:
     with tempfile.TemporaryDirectory() as folder:
         return vector.save(Path(folder) / "v.safetensors").read_bytes()
+
+
+def token_effects(model, vector: SteeringVector, layer: int, k: int = 10):
+    """The k tokens one layer's direction raises most and lowers most through the unembedding:
+    `W_U v` (logits per unit alpha, the final norm left out: a direct-path reading, as in the
+    logit lens). Only for residual-width sites ("layer", "ffn"); None otherwise."""
+    import pandas as pd
+    import torch
+
+    from .tokens import visible
+
+    if layer not in vector.vectors and len(vector.layers) == 1:
+        layer = vector.layers[0]  # a one-layer vector applied at another layer: the same direction
+    if vector.site == "attention" or layer not in vector.vectors:
+        return None
+    unembed = model.hf.get_output_embeddings().weight.detach()  # [V, d_model]
+    with torch.no_grad():
+        logits = unembed.float() @ vector.vectors[layer].to(unembed.device).float()  # [V]
+    up, down = logits.topk(k), (-logits).topk(k)
+    decode = model.tokenizer.decode
+    return pd.DataFrame({"rank": range(1, k + 1),
+                         "promoted": [visible(decode([int(i)])) for i in up.indices],
+                         "logit change (+)": up.values.tolist(),
+                         "suppressed": [visible(decode([int(i)])) for i in down.indices],
+                         "logit change (-)": (-down.values).tolist()})
+
+
+def word_diff(plain: str, steered: str) -> str:
+    """`steered` as HTML with the words not in `plain` marked (difflib over whitespace-split words)."""
+    import difflib
+    import html
+
+    a, b = plain.split(), steered.split()
+    out = []
+    for op, _, _, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        words = html.escape(" ".join(b[j1:j2]))
+        if words:
+            out.append(words if op == "equal" else f"<mark>{words}</mark>")
+    return " ".join(out)

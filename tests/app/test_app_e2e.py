@@ -203,7 +203,7 @@ def test_run_query_parameter_opens_a_run_and_a_bad_one_the_list(server, browser)
 def test_tour_folder_given_as_its_parent_lists_every_run(server, browser):
     browser.get(server)
     wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "h1").text == "steerlens runs")
-    buttons = lambda d: {b.text for b in d.find_elements(By.CSS_SELECTOR, "button")}  # noqa: E731
+    buttons = lambda d: {b.text for b in d.find_elements(By.CSS_SELECTOR, "button")}
     wait(browser, lambda d: {"tour-x/dla", "tour-x/skills"} <= buttons(d))
     assert not any(b.startswith("⚠") for b in buttons(browser))  # nothing listed as broken
 

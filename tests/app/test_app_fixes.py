@@ -142,7 +142,21 @@ def test_no_vector_says_how_to_make_one_and_builds_one_from_two_lists(monkeypatc
     at.slider(key="pg:alpha").set_value(30.0)
     at.button(key="pg:generate").click().run()
     assert not problems(at)
-    assert at.session_state["pg:result"]["steered"] != at.session_state["pg:result"]["plain"]
+    result = at.session_state["pg:result"]
+    assert result["steered"] != result["plain"]
+    (effects,) = [d.value for d in at.dataframe if "promoted" in d.value.columns]
+    assert len(effects) == 10 and (effects["logit change (+)"] >= effects["logit change (-)"]).all()
+    at.button(key="pg:sweep").click().run()  # alpha x (-1, 0, 0.5, 1, 2) on the first prompt
+    assert not problems(at)
+    sweep = at.session_state["pg:sweep_result"]
+    assert sweep["alphas"] == [-30.0, 0.0, 15.0, 30.0, 60.0]
+    assert sweep["texts"][1] == result["plain"][0] and sweep["texts"][3] == result["steered"][0]
+
+
+def test_word_diff_marks_only_the_changed_words():
+    from app.playground_vectors import word_diff
+
+    assert word_diff("the cat sat", "the dog sat <b>") == "the <mark>dog</mark> sat <mark>&lt;b&gt;</mark>"
 
 
 def test_wrong_width_upload_is_refused_when_it_arrives(monkeypatch, tmp_path, tiny_llama_folder):
