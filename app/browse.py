@@ -125,6 +125,9 @@ def run_list(root: Path, entries: list[RunEntry]) -> None:
     shown = [e for e in entries if not picked or e.analysis in picked]
     st.dataframe(_listing(shown), hide_index=True)
     generic.chart(_overview(shown), key="list:overview")
+    from .compare import compare_section
+
+    compare_section(entries, open_run)
     st.subheader("Open a run")
     for entry in shown:
         left, right = st.columns([3, 5])

@@ -262,3 +262,20 @@ def test_run_zip_holds_the_manifest_and_every_file():
     run = SavedRun(saved_runs() / "dla-1")
     names = zipfile.ZipFile(io.BytesIO(run_zip(run))).namelist()
     assert set(names) == {f"dla-1/{f}" for f in ["manifest.json", *run.manifest["files"]]}
+
+
+def test_compare_two_runs_of_one_analysis(monkeypatch, tmp_path):
+    root = tmp_path / "runs"
+    for name in ("dla-1", "lens-1"):
+        shutil.copytree(saved_runs() / name, root / name)
+    shutil.copytree(saved_runs() / "dla-1", root / "dla-2")
+    at = open_app(monkeypatch, root)
+    at.toggle(key="compare:on").set_value(True).run()
+    at.selectbox(key="compare:a").set_value("dla-1").run()
+    assert not problems(at)
+    assert at.selectbox(key="compare:b").options == ["dla-2"]  # only runs of the same analysis
+    (summary,) = [d.value for d in at.dataframe if "B - A" in d.value.columns and "Sum check (max error)"
+                  in d.value["field"].tolist()]
+    assert (summary["B - A"].dropna() == 0).all()  # the same run twice: no difference
+    ids = [c.proto.id for c in at.get("plotly_chart")]
+    assert any("compare:a:head_heatmap" in i for i in ids) and any("compare:b:head_heatmap" in i for i in ids)
