@@ -90,12 +90,26 @@ def heatmap(z, x=None, y=None, title: str = "", colorscale: str = "RdBu", zmid: 
     return fig
 
 
+def linked_selectbox(container, label: str, options: list, key: str, index: int = 0, **kwargs):
+    """A select box whose choice lives in the URL (``?<key>=<option index>``), so that a view can be
+    shared: the URL's choice is honoured on a session's first draw, later choices are written back."""
+    if key not in st.session_state:
+        raw = st.query_params.get(key)
+        if isinstance(raw, str) and raw.isdigit() and int(raw) < len(options):
+            index = int(raw)
+    value = container.selectbox(label, options, index=index, key=key, **kwargs)
+    if value in options:
+        st.query_params[key] = str(options.index(value))
+    return value
+
+
 def pick_prompt(container, prompts: list[str], key: str, mean: bool = True, label: str = "Prompt",
                 all_label: str = "mean over prompts"):
-    """A prompt picker (index into `prompts`), with "mean" (shown as `all_label`) first when `mean`."""
+    """A prompt picker (index into `prompts`), with "mean" (shown as `all_label`) first when `mean`;
+    the choice is kept in the URL (`linked_selectbox`)."""
     options = (["mean"] if mean else []) + list(range(len(prompts)))
-    return container.selectbox(label, options, key=key, format_func=lambda i: all_label if i == "mean"
-                               else f"{i}: {prompts[i][:70]}")
+    return linked_selectbox(container, label, options, key, format_func=lambda i: all_label if i == "mean"
+                            else f"{i}: {prompts[i][:70]}")
 
 
 # ---- header ---------------------------------------------------------------------------

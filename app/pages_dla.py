@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from .generic import chart, heatmap, pick_prompt, table_view
+from .generic import chart, heatmap, linked_selectbox, pick_prompt, table_view
 from .registry import Shown, page
 from .patterns import pattern_view
 from .runs import SavedRun
@@ -42,8 +42,8 @@ def dla_page(run: SavedRun, r) -> Shown:
                   title=f"Heads: DLA on {direction} ({where})", x_title="head", y_title="layer", value="logit"),
           key=f"{run.name}:heads")
     strongest = int(heads.abs().argmax()) // r.n_heads  # first shown: the layer of the strongest head
-    layer = st.selectbox("Layer", range(r.n_layers), index=strongest, key=f"{run.name}:layer",
-                         help="the layer whose components the bar chart below shows")
+    layer = linked_selectbox(st, "Layer", list(range(r.n_layers)), f"{run.name}:layer", index=strongest,
+                             help="the layer whose components the bar chart below shows")
     mlp, bias = _select(r.mlp_attr, prompt, position), _select(r.attn_bias_attr, prompt, position)  # [L]
     names = [f"H{h}" for h in range(r.n_heads)] + ["attn bias", "MLP"]
     values = heads[layer].tolist() + [bias[layer].item(), mlp[layer].item()]

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from .generic import chart, heatmap, pick_prompt
+from .generic import chart, heatmap, linked_selectbox, pick_prompt
 from .patterns import pattern_view
 from .registry import Shown, page
 from .runs import SavedRun
@@ -43,8 +43,8 @@ def sinks_page(run: SavedRun, r) -> Shown:
           key=f"{run.name}:map")
     c4, c5 = st.columns(2)
     top = int(torch.nan_to_num(at_k, nan=-1.0).argmax())  # first shown: the strongest sink head
-    layer = c4.selectbox("Layer", range(r.n_layers), index=top // r.n_heads, key=f"{run.name}:layer")
-    head = c5.selectbox("Head", range(r.n_heads), index=top % r.n_heads, key=f"{run.name}:head")
+    layer = linked_selectbox(c4, "Layer", list(range(r.n_layers)), f"{run.name}:layer", index=top // r.n_heads)
+    head = linked_selectbox(c5, "Head", list(range(r.n_heads)), f"{run.name}:head", index=top % r.n_heads)
     curve = sel[layer, head, :valid]  # [T]
     fig = go.Figure(go.Scatter(y=curve.tolist(), mode="lines+markers", name=f"L{layer}H{head}",
                                hovertemplate="key %{x}: alpha %{y:.4f}<extra></extra>"))

@@ -279,3 +279,19 @@ def test_compare_two_runs_of_one_analysis(monkeypatch, tmp_path):
     assert (summary["B - A"].dropna() == 0).all()  # the same run twice: no difference
     ids = [c.proto.id for c in at.get("plotly_chart")]
     assert any("compare:a:head_heatmap" in i for i in ids) and any("compare:b:head_heatmap" in i for i in ids)
+
+
+def test_controls_live_in_the_url_so_a_view_can_be_shared(monkeypatch):
+    from interp.runs.results import load_run
+
+    monkeypatch.setenv("STEERLENS_RUNS", str(saved_runs()))
+    at = AppTest.from_file(str(MAIN), default_timeout=180)
+    at.query_params["run"] = "dla-1"
+    at.query_params["dla-1:prompt"] = "2"  # option 2: prompt 1 ("mean" is option 0)
+    at.run()
+    assert not problems(at)
+    heads = torch.tensor(decode(spec(at, "dla-1:heads")["data"][0]["z"]))
+    expected = load_run(saved_runs() / "dla-1").head_attr[1, 0]  # [L, H] of prompt 1
+    assert torch.allclose(heads, expected.float(), atol=1e-6)
+    at.selectbox(key="dla-1:layer").set_value(0).run()
+    assert at.query_params["dla-1:layer"] in ("0", ["0"])  # the new choice is written back
