@@ -29,11 +29,20 @@ def _scan(root: str, stamp: int) -> list[RunEntry]:
     return scan_runs(root)
 
 
+def folder_stamp(root: Path) -> int:
+    """Changes when a run is added to the root or to a folder of runs directly in it."""
+    stamp = root.stat().st_mtime_ns
+    for child in root.iterdir():
+        if child.is_dir() and not (child / "manifest.json").exists():
+            stamp = max(stamp, child.stat().st_mtime_ns)
+    return stamp
+
+
 def runs_in(root: Path, warm: bool = False) -> list[RunEntry]:
     """The listing, rescanned whenever the root folder changes (a run added or finished);
     with `warm`, the runs are also opened in the background (`warm_up`)."""
     try:
-        stamp = root.stat().st_mtime_ns
+        stamp = folder_stamp(root)
     except OSError:
         return []
     if warm:
@@ -42,13 +51,13 @@ def runs_in(root: Path, warm: bool = False) -> list[RunEntry]:
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def _open(path: str, stamp: int) -> SavedRun:
-    return SavedRun(path)
+def _open(path: str, stamp: int, name: str | None = None) -> SavedRun:
+    return SavedRun(path, name)
 
 
 def open_run(entry: RunEntry) -> SavedRun:
     """The opened run, kept across reruns and sessions until its manifest changes."""
-    return _open(str(entry.path), (entry.path / "manifest.json").stat().st_mtime_ns)
+    return _open(str(entry.path), (entry.path / "manifest.json").stat().st_mtime_ns, entry.name)
 
 
 WARM_RUNS = 16  # runs opened in the background, newest last in the listing
@@ -116,6 +125,9 @@ def run_list(root: Path, entries: list[RunEntry]) -> None:
     shown = [e for e in entries if not picked or e.analysis in picked]
     st.dataframe(_listing(shown), hide_index=True)
     generic.chart(_overview(shown), key="list:overview")
+    from .compare import compare_section
+
+    compare_section(entries, open_run)
     st.subheader("Open a run")
     for entry in shown:
         left, right = st.columns([3, 5])

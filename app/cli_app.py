@@ -11,10 +11,11 @@ from pathlib import Path
 MAIN = Path(__file__).resolve().parent / "main.py"
 
 
-def command(runs: str, port: int) -> list[str]:
-    """The streamlit command line that serves the explorer."""
+def command(runs: str, port: int, address: str = "127.0.0.1", allow_any_model: bool = False) -> list[str]:
+    """The streamlit command line that serves the explorer on `address` (loopback by default)."""
     return [sys.executable, "-m", "streamlit", "run", str(MAIN), "--server.port", str(port),
-            "--server.headless", "true", "--browser.gatherUsageStats", "false", "--", "--runs", runs]
+            "--server.address", address, "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--", "--runs", runs, "--address", address, *(["--allow-any-model"] if allow_any_model else [])]
 
 
 def run_app(args: argparse.Namespace) -> int:
@@ -23,9 +24,19 @@ def run_app(args: argparse.Namespace) -> int:
     runs = Path(args.runs).expanduser()
     if runs.exists() and not runs.is_dir():
         raise ValueError(f"--runs {runs} is a file; give the folder that holds the run directories")
-    print(f"steerlens explorer on http://localhost:{args.port} (runs: {runs.resolve()}); Ctrl+C stops it",
+    from .access import is_loopback
+
+    address = args.address.strip()
+    if not address:
+        raise ValueError("--address is empty; give 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)")
+    host = "localhost" if is_loopback(address) else address
+    print(f"steerlens explorer on http://{host}:{args.port} (runs: {runs.resolve()}); Ctrl+C stops it",
           file=sys.stderr)
-    server = subprocess.Popen(command(str(runs.resolve()), args.port))
+    if not is_loopback(address):
+        print(f"warning: listening on {address}: other machines can open the explorer"
+              + ("; the playground may load any model path (--allow-any-model)" if args.allow_any_model else
+                 "; the playground loads only zoo models and model folders inside --runs"), file=sys.stderr)
+    server = subprocess.Popen(command(str(runs.resolve()), args.port, address, args.allow_any_model))
     previous = signal.signal(signal.SIGTERM, lambda *_: server.terminate())  # stopping us stops the server
     try:
         return server.wait()
@@ -49,4 +60,10 @@ def register(subparsers, common) -> None:
                     "and a live steering playground.")
     parser.add_argument("--runs", default="runs", metavar="DIR", help="folder of run directories (default: ./runs)")
     parser.add_argument("--port", type=int, default=8501, metavar="N", help="port to serve on (default: 8501)")
+    parser.add_argument("--address", default="127.0.0.1", metavar="ADDR",
+                        help="interface to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 exposes "
+                             "the explorer to the network)")
+    parser.add_argument("--allow-any-model", action="store_true",
+                        help="when exposed (--address other than loopback), still let the playground load any "
+                             "model path (default: zoo aliases and folders inside --runs only)")
     parser.set_defaults(func=run_app)

@@ -10,18 +10,25 @@ of the run still renders.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import zipfile
 from collections.abc import Iterator
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from . import labels
+from .figdata import figure_table
 from .runs import SavedRun
 
 MAX_FILTER_VALUES = 50  # columns with at most this many distinct values get a value filter
 MAX_HEATMAP_CELLS = 400_000
-PLOTLY_CONFIG = {"displaylogo": False}
+PLOTLY_CONFIG = {"displaylogo": False, "displayModeBar": "hover"}  # toolbar on hover: it never covers titles
+# header metrics: values at a size that fits four columns of a 1000 px window without "3.…"
+METRIC_CSS = """<style>[data-testid="stMetricValue"] {font-size: 1.5rem;}
+[data-testid="stMetricValue"] > div {overflow: visible; text-overflow: clip;}</style>"""
 
 
 @contextlib.contextmanager
@@ -33,74 +40,103 @@ def section(what: str) -> Iterator[None]:
         st.error(f"Cannot show {what}: {type(e).__name__}: {e}")
 
 
-def chart(fig: go.Figure, key: str) -> None:
-    """A plotly chart (hover shows values) with a "data" switch that shows its numbers as a table."""
+def chart(fig: go.Figure, key: str, name: str | None = None) -> None:
+    """A plotly chart (hover shows values) with a "data" switch that shows its decoded numbers
+    as a table with named columns (`app.figdata.figure_table`) and a CSV download. Heatmaps
+    with a layer axis get layer 0 at the top, as on every layer map of the explorer."""
+    layers_top_down(fig)
+    if fig.layout.margin.t is None or fig.layout.margin.t < 60:
+        fig.update_layout(margin={"t": 70})  # room between the title and the chart's toolbar
     st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG)
-    if st.toggle("data", key=f"{key}:data", help="the numbers behind this figure, with a CSV download"):
-        table_view(figure_table(fig), key=f"{key}:table", name=key.replace(":", "-"))
+    if st.toggle("data", key=f"{key}:data", help="the numbers behind this figure, with a CSV download, and the "
+                 "figure as a standalone HTML file (the toolbar's camera saves a PNG)"):
+        name = name or key.replace(":", "-").replace("/", "-")
+        table_view(figure_table(fig), key=f"{key}:table", name=name)
+        st.download_button(f"Download {name}.html (interactive figure)",
+                           fig.to_html(include_plotlyjs="cdn", full_html=True).encode(), file_name=f"{name}.html",
+                           mime="text/html", key=f"{key}:html", on_click="ignore")
 
 
-def figure_table(fig: go.Figure) -> pd.DataFrame:
-    """Every trace's values in long form: trace, x, y (and z for heatmaps, text when present)."""
-    frames = []
-    for i, trace in enumerate(fig.data):
-        name = getattr(trace, "name", None) or f"trace {i}"
-        z = getattr(trace, "z", None)
-        if z is not None:  # heatmap-like: one row per cell
-            rows = [list(r) for r in z]
-            xs = list(trace.x) if trace.x is not None else list(range(len(rows[0]) if rows else 0))
-            ys = list(trace.y) if trace.y is not None else list(range(len(rows)))
-            text = trace.text if isinstance(trace.text, (list, tuple)) else None
-            frames.append(pd.DataFrame([
-                {"trace": name, "y": ys[r], "x": xs[c], "z": v, **({"text": text[r][c]} if text is not None else {})}
-                for r, row in enumerate(rows) for c, v in enumerate(row)]))
-            continue
-        ys = list(trace.y) if getattr(trace, "y", None) is not None else []
-        xs = list(trace.x) if getattr(trace, "x", None) is not None else list(range(len(ys)))
-        frame = pd.DataFrame({"trace": name, "x": xs[: len(ys)], "y": ys})
-        text = getattr(trace, "text", None)
-        if isinstance(text, (list, tuple)) and len(text) == len(ys):
-            frame["text"] = list(text)
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+def layers_top_down(fig: go.Figure) -> go.Figure:
+    """Layer 0 at the top of every heatmap whose y axis is titled "layer..." (in place)."""
+    title = fig.layout.yaxis.title.text
+    if title and str(title).lower().startswith("layer") and any(t.type == "heatmap" for t in fig.data):
+        fig.update_yaxes(autorange="reversed")
+    return fig
 
 
 def heatmap(z, x=None, y=None, title: str = "", colorscale: str = "RdBu", zmid: float | None = 0.0,
             text=None, x_title: str = "", y_title: str = "", value: str = "value",
-            top_down: bool = True) -> go.Figure:
-    """A heatmap with hover values; rows top to bottom (layer 0 first) unless `top_down=False`."""
+            top_down: bool = True, zmin: float | None = None, zmax: float | None = None,
+            hover: str | None = None, show_text: bool = True) -> go.Figure:
+    """A heatmap with hover values; rows top to bottom (layer 0 first) unless `top_down=False`.
+
+    `z` [rows][columns]; `x` / `y` labels (category axes: give unique labels) or None for
+    indices; `text` [rows][columns] shown in the cells (`show_text`) and on hover; `hover` a
+    whole hovertemplate replacing the default one."""
     fig = go.Figure(go.Heatmap(
-        z=z, x=x, y=y, colorscale=colorscale, zmid=zmid, text=text,
-        texttemplate="%{text}" if text is not None else None, colorbar={"title": value},
-        hovertemplate=f"%{{y}} / %{{x}}: %{{z:.4g}}{' %{text}' if text is not None else ''}<extra></extra>",
+        z=z, x=x, y=y, colorscale=colorscale, zmid=zmid, zmin=zmin, zmax=zmax, text=text,
+        texttemplate="%{text}" if text is not None and show_text else None, colorbar={"title": value},
+        hovertemplate=hover or (f"{y_title or 'row'} %{{y}}, {x_title or 'column'} %{{x}}: %{{z:.4g}}"
+                                f"{'<br>%{text}' if text is not None else ''}<extra></extra>"),
     ))
     rows = len(z) if hasattr(z, "__len__") else 0
-    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title,
-                      yaxis={"autorange": "reversed" if top_down else True, "type": "category"},
-                      margin={"t": 50, "b": 40}, height=max(320, 130 + 18 * min(rows, 60)))
+    yaxis = {"autorange": "reversed" if top_down else True}
+    if y is not None:  # a category axis only for labels: without labels it would hide every cell
+        yaxis["type"] = "category"
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, yaxis=yaxis,
+                      xaxis={"type": "category"} if x is not None else {},
+                      margin={"t": 70, "b": 40}, height=max(320, 150 + 18 * min(rows, 60)))
     return fig
+
+
+def linked_selectbox(container, label: str, options: list, key: str, index: int = 0, **kwargs):
+    """A select box whose choice lives in the URL (``?<key>=<option index>``), so that a view can be
+    shared: the URL's choice is honoured on a session's first draw, later choices are written back."""
+    if key not in st.session_state:
+        raw = st.query_params.get(key)
+        if isinstance(raw, str) and raw.isdigit() and int(raw) < len(options):
+            index = int(raw)
+    value = container.selectbox(label, options, index=index, key=key, **kwargs)
+    if value in options:
+        st.query_params[key] = str(options.index(value))
+    return value
 
 
 def pick_prompt(container, prompts: list[str], key: str, mean: bool = True, label: str = "Prompt",
                 all_label: str = "mean over prompts"):
-    """A prompt picker (index into `prompts`), with "mean" (shown as `all_label`) first when `mean`."""
+    """A prompt picker (index into `prompts`), with "mean" (shown as `all_label`) first when `mean`;
+    the choice is kept in the URL (`linked_selectbox`)."""
     options = (["mean"] if mean else []) + list(range(len(prompts)))
-    return container.selectbox(label, options, key=key, format_func=lambda i: all_label if i == "mean"
-                               else f"{i}: {prompts[i][:70]}")
+    return linked_selectbox(container, label, options, key, format_func=lambda i: all_label if i == "mean"
+                            else f"{i}: {prompts[i][:70]}")
 
 
 # ---- header ---------------------------------------------------------------------------
 def header(run: SavedRun) -> None:
+    """Title, provenance line, the summary's numbers as labelled metrics with units and help,
+    a "how to read this" note, and (on request) summary, config and provenance in full."""
     model = run.model
-    st.title(f"{run.analysis}: {run.name}")
-    st.caption(f"model **{model.get('spec', '?')}** ({model.get('family', '?')}) · created "
-               f"{run.manifest.get('created', '?')} · seed {run.manifest.get('seed')} · "
-               f"steerlens {run.manifest.get('steerlens_version', '?')}")
-    numbers = {k: v for k, v in run.summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    st.title(f"{labels.title(run.analysis)}: {run.name}")
+    seed = run.manifest.get("seed")
+    st.caption(" · ".join(part for part in (
+        f"analysis `{run.analysis}`", f"model **{model.get('spec', '?')}** ({model.get('family', '?')})",
+        f"created {run.manifest.get('created', '?')}", f"seed {seed}" if seed is not None else "",
+        f"steerlens {run.manifest.get('steerlens_version', '?')}") if part))
+    numbers = {k: v for k, v in run.summary.items() if isinstance(v, (int, float))}
     if numbers:
-        columns = st.columns(min(len(numbers), 6))
+        st.html(METRIC_CSS)
+        columns = st.columns(min(len(numbers), 4))
         for i, (key, value) in enumerate(list(numbers.items())[:12]):
-            columns[i % len(columns)].metric(key, f"{value:.3g}" if isinstance(value, float) else value)
+            shown = labels.metric(key, value)
+            columns[i % len(columns)].metric(shown.label, shown.value, help=shown.help)
+    note = labels.NOTES.get(run.analysis)
+    if note:
+        with st.expander("How to read this page"):
+            st.markdown(note)
+    st.download_button("Download the whole run (.zip)", lambda: run_zip(run), file_name=f"{run.path.name}.zip",
+                       mime="application/zip", key=f"{run.name}:zip", on_click="ignore",
+                       help="manifest.json and every file it lists, as saved")
     if st.toggle("Summary, config and provenance", key=f"{run.name}:details"):  # drawn only when asked
         left, right = st.columns(2)
         left.markdown("**Summary**")
@@ -112,6 +148,16 @@ def header(run: SavedRun) -> None:
         right.markdown("**Timings (s) and versions**")
         right.json({"timings": run.manifest.get("timings"), "versions": run.manifest.get("versions")},
                    expanded=False)
+
+
+def run_zip(run: SavedRun) -> bytes:
+    """The run folder as a zip: manifest.json and the files it names (each checked to stay in the run)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(run.path / "manifest.json", f"{run.path.name}/manifest.json")
+        for rel in run.manifest.get("files", []):
+            archive.write(run.file(rel), f"{run.path.name}/{rel}")
+    return buffer.getvalue()
 
 
 def _config_table(config: dict) -> pd.DataFrame:

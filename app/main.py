@@ -8,8 +8,6 @@ in it (see `app.runs`).
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -18,17 +16,14 @@ if __package__ in (None, ""):  # `streamlit run app/main.py` puts app/ first on 
 
 import streamlit as st
 
-from app import browse, registry
+from app import access, browse, registry
 
 VIEWS = {"runs": "Runs", "playground": "Steering playground"}
 
 
 def runs_root(argv: list[str] | None = None) -> Path:
     """The runs folder: ``--runs DIR`` after streamlit's ``--``, else $STEERLENS_RUNS, else ./runs."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--runs", default=None)
-    args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    return Path(args.runs or os.environ.get("STEERLENS_RUNS") or "runs").expanduser().resolve()
+    return access.app_options(argv).runs
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ is reused by the steering-vector page for AUSteer mask files (`austeer fit`).
 from __future__ import annotations
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 import torch
 
@@ -38,10 +39,27 @@ def units_view(selected: list, beta: torch.Tensor | None, key: str, site: str) -
                           y_title="layer"), key=f"{key}:beta")
 
 
+def accuracy_figure(table: pd.DataFrame, n: int | None, task: str) -> go.Figure:
+    """Test accuracy per method, each bar labelled with correct / n (0.0625 of 16 reads 1/16)."""
+    labels = [f"AUSteer k={k}" if m == "austeer" else m for m, k in zip(table["method"], table["k"])]
+    acc = table["test_accuracy"].tolist()
+    text = [f"{a:.0%} ({round(a * n)}/{n})" if n else f"{a:.3g}" for a in acc]
+    fig = go.Figure(go.Bar(x=labels, y=acc, text=text, textposition="outside", marker_color="#4c78a8",
+                           customdata=table["n_coordinates"].tolist(),
+                           hovertemplate="%{x}: %{text} correct, %{customdata} steered coordinates<extra></extra>"))
+    fig.update_layout(title=f"{task}: test accuracy" + (f" (n = {n} questions per bar)" if n else ""),
+                      xaxis_title="method", yaxis={"title": "test accuracy", "range": [0, 1.15], "tickformat": ".0%"},
+                      height=360)
+    return fig
+
+
 @page("austeer-eval", result="steering.austeer_eval")
 def austeer_page(run: SavedRun, r) -> Shown:
-    st.subheader(f"Test accuracy on {r.task} (site {r.site})")
-    table_view(r.table, key=f"{run.name}:table", name=f"{run.name}-accuracy")
+    n = run.config.get("n_test")
+    st.subheader(f"Test accuracy on {r.task} (site {r.site}" + (f", {n} test questions)" if n else ")"))
+    chart(accuracy_figure(r.table, n if isinstance(n, int) else None, r.task), key=f"{run.name}:accuracy")
+    table = r.table.assign(correct=[f"{round(a * n)}/{n}" for a in r.table["test_accuracy"]]) if n else r.table
+    table_view(table, key=f"{run.name}:table", name=f"{run.name}-accuracy")
     st.subheader("Selected atomic units")
     units_view(r.selected, r.beta, key=f"{run.name}:units", site=r.site)
-    return Shown(tables={"table"})
+    return Shown(figures={"accuracy", "units"}, tables={"table"})

@@ -8,13 +8,18 @@ list at a chosen layer and position.
 
 from __future__ import annotations
 
+import math
+import re
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from .generic import chart, heatmap, pick_prompt, table_view
+from .generic import chart, heatmap, linked_selectbox, pick_prompt, table_view
 from .registry import Shown, page
+from .patterns import pattern_view
 from .runs import SavedRun
+from .tokens import visible
 
 
 def _select(t, prompt, position):
@@ -25,24 +30,26 @@ def _select(t, prompt, position):
 
 @page("dla", result="interp.dla.attribution")
 def dla_page(run: SavedRun, r) -> Shown:
-    c1, c2, c3 = st.columns([3, 1, 1])
+    c1, c2 = st.columns([3, 1])
     prompt = pick_prompt(c1, r.prompts, key=f"{run.name}:prompt")
     positions = ["mean", *range(len(r.positions))] if len(r.positions) > 1 else [0]
     position = c2.selectbox("Position", positions, key=f"{run.name}:position",
                             format_func=lambda j: "mean" if j == "mean" else f"token {r.positions[j]}")
     heads = _select(r.head_attr, prompt, position)  # [L, H]
-    strongest = int(heads.abs().argmax()) // r.n_heads  # first shown: the layer of the strongest head
-    layer = c3.selectbox("Layer", range(r.n_layers), index=strongest, key=f"{run.name}:layer")
-    where = "mean over prompts" if prompt == "mean" else f"prompt {prompt}"
+    where = f"mean over {len(r.prompts)} prompts" if prompt == "mean" else f"prompt {prompt}"
+    direction = _direction_label(r.direction)
     chart(heatmap(heads.tolist(), x=[f"H{h}" for h in range(r.n_heads)], y=[f"L{l}" for l in range(r.n_layers)],
-                  title=f"Heads: DLA on {r.direction} ({where})", x_title="head", y_title="layer", value="logit"),
+                  title=f"Heads: DLA on {direction} ({where})", x_title="head", y_title="layer", value="logit"),
           key=f"{run.name}:heads")
+    strongest = int(heads.abs().argmax()) // r.n_heads  # first shown: the layer of the strongest head
+    layer = linked_selectbox(st, "Layer", list(range(r.n_layers)), f"{run.name}:layer", index=strongest,
+                             help="the layer whose components the bar chart below shows")
     mlp, bias = _select(r.mlp_attr, prompt, position), _select(r.attn_bias_attr, prompt, position)  # [L]
     names = [f"H{h}" for h in range(r.n_heads)] + ["attn bias", "MLP"]
     values = heads[layer].tolist() + [bias[layer].item(), mlp[layer].item()]
     fig = go.Figure(go.Bar(x=names, y=values, marker_color=["#2166ac" if v > 0 else "#b2182b" for v in values],
                            hovertemplate="%{x}: %{y:.4f}<extra></extra>"))
-    fig.update_layout(title=f"Layer {layer}: what each component writes to {r.direction} ({where})",
+    fig.update_layout(title=f"Layer {layer}: what each component writes to {direction} ({where})",
                       yaxis_title="contribution to the logit (difference)", height=320, margin={"t": 40})
     chart(fig, key=f"{run.name}:layer_bars")
     st.subheader("Top components of this selection")
@@ -51,7 +58,19 @@ def dla_page(run: SavedRun, r) -> Shown:
     st.subheader("Per prompt")
     rows = r.per_prompt if prompt == "mean" else r.per_prompt[r.per_prompt["prompt"] == prompt]
     table_view(rows, key=f"{run.name}:per_prompt", name=f"{run.name}-per_prompt")
-    return Shown(figures={"head_heatmap"}, tables={"per_prompt"})
+    st.subheader("Attention pattern of a head")
+    ranked = top[top["head"].notna()].head(10)
+    choices = [(int(a), int(b)) for a, b in zip(ranked["layer"], ranked["head"])]
+    picked = st.selectbox("Head (the 10 strongest of this selection)", choices, key=f"{run.name}:pattern_head",
+                          format_func=lambda c: f"L{c[0]}H{c[1]}")
+    if picked is not None:
+        pattern_view(run, r.prompts, picked[0], picked[1], key=f"{run.name}:dla")
+    return Shown(figures={"head_heatmap", "layer_bars"}, tables={"per_prompt"})
+
+
+def _direction_label(direction: str) -> str:
+    """"' Paris' - ' London'" -> "␣Paris - ␣London" (quoted tokens with visible whitespace)."""
+    return re.sub(r"'([^']*)'", lambda m: visible(m.group(1)), direction)
 
 
 def _components(heads, mlp, bias, embed: float) -> pd.DataFrame:
@@ -66,33 +85,69 @@ def _components(heads, mlp, bias, embed: float) -> pd.DataFrame:
     return table.reindex(table["value"].abs().sort_values(ascending=False).index).reset_index(drop=True)
 
 
+def rank_figure(r, rows: list[int], names: list[str]) -> go.Figure:
+    """Target rank per layer (1 = top) on a log axis labelled 1, 10, 100, ... that starts at rank 1."""
+    fig = go.Figure()
+    ranks = r.target_rank[rows] + 1  # [rows, L + 1], 1 = most likely
+    for row, name in zip(ranks, names):
+        fig.add_scatter(x=r.layer_labels, y=row.tolist(), mode="lines+markers", name=name,
+                        hovertemplate="%{x}: rank %{y}<extra>" + name + "</extra>")
+    top = float(ranks.max()) if ranks.numel() else 1.0
+    ticks = [v for v in (1, 10, 100, 1000, 10_000, 100_000, 1_000_000) if v <= max(top, 1) * 10]
+    fig.update_layout(title=f"Rank of the target {visible(r.target)} per layer (1 = top prediction)",
+                      xaxis_title="layer", yaxis={"title": "rank of the target", "type": "log",
+                                                  "range": [math.log10(max(top, 10)) + 0.1, -0.05],
+                                                  "tickvals": ticks, "ticktext": [f"{v:,}" for v in ticks]},
+                      height=340)
+    return fig
+
+
 @page("lens", result="interp.dla.lens")
 def lens_page(run: SavedRun, r) -> Shown:
+    """The lens grid (every row x every layer, top-1 token in the cell, top-5 and the target on hover),
+    then the pickers for the top-k table under it, and the target's rank for the rows shown."""
     per_prompt = len(r.row_prompt) > len(r.prompts)  # positions="all": several rows per prompt
-    c1, c2, c3 = st.columns([3, 1, 2])
     if per_prompt:
-        prompt = pick_prompt(c1, r.prompts, key=f"{run.name}:prompt", mean=False)
+        prompt = pick_prompt(st, r.prompts, key=f"{run.name}:prompt", mean=False)
         rows = [i for i, p in enumerate(r.row_prompt) if p == prompt]
-        columns = [f"{r.row_position[i]}: {r.row_token[i]!r}" for i in rows]
+        columns = [f"{r.row_position[i]}:{visible(r.row_token[i])}" for i in rows]
     else:
         rows = list(range(len(r.row_prompt)))
-        columns = [f"prompt {r.row_prompt[i]}: {r.row_token[i]!r}" for i in rows]
+        columns = [f"prompt {r.row_prompt[i]}: {visible(r.row_token[i])}" for i in rows]
     labels = r.layer_labels
     z = r.top_probs[rows, :, 0].T.tolist()  # [L + 1, columns]
-    text = [[r.top_tokens[i][j][0] for i in rows] for j in range(len(labels))]
-    chart(heatmap(z, x=columns, y=labels, text=text, colorscale="Blues", zmid=None, value="top-1 prob",
-                  title="Logit lens: top next token per layer", x_title="input token", y_title="layer"),
-          key=f"{run.name}:lens")
+    text = [[visible(r.top_tokens[i][j][0]) for i in rows] for j in range(len(labels))]
+    hover = [[_lens_hover(r, i, j) for i in rows] for j in range(len(labels))]
+    fig = heatmap(z, x=columns, y=labels, text=text, colorscale="Blues", zmid=None, zmin=0.0, zmax=1.0,
+                  value="top-1 prob", title="Logit lens: top next token per layer (hover: top 5 and the target)",
+                  x_title="input token", y_title="layer", hover="%{customdata}<extra></extra>")
+    fig.update_traces(customdata=hover, textfont={"size": 10})
+    chart(fig, key=f"{run.name}:lens")
+    st.caption("Pick a cell of the grid for its full top-k list:")
+    c2, c3 = st.columns([1, 2])
     layer = c2.selectbox("Layer", range(len(labels)), index=len(labels) - 1, format_func=labels.__getitem__,
                          key=f"{run.name}:layer")
     column = c3.selectbox("Position", range(len(rows)), index=len(rows) - 1, format_func=columns.__getitem__,
                           key=f"{run.name}:column")
     row = rows[column]
-    top = pd.DataFrame({"rank": range(1, r.top_ids.shape[-1] + 1), "token": r.top_tokens[row][layer],
+    top = pd.DataFrame({"rank": range(1, r.top_ids.shape[-1] + 1),
+                        "token": [visible(t) for t in r.top_tokens[row][layer]],
                         "id": r.top_ids[row, layer].tolist(), "prob": r.top_probs[row, layer].tolist()})
     st.markdown(f"**Top tokens at {labels[layer]}, {columns[column]}**")
     if r.target_rank is not None:
-        st.caption(f"target {r.target!r}: rank {int(r.target_rank[row, layer]) + 1}, "
+        st.caption(f"target {visible(r.target)}: rank {int(r.target_rank[row, layer]) + 1}, "
                    f"prob {float(r.target_prob[row, layer]):.4g}")
     table_view(top, key=f"{run.name}:top", name=f"{run.name}-top-{labels[layer]}")
-    return Shown(figures={"lens_heatmap"})
+    if r.target_rank is not None:
+        chart(rank_figure(r, rows, columns), key=f"{run.name}:rank")
+    return Shown(figures={"lens_heatmap", "target_rank"})
+
+
+def _lens_hover(r, row: int, layer: int) -> str:
+    lines = [f"{r.layer_labels[layer]}, position {r.row_position[row]}"]
+    lines += [f"{k + 1}. {visible(t)}  {float(r.top_probs[row, layer, k]):.3f}"
+              for k, t in enumerate(r.top_tokens[row][layer][:5])]
+    if r.target_rank is not None:
+        lines.append(f"target {visible(r.target)}: rank {int(r.target_rank[row, layer]) + 1}, "
+                     f"p {float(r.target_prob[row, layer]):.3g}")
+    return "<br>".join(lines)

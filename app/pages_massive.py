@@ -7,6 +7,8 @@ dimension, its largest |value| at every layer (among each layer's listed top ent
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -14,6 +16,7 @@ import streamlit as st
 from .generic import chart, pick_prompt, table_view
 from .registry import Shown, page
 from .runs import SavedRun
+from .tokens import visible
 
 
 @page("massive", result="interp.massive.activations")
@@ -35,7 +38,8 @@ def massive_page(run: SavedRun, r) -> Shown:
     first = r.first_massive_layer if r.first_massive_layer is not None else int(r.ratio.argmax())
     layer = c1.selectbox("Layer", ["all", *layers], index=1 + first, key=f"{run.name}:layer")
     prompt = pick_prompt(c2, r.prompts, key=f"{run.name}:prompt", all_label="all prompts")
-    top = r.top if layer == "all" else r.top[r.top["layer"] == layer]
+    ranked = r.top.assign(rank=r.top["rank"] + 1, token=r.top["token"].map(visible))  # ranks from 1 on every page
+    top = ranked if layer == "all" else ranked[ranked["layer"] == layer]
     if prompt != "mean":
         top = top[top["prompt"] == prompt]
     if layer != "all":
@@ -49,12 +53,28 @@ def massive_page(run: SavedRun, r) -> Shown:
     of_dim = r.top[r.top["dim"] == dim].assign(abs_value=lambda t: t["value"].abs())
     best = of_dim.sort_values("abs_value", ascending=False).drop_duplicates("layer").set_index("layer")
     fig = go.Figure(go.Scatter(x=layers, y=[float(best["value"][l]) if l in best.index else None for l in layers],
-                               mode="lines+markers", text=[str(best["token"][l]) if l in best.index else ""
+                               mode="lines+markers", text=[visible(best["token"][l]) if l in best.index else ""
                                                            for l in layers],
                                hovertemplate="layer %{x}: %{y:.4g} at %{text}<extra></extra>"))
     fig.update_layout(title=f"Dimension {dim}: largest listed value per layer", xaxis_title="layer",
                       yaxis_title="activation", height=320, margin={"t": 40})
     chart(fig, key=f"{run.name}:dim_curve")
+    if "massive_bars" in run.figure_names():
+        chart(readable_bars(run.figure("massive_bars")), key=f"{run.name}:bars")
     if r.notes:
         st.caption("Notes: " + "; ".join(r.notes))
-    return Shown(tables={"top"})
+    return Shown(figures={"massive_bars"}, tables={"top"})
+
+
+def readable_bars(fig: go.Figure) -> go.Figure:
+    """The saved per-layer bars with labels written along each bar at a readable size (plotly
+    shrinks labels above 30 bars to a few pixels) and tokens with visible whitespace."""
+    fig = go.Figure(fig)
+    for trace in fig.data:
+        if trace.type == "bar" and trace.text is not None:
+            trace.text = [re.sub(r"'([^']*)'|\"([^\"]*)\"", lambda m: visible(m.group(1) or m.group(2) or ""), t or "")
+                          for t in trace.text]
+            trace.update(textposition="inside", textangle=-90, insidetextanchor="end",
+                         textfont={"size": 11, "color": "white"})
+    fig.update_layout(uniformtext={"minsize": 10, "mode": "show"}, height=420)
+    return fig

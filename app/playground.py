@@ -26,7 +26,8 @@ import streamlit as st
 from steering.apply import POSITIONS, VectorUse, steering_edits
 from steering.vectors import VectorFileError
 
-from . import generic
+from . import access, browse, generic
+from .playground_vectors import how_to_make, make_section, misfit, token_effects, word_diff
 from .runs import RunEntry
 from .vectors import VectorChoice, read_vector_bytes, vectors_in_runs
 
@@ -63,6 +64,12 @@ def page(root: Path, entries: list[RunEntry]) -> None:
         return
     choice = vector_section(root, model)
     use = steering_controls(model, choice) if choice is not None else None
+    if use is not None and use.layers:
+        effects = token_effects(model, use.vector, use.layers[0])
+        if effects is not None:
+            with st.expander(f"Tokens this vector promotes and suppresses (layer {use.layers[0]}, through the "
+                             "unembedding, per unit alpha)"):
+                st.dataframe(effects, hide_index=True, key="pg:effects")
     extra = [edit for controls in EXTRA_CONTROLS for edit in controls(model)]
     generation_section(model, use, extra)
 
@@ -72,6 +79,10 @@ def model_section():
     spec = left.text_input("Model (zoo alias, model folder or .gguf file)", value=DEFAULT_MODEL, key="pg:spec")
     right.write("")
     if right.button("Load model", key="pg:load"):
+        refusal = access.model_refusal(spec.strip(), access.app_options())
+        if refusal:
+            st.error(refusal)
+            return None
         st.session_state["pg:loaded"] = spec.strip()
     loaded = st.session_state.get("pg:loaded")
     if not loaded:
@@ -89,22 +100,32 @@ def model_section():
 
 def vector_section(root: Path, model) -> VectorChoice | None:
     st.subheader("Steering vector")
-    source = st.radio("Vector from", ["runs", "upload"], horizontal=True, key="pg:source",
-                      format_func={"runs": "a run in the runs folder", "upload": "an uploaded .safetensors file"}.get)
-    if source == "upload":
+    sources = {"runs": "a vector in the runs folder", "upload": "an uploaded .safetensors file",
+               "make": "built here from two prompt lists"}
+    source = st.radio("Vector from", list(sources), horizontal=True, key="pg:source", format_func=sources.get)
+    if source == "make":
+        made = make_section(model, load_model(st.session_state["pg:loaded"])[1])
+        choices = [made] if made is not None else []
+        if not choices:
+            return None
+    elif source == "upload":
         upload = st.file_uploader("Vector file (.safetensors only)", type=["safetensors"], key="pg:upload")
         if upload is None:
             return None
         try:
-            choices = read_vector_bytes(upload.name, upload.getvalue())
+            read = read_vector_bytes(upload.name, upload.getvalue())
         except VectorFileError as e:
             st.error(str(e))
             return None
-    else:
-        stamp = root.stat().st_mtime_ns if root.is_dir() else 0
-        choices = _run_vectors(str(root), stamp, model.d_model)
+        choices = [c for c in read if misfit(model, c.vector) is None]
         if not choices:
-            st.info(f"No vectors of width {model.d_model} in the runs under `{root}`; upload a file instead.")
+            st.error(f"{upload.name} cannot steer this model: {misfit(model, read[0].vector)}")
+            return None
+    else:
+        choices = _run_vectors(str(root), browse.folder_stamp(root) if root.is_dir() else 0, model.d_model)
+        choices = [c for c in choices if misfit(model, c.vector) is None]
+        if not choices:
+            st.info(how_to_make(model, root, st.session_state["pg:loaded"]))
             return None
     index = st.selectbox("Vector", range(len(choices)), key=f"pg:vector:{source}",
                          format_func=lambda i: choices[i].label)
@@ -164,6 +185,37 @@ def generation_section(model, use: VectorUse | None, extra: list) -> None:
                     + f"{len(extra)} other edit(s), seed {int(seed)}, temperature {float(temperature)}",
             "speed": (plain.tokens_per_s, steered.tokens_per_s)}
     show_result(st.session_state.get("pg:result"))
+    if steering and prompts:
+        sweep_section(model, use, extra, prompts[0], dict(chat=chat, max_new_tokens=int(max_new),
+                                                           temperature=float(temperature), seed=int(seed)),
+                      mismatch)
+
+
+SWEEP = (-1.0, 0.0, 0.5, 1.0, 2.0)  # multiples of the chosen alpha
+
+
+def sweep_section(model, use: VectorUse, extra: list, prompt: str, settings: dict, mismatch: bool) -> None:
+    """The first prompt at alpha x (-1, 0, 0.5, 1, 2), words that differ from alpha 0 marked."""
+    from dataclasses import replace
+
+    st.subheader("Alpha sweep")
+    alphas = [round(m * use.alpha, 4) for m in SWEEP]
+    if st.button(f"Generate the first prompt at alpha {', '.join(f'{a:g}' for a in alphas)}", key="pg:sweep"):
+        _, lock = load_model(st.session_state["pg:loaded"])
+        texts = []
+        with st.spinner("Generating the sweep..."), lock:
+            for alpha in alphas:
+                edits = steering_edits(model, [replace(use, alpha=alpha)], allow_other_model=mismatch) + extra
+                texts.append(model.generate([prompt], edits=edits, **settings).texts[0])
+        st.session_state["pg:sweep_result"] = {"prompt": prompt, "alphas": alphas, "texts": texts}
+    result = st.session_state.get("pg:sweep_result")
+    if not result:
+        return
+    base = result["texts"][result["alphas"].index(0.0)] if 0.0 in result["alphas"] else result["texts"][0]
+    st.caption(f"prompt: {result['prompt']} · marked: words that differ from alpha 0")
+    rows = "".join(f"<tr><td style='white-space:nowrap;padding-right:1em'>alpha {a:g}</td><td>{word_diff(base, t)}</td></tr>"
+                   for a, t in zip(result["alphas"], result["texts"]))
+    st.html(f"<table style='width:100%'>{rows}</table>")
 
 
 def show_result(result: dict | None) -> None:
@@ -177,3 +229,5 @@ def show_result(result: dict | None) -> None:
         left.code(result["plain"][i], language=None, wrap_lines=True)
         right.markdown("steered")
         right.code(result["steered"][i], language=None, wrap_lines=True)
+        right.html(f"<div style='font-size:0.85em'>changed words marked: "
+                   f"{word_diff(result['plain'][i], result['steered'][i])}</div>")

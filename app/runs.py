@@ -70,13 +70,37 @@ class RunEntry:
 
 
 def scan_runs(root: str | Path) -> list[RunEntry]:
-    """Every run directory directly under `root`, broken ones included (with `error`)."""
+    """Every run directory directly under `root`, broken ones included (with `error`), and
+    the runs of folders of runs one level down (a tour's folder: ``root/tour-1/dla``), named
+    ``"<folder>/<run>"``; vector files in either place are listed too."""
     root = Path(root)
     if not root.is_dir():
         return []
     entries = []
     for info in list_runs(root):
-        name = info.path.name
+        if info.broken and _is_group(info.path):
+            entries += _entries(root, list_runs(info.path), prefix=f"{info.path.name}/")
+            entries += _vector_files(root, info.path, prefix=f"{info.path.name}/")
+        else:
+            entries += _entries(root, [info])
+    return entries + _vector_files(root, root)
+
+
+def _is_group(path: Path) -> bool:
+    """A folder without a manifest holding at least one run directory or vector file."""
+    if (path / "manifest.json").exists() or path.is_symlink():
+        return False
+    try:
+        return any((p / "manifest.json").is_file() for p in path.iterdir() if p.is_dir()) or any(
+            path.glob("*.safetensors"))
+    except OSError:
+        return False
+
+
+def _entries(root: Path, infos, prefix: str = "") -> list[RunEntry]:
+    entries = []
+    for info in infos:
+        name = prefix + info.path.name
         try:
             path = inside(root, info.path)
         except UnsafePathError:
@@ -93,13 +117,13 @@ def scan_runs(root: str | Path) -> list[RunEntry]:
             config=config if isinstance(config, dict) else {"config": config},
             summary=summary if isinstance(summary, dict) else {},
         ))
-    return entries + _vector_files(root)
+    return entries
 
 
-def _vector_files(root: Path) -> list[RunEntry]:
-    """Steering-vector files (safetensors with `steerlens.vector` metadata) directly in `root`."""
+def _vector_files(root: Path, folder: Path, prefix: str = "") -> list[RunEntry]:
+    """Steering-vector files (safetensors with `steerlens.vector` metadata) directly in `folder`."""
     entries = []
-    for path in sorted(p for p in root.glob("*.safetensors") if not p.name.startswith(".")):
+    for path in sorted(p for p in folder.glob("*.safetensors") if not p.name.startswith(".")):
         try:
             resolved = inside(root, path)
             with safe_open(str(resolved), framework="pt") as fh:
@@ -110,10 +134,10 @@ def _vector_files(root: Path) -> list[RunEntry]:
             created = datetime.fromtimestamp(resolved.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
             model = meta.get("model") if isinstance(meta.get("model"), dict) else {}
             summary = {k: meta.get(k) for k in ("site", "kind", "method", "layers", "width")}
-            entries.append(RunEntry(path.name, resolved, VECTOR_ANALYSIS, model.get("spec"), created,
+            entries.append(RunEntry(prefix + path.name, resolved, VECTOR_ANALYSIS, model.get("spec"), created,
                                     config=meta.get("config") or {}, summary=summary, kind="vector"))
         except Exception as e:
-            entries.append(RunEntry(path.name, path, VECTOR_ANALYSIS, error=f"unreadable vector file ({e})",
+            entries.append(RunEntry(prefix + path.name, path, VECTOR_ANALYSIS, error=f"unreadable vector file ({e})",
                                     kind="vector"))
     return entries
 
@@ -128,9 +152,9 @@ def find_run(entries: list[RunEntry], name: Any) -> RunEntry | None:
 class SavedRun:
     """Read-only view of one complete run; parts are read on first use and kept."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, name: str | None = None):
         self.path = Path(path).resolve()
-        self.name = self.path.name
+        self.name = name or self.path.name  # the listing's name ("tour-1/dla" for nested runs)
         self.manifest = read_manifest(self.path)
         self.analysis: str = self.manifest["analysis"]
         self.schema: dict[str, dict] = self.manifest.get("schema") or {}

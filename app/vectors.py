@@ -109,20 +109,20 @@ def vectors_in_runs(entries: list[RunEntry], width: int | None = None) -> list[V
                 vector = SteeringVector.load(entry.path)
                 found += [VectorChoice(f"file {entry.name}", vector)] if width in (None, vector.width) else []
                 continue
-            found += _vectors_in_folder(entry.path, width)
+            found += _vectors_in_folder(entry.path, width, entry.name)
         except Exception:  # an unreadable run holds no vectors for us; the run list marks it
             continue
     return found
 
 
-def _vectors_in_folder(folder: Path, width: int | None) -> list[VectorChoice]:
+def _vectors_in_folder(folder: Path, width: int | None, name: str | None = None) -> list[VectorChoice]:
     """Vector files saved inside a run folder (not the run's own tensors: those are results)."""
     found = []
     for path in sorted(folder.glob("*.safetensors")):
         if path.name == TENSOR_FILE:
             continue
         try:
-            found.append(VectorChoice(f"run {folder.name} · {path.name}", SteeringVector.load(inside(folder, path))))
+            found.append(VectorChoice(f"run {name or folder.name} · {path.name}", SteeringVector.load(inside(folder, path))))
         except (VectorFileError, ValueError):
             continue
     return [c for c in found if width is None or c.vector.width == width]

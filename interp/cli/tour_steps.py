@@ -238,6 +238,9 @@ def refusal_steer_step(model, out_dir: Path, quick: bool):
                     "with it ablated")
 
 
+SKILL_VECTOR = "direction-0.safetensors"  # skill direction 0 (alpha 1 = one corpus std), next to the skills run
+
+
 @tour_step("skills", "model-native skill basis", notebook="07_skill_basis.ipynb")
 def skills_step(model, out_dir: Path, quick: bool):
     """PCA of mean-pooled layer outputs over a mixed arithmetic / code / prose set: the variance
@@ -249,6 +252,7 @@ def skills_step(model, out_dir: Path, quick: bool):
                else make_corpus(model, prompts, max_new_tokens=48, progress=False))
     result = fit_skills(model, corpus_from_records(records), SkillFitConfig(k=5 if quick else 10), progress=False)
     result.save(out_dir, overwrite=True)
+    result.vector(0).save(out_dir / SKILL_VECTOR)  # a steering vector for this model: the explorer's playground lists it
     s, d = result.summary(), result.directions[0]
     return result, (f"{s['k']} directions explain {s['explained_variance_total']:.0%} of {s['n_texts']} texts; "
                     f"direction 0: {', '.join(d['keywords_pos'][:3]) or '-'} vs {', '.join(d['keywords_neg'][:3]) or '-'}")

@@ -33,6 +33,7 @@ from selenium.common.exceptions import (  # noqa: E402
     StaleElementReferenceException,
 )
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 from test_app_runs import saved_runs  # noqa: E402
 
@@ -45,18 +46,32 @@ PLOT = "[data-testid='stPlotlyChart'] .js-plotly-plot .main-svg"
 # one run page of each kind, with a label of a figure it must draw
 PAGES = {"dla-1": "Heads: DLA", "lens-1": "Logit lens", "sinks-1": "Sink importance", "massive-1": "max |a|",
          "voids-1": "LAC activation map", "austeer-eval-1": "atomic units", "v.safetensors": "Norm of the direction",
-         "refusal-1": "refusal rate", "probe-1": "probe scores"}
+         "refusal-1": "Refusal rate", "probe-1": "probe scores"}
 
 
 @pytest.fixture(scope="module")
-def server():
+def runs_root(tiny_llama_folder, tmp_path_factory) -> Path:
+    """The saved runs of every page kind, and next to them a tour folder (runs one level down)
+    of the tiny llama saved as a folder, so its runs name a model the explorer can load."""
+    from interp.cli import main
+
+    root = tmp_path_factory.mktemp("e2e") / "runs"
+    shutil.copytree(saved_runs(), root)
+    assert main(["tour", "--quick", "--only", "dla,skills", "--model", str(tiny_llama_folder), "--out",
+                 str(root / "tour-x")]) == 0
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(runs_root):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / "e2e-server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "interp.cli", "app", "--runs", str(saved_runs()), "--port",
-                             str(port)], cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-m", "interp.cli", "app", "--runs", str(runs_root), "--port",
+                             str(port)], cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 180
@@ -93,7 +108,7 @@ def wait(driver, condition, timeout: float = 120):
     def safe(d):
         try:
             return condition(d)
-        except (StaleElementReferenceException, ElementClickInterceptedException, IndexError):
+        except (StaleElementReferenceException, ElementClickInterceptedException, IndexError, StopIteration):
             return False
     return WebDriverWait(driver, timeout, poll_frequency=0.05).until(safe)
 
@@ -182,3 +197,81 @@ def test_run_query_parameter_opens_a_run_and_a_bad_one_the_list(server, browser)
     wait(browser, page_ready("sinks-1"))
     browser.get(f"{server}/?run=..%2F..%2Fetc")
     wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "h1").text == "steerlens runs")
+
+
+# ---- issue 18: tour folder as parent, Plot a tensor, playground with the tour's vector, patterns ----
+def test_tour_folder_given_as_its_parent_lists_every_run(server, browser):
+    browser.get(server)
+    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "h1").text == "steerlens runs")
+    buttons = lambda d: {b.text for b in d.find_elements(By.CSS_SELECTOR, "button")}
+    wait(browser, lambda d: {"tour-x/dla", "tour-x/skills"} <= buttons(d))
+    assert not any(b.startswith("⚠") for b in buttons(browser))  # nothing listed as broken
+
+
+PLOT_DATA = """
+const plots = [...document.querySelectorAll('.js-plotly-plot')];
+const title = p => String((p.layout && p.layout.title && (p.layout.title.text || p.layout.title)) || '');
+const gd = plots.find(p => title(p).replace(/<[^>]+>/g, '') === arguments[0]);  // streamlit wraps titles in <b>
+if (!gd || !gd._fullData || !gd._fullLayout) return null;
+const z = gd._fullData[0].z;
+return {rows: z.length, cells: z.flat().filter(v => v !== null && !Number.isNaN(v)).length,
+        yrange: gd._fullLayout.yaxis.range, images: gd.querySelectorAll('.hm image').length};
+"""
+
+
+def test_plot_a_tensor_draws_non_empty_cells(server, browser):
+    browser.get(f"{server}/?run=probe-1")
+    wait(browser, page_ready("probe-1"))
+    choose(browser, "Plot a tensor", "scores")
+    data = wait(browser, lambda d: d.execute_script(PLOT_DATA, "scores"))
+    assert data["rows"] == 4 and data["cells"] == 4 * 5 and data["images"] >= 1
+    low, high = sorted(data["yrange"])
+    assert low < 0 < data["rows"] - 1 < high  # every row inside the drawn range (not -1.5..0.5)
+    browser.save_screenshot(str(ARTIFACTS / "explorer-plot-a-tensor.png"))
+
+
+def body(driver) -> str:
+    return driver.find_element(By.TAG_NAME, "body").text
+
+
+def load_model(driver, spec: str) -> None:
+    """Type `spec` into the playground's model box and press Load until the page says it is loaded."""
+    box = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "input[aria-label^='Model (zoo alias']"))
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(spec, Keys.ENTER)
+    wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']"))
+    deadline = time.time() + 180
+    while f"loaded {spec}" not in body(driver).replace("*", ""):
+        assert time.time() < deadline, body(driver)[-500:]
+        try:
+            next(b for b in driver.find_elements(By.CSS_SELECTOR, "button") if b.text == "Load model").click()
+        except (StopIteration, StaleElementReferenceException, ElementClickInterceptedException):
+            pass
+        time.sleep(3)
+
+
+def test_playground_generates_with_the_vector_the_tour_left(server, browser, tiny_llama_folder):
+    browser.get(f"{server}/?view=playground")
+    load_model(browser, str(tiny_llama_folder))
+    vector = wait(browser, lambda d: next(b for b in d.find_elements(By.CSS_SELECTOR, "[data-testid='stSelectbox']")
+                                          if b.text.split("\n")[0] == "Vector"))
+    assert "tour-x/skills · direction-0.safetensors" in vector.get_attribute("innerHTML")  # the tour's skill direction
+    generate = wait(browser, lambda d: next(b for b in d.find_elements(By.CSS_SELECTOR, "button")
+                                            if b.text == "Generate" and b.is_enabled()))
+    generate.click()
+    wait(browser, lambda d: "unsteered" in d.find_element(By.TAG_NAME, "body").text
+         and len(d.find_elements(By.CSS_SELECTOR, "[data-testid='stCode']")) >= 4)
+    browser.save_screenshot(str(ARTIFACTS / "explorer-playground.png"))
+
+
+def test_attention_pattern_view_from_a_dla_head(server, browser):
+    browser.get(f"{server}/?run=tour-x/dla")
+    wait(browser, page_ready("tour-x/dla"))
+    button = wait(browser, lambda d: next(b for b in d.find_elements(By.CSS_SELECTOR, "button")
+                                          if b.text == "Compute the pattern"))
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", button)
+    wait(browser, lambda d: any("attention, prompt 0" in t for t in figure_titles(d)))
+    title = next(t for t in figure_titles(browser) if "attention, prompt 0" in t)
+    data = wait(browser, lambda d: d.execute_script(PLOT_DATA, title))
+    assert data["rows"] >= 2 and data["cells"] == data["rows"] * (data["rows"] + 1) // 2  # causal: lower triangle
+    browser.save_screenshot(str(ARTIFACTS / "explorer-attention-pattern.png"))

@@ -68,7 +68,7 @@ def test_open_button_opens_the_run(monkeypatch):
     at = open_app(monkeypatch, saved_runs())
     at.button(key="open:sinks-1").click().run()
     assert not problems(at)
-    assert at.title[0].value == "sinks: sinks-1"
+    assert at.title[0].value == "Attention sinks: sinks-1"
     assert at.query_params["run"] == ["sinks-1"] or at.query_params["run"] == "sinks-1"
 
 
@@ -125,9 +125,9 @@ def test_data_switch_shows_the_numbers_behind_a_figure(monkeypatch):
     at = open_app(monkeypatch, saved_runs(), run="dla-1")
     z = chart(at, "dla-1:heads")["data"][0]["z"]  # [L, H]
     at.toggle(key="dla-1:heads:data").set_value(True).run()
-    table = frame(at, "trace", "x", "y", "z")
+    table = frame(at, "layer", "head", "logit")  # decoded numbers, columns named after the axes
     assert len(table) == 3 * 4
-    assert table.set_index(["y", "x"]).loc[("L1", "H2"), "z"] == pytest.approx(z[1][2])
+    assert table.set_index(["layer", "head"]).loc[(1, 2), "logit"] == pytest.approx(z[1][2])
 
 
 def test_unknown_analysis_gets_the_generic_view(monkeypatch):

@@ -211,7 +211,7 @@ def test_app_command_runs_streamlit_on_the_main_file(tmp_path):
     assert args.port == 8123 and args.runs == str(tmp_path)
     cmd = command(str(tmp_path), 8123)
     assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4] == str(MAIN) and MAIN.is_file()
-    assert cmd[cmd.index("--server.port") + 1] == "8123" and cmd[-2:] == ["--runs", str(tmp_path)]
+    assert cmd[cmd.index("--server.port") + 1] == "8123" and cmd[cmd.index("--runs") + 1] == str(tmp_path)
 
 
 def test_app_command_rejects_a_file_as_runs_folder(tmp_path, capsys):

@@ -1,0 +1,85 @@
+"""Attention pattern of one head: query x key with token labels (as in circuitsvis).
+
+Runs do not store full patterns ([prompts, layers, heads, q, k] is large), so the view
+recomputes them for one chosen prompt and layer: it loads the run's model once per
+process (the playground's cache, within the same access rule: `app.access`), switches it
+to the engine's eager attention and captures ``blocks.{l}.attn.hook_pattern``
+([1, heads, q, k], post-softmax) through `Model.run_with_cache`. Pages call
+`pattern_view(run, prompts, layer, head, key)` next to their head pickers (DLA top heads,
+sink heads).
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from . import access
+from .tokens import position_labels, visible
+
+
+def compute_pattern(model, prompt: str, layer: int) -> tuple[torch.Tensor, list[str]]:
+    """(pattern [heads, q, k] of `layer` for one prompt, its tokens as text)."""
+    if not 0 <= layer < model.n_layers:
+        raise ValueError(f"layer {layer} out of range: the model has layers 0..{model.n_layers - 1}")
+    model.set_attn_implementation("eager")
+    batch = model.tokenize([prompt])
+    site = f"blocks.{layer}.attn.hook_pattern"
+    _, cache = model.run_with_cache(batch, [site], logits=None, to_cpu=True)
+    ids = batch.input_ids[0].tolist()
+    tokens = [model.tokenizer.decode([i]) for i in ids]
+    return cache[site][0].float(), tokens
+
+
+def pattern_figure(pattern: torch.Tensor, tokens: list[str], title: str) -> go.Figure:
+    """Heatmap of one head's pattern [q, k]: rows are queries, columns keys, 0-1 colour scale."""
+    labels = position_labels(tokens)
+    q, k = pattern.shape
+    z = [[float(pattern[i, j]) if j <= i else None for j in range(k)] for i in range(q)]  # causal: no future keys
+    hover = [[f"query {i}:{visible(tokens[i])}<br>key {j}:{visible(tokens[j])}" for j in range(k)] for i in range(q)]
+    fig = go.Figure(go.Heatmap(z=z, x=labels[:k], y=labels[:q], zmin=0, zmax=1, colorscale="Blues",
+                               text=hover, colorbar={"title": "attention"},
+                               hovertemplate="%{text}<br>attention %{z:.3f}<extra></extra>"))
+    fig.update_layout(title=title, xaxis={"title": "key token", "type": "category", "tickangle": -60},
+                      yaxis={"title": "query token", "type": "category", "autorange": "reversed"},
+                      height=max(380, 160 + 16 * q), margin={"t": 70})
+    return fig
+
+
+def pattern_view(run, prompts: list[str], layer: int, head: int, key: str) -> None:
+    """The pattern of (layer, head) on a chosen prompt; a button computes it when not yet known."""
+    from .generic import chart
+
+    st.markdown(f"**Attention pattern of L{layer}H{head}**")
+    spec = run.model.get("spec")
+    left, right = st.columns([3, 1])
+    prompt = left.selectbox("Prompt for the pattern", range(len(prompts)), key=f"{key}:pattern_prompt",
+                            format_func=lambda i: f"{i}: {prompts[i][:70]}")
+    store = st.session_state.setdefault("patterns", {})
+    wanted = (run.name, int(prompt), int(layer))
+    if wanted not in store:
+        st.caption(f"This run does not store attention patterns. Computing them loads the run's model "
+                   f"({spec or 'unknown'}) once and runs one forward pass on the prompt.")
+        right.write("")
+        if not right.button("Compute the pattern", key=f"{key}:pattern_go", disabled=not spec):
+            return
+        refusal = access.model_refusal(spec, access.app_options())
+        if refusal:
+            st.error(refusal)
+            return
+        from .playground import load_model
+
+        try:
+            model, lock = load_model(spec)
+            with st.spinner("Running the model..."), lock:
+                store[wanted] = compute_pattern(model, prompts[prompt], int(layer))
+        except Exception as e:
+            st.error(f"Cannot compute the pattern with {spec!r}: {type(e).__name__}: {e}")
+            return
+    pattern, tokens = store[wanted]
+    if not 0 <= head < pattern.shape[0]:
+        st.error(f"head {head} out of range: layer {layer} has {pattern.shape[0]} heads")
+        return
+    chart(pattern_figure(pattern[head], tokens, f"L{layer}H{head} attention, prompt {prompt} (rows: queries)"),
+          key=f"{key}:pattern")
