@@ -28,7 +28,7 @@ random sample of the rest exactly, and reports the rank agreement and the misses
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -38,10 +38,14 @@ from .align import aligned_donor
 from .metric import continuation_nll
 from .pairs import BENIGN, HARM, PairTokens
 
+Metric = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
 
 def prompt_grads(model, tokens: PairTokens, rows: Sequence[tuple[int, int]], layers: Sequence[int],
-                 batch_size: int):
-    """Per (pair, member) row: (NLL, {layer: z [L_prompt, H, d]}, {layer: dNLL/dz [same]})."""
+                 batch_size: int, metric: Metric = continuation_nll):
+    """Per (pair, member) row: (M, {layer: z [L_prompt, H, d]}, {layer: dM/dz [same]}).
+
+    `metric(logits_tail, input_ids, cont_len) -> [b]` defaults to the continuation NLL."""
     rows = list(rows)
     sites = [f"blocks.{l}.attn.hook_z" for l in layers]
     tail = tokens.tail()
@@ -50,7 +54,7 @@ def prompt_grads(model, tokens: PairTokens, rows: Sequence[tuple[int, int]], lay
         picked = [rows[k] for k in chunk]
         batch, cont = tokens.batch(picked)
         value, acts, grads = run_with_grads(
-            model, batch, sites, lambda logits: continuation_nll(logits, batch.input_ids, cont), logits_to_keep=tail)
+            model, batch, sites, lambda logits: metric(logits, batch.input_ids, cont), logits_to_keep=tail)
         out = []
         for r, (i, m) in enumerate(picked):
             n_prompt, pad = tokens.prompt_len(i, m), int((batch.attention_mask[r] == 0).sum())
@@ -67,11 +71,14 @@ def prompt_grads(model, tokens: PairTokens, rows: Sequence[tuple[int, int]], lay
 
 
 def atp_scores(model, tokens: PairTokens, pairs: Sequence[int], heads: Sequence[tuple[int, int]], align: str,
-               batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(AtP necessity [H, c], AtP sufficiency [H, c], clean NLL [c, 2]) in nats, float64."""
+               batch_size: int, metric: Metric = continuation_nll) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(AtP necessity [H, c], AtP sufficiency [H, c], clean NLL [c, 2]) in nats, float64.
+
+    necessity = -(estimated change of M on the harmful base), sufficiency = +(change on the
+    benign base); `metric` as in `prompt_grads` (tests pass a linear one)."""
     pairs = list(pairs)
     layers = sorted({layer for layer, _ in heads})
-    found = prompt_grads(model, tokens, [(i, m) for i in pairs for m in (HARM, BENIGN)], layers, batch_size)
+    found = prompt_grads(model, tokens, [(i, m) for i in pairs for m in (HARM, BENIGN)], layers, batch_size, metric)
     layer_ix = torch.tensor([layers.index(layer) for layer, _ in heads])
     head_ix = torch.tensor([head for _, head in heads])
     nec = torch.zeros(len(heads), len(pairs), dtype=torch.float64)
