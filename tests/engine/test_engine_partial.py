@@ -86,8 +86,8 @@ def test_gradients_of_a_row_metric_match_finite_differences():
     for site in sites:
         direction = torch.randn_like(acts[site]) * batch.attention_mask[:, :, None, None]
         eps = 1e-3  # HF eager attention takes its softmax in float32; central differences err O(eps^2)
-        plus = metric(model.forward(batch, hooks=[(site, lambda x, hook: x + eps * direction)]))
-        minus = metric(model.forward(batch, hooks=[(site, lambda x, hook: x - eps * direction)]))
+        plus = metric(model.forward(batch, hooks=[(site, lambda x, hook, d=eps * direction: x + d)]))
+        minus = metric(model.forward(batch, hooks=[(site, lambda x, hook, d=eps * direction: x - d)]))
         numeric = (plus - minus) / (2 * eps)
         analytic = (grads[site] * direction).sum((1, 2, 3))
         assert torch.allclose(numeric, analytic, rtol=2e-3, atol=1e-6)
