@@ -91,10 +91,16 @@ def main() -> None:
     (nec_ref, suf_ref), naive_part_s = timed(
         lambda: naive_screen(model, tokens, [heads[k] for k in naive_rows], args.align, progress=True))
     naive_s = naive_part_s * len(heads) / len(naive_rows)
+    print(f"naive: {naive_part_s:.1f} s for {len(naive_rows)} heads", flush=True)
     (nec, suf, _), exact_s = timed(lambda: exact_scores(model, tokens, pairs, heads, args.align, size))
+    print(f"batched exact: {exact_s:.1f} s for {len(heads)} heads", flush=True)
     (atp_nec, _, _), atp_s = timed(lambda: atp_scores(model, tokens, pairs, heads, args.align, 8))
+    print(f"atp: {atp_s:.1f} s", flush=True)
     config = ScreenConfig(method="atp+exact", align=args.align)
-    screen, pipeline_s = timed(lambda: screen_heads(model, harmful, benign, conts, config, progress=False))
+    copies = 2 if tokens.n < 2 else 1  # the statistics need two pairs: time one pair twice
+    screen, pipeline_s = timed(lambda: screen_heads(model, harmful * copies, benign * copies, conts * copies, config,
+                                                    progress=False))
+    pipeline_s /= copies
     diff = max(float((nec[naive_rows] - nec_ref).abs().max()), float((suf[naive_rows] - suf_ref).abs().max()))
     assert diff < 1e-4, f"batched exact differs from the naive loop by {diff:.2e} nats"
     stats_s = screen.timings.get("stats", 0.0)

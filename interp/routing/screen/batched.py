@@ -85,17 +85,17 @@ def _run_rows(model, tokens: PairTokens, clean: CleanPass, base: int, units: Seq
     picked = [rows[k] for k in chunk]
     pairs = [clean.pairs[c] for _, c in picked]
     batch, cont = tokens.batch([(i, base) for i in pairs])
-    width = batch.input_ids.shape[1]
-    resid = torch.zeros(len(picked), width, model.d_model, dtype=model.dtype)
-    values = torch.zeros(len(picked), width, model.n_heads, model.d_head, dtype=model.dtype)
+    width, device = batch.input_ids.shape[1], model.device
+    resid = torch.zeros(len(picked), width, model.d_model, dtype=model.dtype, device=device)
+    values = torch.zeros(len(picked), width, model.n_heads, model.d_head, dtype=model.dtype, device=device)
     where = torch.zeros(len(picked), width, dtype=torch.bool)
     head_mask = torch.zeros(len(picked), model.n_heads, dtype=torch.bool)
     for r, ((u, _), i) in enumerate(zip(picked, pairs)):
         real = clean.resid[(i, base)][layer]
         pad = width - real.shape[0]
-        resid[r, pad:] = real.to(resid.dtype)
+        resid[r, pad:] = real.to(device, resid.dtype)
         vals, ok = aligned_donor(tokens.prompt_len(i, base), clean.z[(i, donor)][layer].cpu(), align)
-        values[r, pad: pad + vals.shape[0]] = vals.to(values.dtype)
+        values[r, pad: pad + vals.shape[0]] = vals.to(device, values.dtype)
         where[r, pad: pad + ok.shape[0]] = ok
         head_mask[r, list(units[u][1])] = True
     edit = RowHeadSet(f"blocks.{layer}.attn.hook_z", positions=where, values=values, head_mask=head_mask)
