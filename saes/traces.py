@@ -189,6 +189,12 @@ def step_end_tokens(tokenizer, text: str, steps: list[Step], add_special_tokens:
     return ids, ends
 
 
+def token_at_char(tokenizer, text: str, char: int, add_special_tokens: bool = False) -> int:
+    """Index of the token of `text` covering character `char` (e.g. where the response starts)."""
+    enc = tokenizer(text, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
+    return _token_at(list(enc["offset_mapping"]), char)
+
+
 def _token_at(offsets, char: int) -> int:
     """Index of the token whose span covers `char` (the last such token; special tokens,
     with empty spans, never match). Falls back to the last token starting at or before it."""
