@@ -35,7 +35,7 @@ def behaviour_latents(counts: pd.DataFrame, min_count: int = 2, min_specificity:
                       top: int = 10) -> dict[str, list[dict]]:
     """{behaviour: [{latent, count, specificity}, ...]} of the latents specific to each
     behaviour other than "other", most steps first (at most `top`)."""
-    total = counts.sum(1)
+    total = counts.sum(axis=1)
     out: dict[str, list[dict]] = {}
     for behaviour in counts.columns:
         if behaviour == OTHER:

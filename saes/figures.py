@@ -33,8 +33,8 @@ def association_figure(result, layer: int, top: int = 40):
 
     table = result.counts[result.counts["layer"] == layer]
     wide = table.pivot_table(index="latent", columns="behaviour", values="count", fill_value=0)
-    wide = wide.loc[wide.sum(1).sort_values(ascending=False).index[:top]]
-    share = wide.div(wide.sum(1), axis=0)
+    wide = wide.loc[wide.sum(axis=1).sort_values(ascending=False).index[:top]]
+    share = wide.div(wide.sum(axis=1), axis=0)
     fig = go.Figure(go.Heatmap(z=share.T.values, x=[str(j) for j in wide.index], y=list(wide.columns),
                                customdata=wide.T.values, colorscale="Reds", zmin=0, zmax=1,
                                hovertemplate="latent %{x}, %{y}: %{customdata} steps (%{z:.0%})<extra></extra>"))
