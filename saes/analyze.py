@@ -115,8 +115,13 @@ def analyze(model, run: str | Path, config: AnalyzeConfig | None = None, *, seed
         curves[key], throughput[key] = record["curve"], record["throughput"]
     table = pd.concat(tables, ignore_index=True)[["layer", "latent", "behaviour", "count"]]
     label_counts = dict(Counter(s.label for t in traces for s in t.steps))
+    _, steps = load_steps(run, resid_site(layers[0]))
+    frame = pd.DataFrame([{"trace": r["trace"], "step": r["step"], "label": r["label"], "text": r["text"],
+                           "start": traces[r["trace"]].steps[r["step"]].start - len(traces[r["trace"]].prompt),
+                           "end": traces[r["trace"]].steps[r["step"]].end - len(traces[r["trace"]].prompt),
+                           "n_steps": r["n_steps"]} for r in steps])
     return RiseAnalysis(layers, stats, behaviours, silhouettes, method, maps, groups, table, long_short, tops, vectors,
-                        curves, throughput, label_counts, str(run), meta=meta)
+                        curves, throughput, label_counts, frame, [t.response for t in traces], str(run), meta=meta)
 
 
 def _ce(model, sae, layer: int, traces, chat: bool) -> dict:

@@ -32,6 +32,8 @@ class RiseAnalysis(Result):
     curves: dict  # layer -> sae training curve [{step, loss, fvu, l0, ...}]
     throughput: dict  # layer -> {wait_fraction, activations_per_s, ...}
     label_counts: dict  # behaviour -> steps
+    steps: pd.DataFrame  # trace, step, label, text, start, end (span in the response), n_steps
+    responses: list[str]  # the traces' responses (the explorer shows steps in them)
     run: str = ""  # the collect run analysed
 
     def summary(self) -> dict:
