@@ -176,7 +176,7 @@ def _capture(model, encoded, rows: list[int], sites: list[str], max_tokens: int)
     width = batch.input_ids.shape[1]
     out = {site: [] for site in sites}
     trace_ids, positions, step_ids = [], [], []
-    for b, (row, (tok, ends)) in enumerate(zip(rows, encoded)):
+    for b, (row, (_, ends)) in enumerate(zip(rows, encoded)):
         pad = width - len(ids[b])
         for j, pos in enumerate(ends):
             if pos >= len(ids[b]):

@@ -20,6 +20,8 @@ Layout under `<run>/sae/` (one folder per trained layer, `layer_<l>/`):
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import shutil
@@ -122,7 +124,9 @@ def train_layer(store_path: str | Path, site: str, out: str | Path, config: Trai
         _restore(trainer, latest)
         curve = json.loads((latest / "trainer.json").read_text())["curve"]
     elif config.normalize:  # sae-lens' estimate, from its own feed so the training feed starts at batch 0
-        trainer.activation_scaler.estimate_scaling_factor(d_in, StoreBatches(store, site, config.batch_size, seed + 1), 8)
+        with _quiet(not progress):
+            trainer.activation_scaler.estimate_scaling_factor(d_in, StoreBatches(store, site, config.batch_size,
+                                                                                 seed + 1), 8)
     trainer.checkpoint_thresholds = [t for t in trainer.checkpoint_thresholds if t >= trainer.n_training_samples]
     source = StoreBatches(store, site, config.batch_size, seed, start=trainer.n_training_steps)
     prefetch = PrefetchingIterator(source, prefetch=4)
@@ -132,7 +136,8 @@ def train_layer(store_path: str | Path, site: str, out: str | Path, config: Trai
     trainer.save_checkpoint_fn = lambda checkpoint_path: _save_checkpoint(trainer, checkpoints, curve)
     trainer.cfg.total_training_samples = config.steps * config.batch_size
     try:
-        trainer.fit()
+        with _quiet(not progress):
+            trainer.fit()
     except _Stopped:
         return out
     finally:
@@ -150,6 +155,26 @@ def train_layer(store_path: str | Path, site: str, out: str | Path, config: Trai
               "curve": curve, "throughput": feed.report(), "resumed_from": latest.name if latest else None}
     (out / "training.json").write_text(json.dumps(record, indent=1))
     return out
+
+
+@contextlib.contextmanager
+def _quiet(quiet: bool):
+    """Silence sae-lens' own progress bar (it has no switch) for the span of `fit`."""
+    if not quiet:
+        yield
+        return
+    from sae_lens.training import activation_scaler, sae_trainer
+    from tqdm.auto import tqdm
+
+    modules = (sae_trainer, activation_scaler)
+    shown = [m.tqdm for m in modules]
+    for m in modules:
+        m.tqdm = functools.partial(tqdm, disable=True)
+    try:
+        yield
+    finally:
+        for m, bar in zip(modules, shown):
+            m.tqdm = bar
 
 
 class _Stopped(Exception):
