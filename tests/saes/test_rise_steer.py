@@ -128,6 +128,10 @@ def test_cli_stages_and_bad_input(tiny_llama_folder, tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"fvu", "l0", "dead_pct", "ce_recovered"} <= set(summary["sae"])
     assert "reflection" in summary["behaviours"] and "1" in summary["silhouette"]
+    vector = out / summary["vectors"]["reflection@1"]
+    assert main(["generate", *model, "--prompt", "Hi", "--max-new-tokens", "4", "--vector", f"{vector}:2",
+                 "--json"]) == 0  # the behaviour vector is a steerlens steering vector
+    capsys.readouterr()
     assert main(["rise", "steer", *model, "--run", str(out), "--behaviour", "reflection", "--alphas=0,1",
                  "--n", "2", "--max-new-tokens", "4", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["dose_response"]
