@@ -283,3 +283,31 @@ def experts_step(model, out_dir: Path, quick: bool):
                     f"{effects['baseline']['target']:.2f} -> {effects['top_off']['target']:.2f} with the top "
                     f"{config.top_n} off, {sum(result.random_off()) / max(len(result.random_off()), 1):.2f} "
                     "with random ones off")
+
+
+@tour_step("rise", "RISE: SAE on reasoning steps, behaviour latents", notebook="06_rise_saes.ipynb")
+def rise_step(model, out_dir: Path, quick: bool):
+    """Step-end activations of worked arithmetic traces (the shipped examples when quick, the
+    model's own step-by-step answers otherwise), a small ReLU + L1 SAE trained with sae-lens,
+    and the latents that win the reflection steps."""
+    from saes import example_traces_file
+    from saes.analyze import AnalyzeConfig, analyze
+    from saes.collect import CollectConfig, collect, resid_site
+    from saes.train import TrainConfig, train_layer
+
+    work = out_dir.parent / f".{out_dir.name}-collect"  # hidden: not listed as a run of its own
+    layer = model.n_layers // 2
+    collect(model, CollectConfig(layers=[layer], n=12, max_new_tokens=160), work,
+            problems_file=str(example_traces_file()) if quick else None,
+            chat=bool(getattr(model.tokenizer, "chat_template", None)), progress=False)
+    d_sae = max(16, model.d_model // 4) if quick else 0
+    train_layer(work / "store", resid_site(layer), work / "sae" / f"layer_{layer}",
+                TrainConfig(d_sae=d_sae, batch_size=32, steps=150 if quick else 600, lr=3e-3, l1_coefficient=0.3,
+                            checkpoints=0), resume=True, progress=False)
+    result = analyze(model, work, AnalyzeConfig(min_count=1, ce_traces=4 if quick else 16), progress=False)
+    result.save(out_dir, overwrite=True)
+    s = result.summary()
+    top = s["behaviours"].get("reflection") or []
+    return result, (f"L{layer} SAE: FVU {s['sae']['fvu']:.2f}, L0 {s['sae']['l0']:.1f}, CE recovered "
+                    f"{s['sae']['ce_recovered']:.2f}; reflection latents "
+                    f"{', '.join(str(r['latent']) for r in top[:3]) or 'none'}")

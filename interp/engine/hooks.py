@@ -107,6 +107,7 @@ class ForwardState:
     passes: int = 0
     rows: list[int] | None = None  # caller's row index of each batch row (batches are length-sorted)
     generation: GenerationPlan | None = None  # set by generate: the engine counts positions
+    input_ids: torch.Tensor | None = None  # [b, seq_len] token ids of this pass (None for inputs_embeds)
 
     def row_index(self, device) -> torch.Tensor:  # [b]
         if self.rows is None:
@@ -243,6 +244,7 @@ class HookSet:
         mask = mask if isinstance(mask, torch.Tensor) and mask.ndim == 2 else None
         state = self.state
         state.batch, state.seq_len = int(ref.shape[0]), int(ref.shape[1])
+        state.input_ids = ids if isinstance(ids, torch.Tensor) else None
         if state.generation is not None:
             plan = state.generation
             state.offset = plan.locate(state.batch, state.seq_len, None if mask is None else int(mask.shape[1]))

@@ -1,0 +1,77 @@
+"""Explorer page for RISE runs (`saes`, arXiv 2512.23988): a latent browser in the spirit of
+a feature dashboard, and the dose-response of step-level steering.
+
+Controls: the layer and the latent (listed with the behaviour it wins most steps of, the
+behaviour-specific latents first). Shows the latent's step counts per behaviour, then its
+top-activating steps, each inside its response with the step highlighted.
+"""
+
+from __future__ import annotations
+
+import html
+
+import streamlit as st
+
+from .generic import chart
+from .registry import Shown, page
+from .runs import SavedRun
+
+
+def _highlight(response: str, start: int, end: int) -> str:
+    before, step, after = response[max(0, start - 300):start], response[start:end], response[end:end + 200]
+    lead = "..." if start > 300 else ""
+    tail = "..." if end + 200 < len(response) else ""
+    body = (html.escape(lead + before) + "<mark style='background:#ffd54f'>" + html.escape(step) + "</mark>"
+            + html.escape(after + tail))
+    return "<div style='white-space:pre-wrap;font-size:0.9em;border-left:3px solid #ddd;padding-left:8px'>" + body + "</div>"
+
+
+def _latent_options(r, layer: int) -> list[int]:
+    specific = [row["latent"] for rows in r.behaviours[str(layer)].values() for row in rows]
+    won = r.counts[r.counts["layer"] == layer].groupby("latent")["count"].sum().sort_values(ascending=False)
+    order = list(dict.fromkeys([*specific, *won.index.tolist()]))
+    rest = [j for j in range(len(r.groups[str(layer)])) if j not in set(order)]
+    return order + rest
+
+
+@page("rise", result="saes.result")
+def rise_page(run: SavedRun, r) -> Shown:
+    c1, c2 = st.columns([1, 3])
+    layer = c1.selectbox("Layer", r.layers, key=f"{run.name}:layer")
+    groups = r.groups[str(layer)]
+    options = _latent_options(r, layer)
+    latent = c2.selectbox("Latent", options, key=f"{run.name}:latent",
+                          format_func=lambda j: f"latent {j} ({groups[j]})")
+    stats = r.sae[str(layer)]
+    st.caption(f"SAE layer {layer}: FVU {stats['fvu']:.3f}, L0 {stats['l0']:.1f}, dead {stats['dead_pct']:.1f}%, "
+               f"CE recovered {stats.get('ce_recovered', float('nan')):.3f}; silhouette "
+               f"{r.silhouette.get(str(layer))}; map: {r.map_method}")
+    chart(r.figures()[f"decoder_map_layer{layer}"], key=f"{run.name}:map")
+    table = r.counts[(r.counts["layer"] == layer) & (r.counts["latent"] == latent)]
+    wins = {row.behaviour: int(row.count) for row in table.itertuples()}
+    st.markdown(f"**Latent {latent}** is the top-firing latent of "
+                + (", ".join(f"{n} {b} step{'s' * (n != 1)}" for b, n in wins.items()) or "no step"))
+    index = r.top_steps[f"layer_{layer}.index"][latent].tolist()
+    values = r.top_steps[f"layer_{layer}.value"][latent].tolist()
+    shown = 0
+    for row, value in zip(index, values):
+        if value <= 0:
+            continue
+        step = r.steps.iloc[row]
+        st.markdown(f"activation **{value:.3f}** - trace {step['trace']}, step {step['step']} "
+                    f"(label: {step['label']})")
+        st.markdown(_highlight(r.responses[int(step["trace"])], int(step["start"]), int(step["end"])),
+                    unsafe_allow_html=True)
+        shown += 1
+    if not shown:
+        st.info("This latent fires on no step (dead on this data).")
+    return Shown(figures={f"decoder_map_layer{layer}"})
+
+
+@page("rise-steer", result="saes.result")
+def rise_steer_page(run: SavedRun, r) -> Shown:
+    chart(r.figures()["dose_response"], key=f"{run.name}:dose")
+    alpha = st.selectbox("Samples at alpha", list(r.samples), key=f"{run.name}:alpha")
+    for text in r.samples.get(alpha, []):
+        st.text(text)
+    return Shown(figures={"dose_response"})

@@ -1,0 +1,71 @@
+"""The explorer pages of RISE runs (app/pages_rise.py) render, and the latent picker redraws."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from tiny import tiny_model
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest
+
+MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
+SITE = "blocks.1.hook_resid_post"
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    from saes.analyze import AnalyzeConfig, analyze
+    from saes.collect import CollectConfig, collect
+    from saes.steer import SteerConfig, steer
+    from saes.train import TrainConfig, train_layer
+
+    torch.set_num_threads(1)
+    base = tmp_path_factory.mktemp("rise-app")
+    rows = [{"question": f"What is {i}+1?", "answer": i + 1,
+             "response": f"{i} plus 1.\n\nWait, let me check: {i + 1}.\n\nThe answer is {i + 1}"} for i in range(6)]
+    (base / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    model = tiny_model("llama")
+    collect(model, CollectConfig(layers=[1]), base / "collect", problems_file=str(base / "p.jsonl"), chat=True,
+            progress=False)
+    train_layer(base / "collect" / "store", SITE, base / "collect" / "sae" / "layer_1",
+                TrainConfig(d_sae=16, batch_size=8, steps=20, lr=3e-3, checkpoints=0), progress=False)
+    runs = base / "runs"
+    analyze(model, base / "collect", AnalyzeConfig(min_count=1, min_specificity=0.0, ce_traces=0),
+            progress=False).save(runs / "rise-1")
+    steer(model, base / "collect", SteerConfig(alphas=[0.0, 1.0], n=2, max_new_tokens=4),
+          progress=False).save(runs / "rise-steer-1")
+    return runs
+
+
+def open_app(monkeypatch, root: Path, run: str) -> AppTest:
+    monkeypatch.setenv("STEERLENS_RUNS", str(root))
+    at = AppTest.from_file(str(MAIN), default_timeout=180)
+    at.query_params["run"] = run
+    return at.run()
+
+
+def problems(at: AppTest) -> list[str]:
+    return [e.value for e in at.exception] + [e.value for e in at.error]
+
+
+def test_latent_browser_shows_top_steps_highlighted(monkeypatch, root):
+    at = open_app(monkeypatch, root, "rise-1")
+    assert not problems(at)
+    assert any("rise-1:map" in c.proto.id for c in at.get("plotly_chart"))
+    picker = at.selectbox(key="rise-1:latent")
+    marked = [m.value for m in at.markdown if "<mark" in m.value]
+    first = picker.value
+    assert marked or any("fires on no step" in i.value for i in at.info)
+    other = next(j for j in picker.options if j != picker.format_func(first))
+    picker.set_value(int(other.split()[1])).run()
+    assert not problems(at) and at.selectbox(key="rise-1:latent").value != first
+
+
+def test_dose_response_page(monkeypatch, root):
+    at = open_app(monkeypatch, root, "rise-steer-1")
+    assert not problems(at)
+    assert any("rise-steer-1:dose" in c.proto.id for c in at.get("plotly_chart"))
