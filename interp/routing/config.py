@@ -43,7 +43,7 @@ class RoutingConfig:
     alpha_step: float = option(5.0, "modulation strength step")
     modulate_n: int = option(16, "pairs used for the dose-response generations")
     gen_tokens: int = option(32, "tokens generated per prompt (refusal, modulation, rescue)")
-    cipher_n: int | None = option(None, "pairs used for the cipher steps (default: all)")
+    cipher_n: int | None = option(None, "pairs used for the cipher steps (None: all pairs)")
     classifier: str = option("rules", "refusal classifier mode for dose-response and rescue", choices=MODES)
 
     def validate(self) -> None:
