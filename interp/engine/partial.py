@@ -1,0 +1,57 @@
+"""Forward passes that start at a decoder layer from a cached residual stream.
+
+    resid = cache["blocks.5.hook_resid_pre"]                # [b, P, d_model], from a clean pass
+    logits = forward_from_layer(model, batch, 5, resid, edits=[...], logits_to_keep=6)
+
+Everything below `layer` is identical to the pass the residual was cached from, so it need
+not be computed again: layers 0..layer-1 are skipped (`interp.engine.skipping.SkipLayers`,
+no compute), `blocks.{layer}.hook_resid_pre` is set to the cached residual, and layers
+layer..L-1, the final norm and the unembedding run as usual, with `edits` and `hooks`
+applied. The embedding module still runs (a table lookup) because the HF model builds its
+masks and rotary embeddings from the ids; its output is discarded.
+
+The result equals a full forward pass whose first `layer` layers produced `resid_pre`
+(up to float rounding of a different batch shape). Only single passes without a KV cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import torch
+
+from .edits import Edit
+from .hooks import HookFn
+from .skipping import SkipLayers
+
+if TYPE_CHECKING:
+    from .model import Model, TokenBatch
+
+
+def forward_from_layer(model: "Model", batch: "TokenBatch", layer: int, resid_pre: torch.Tensor,
+                       edits: Sequence[Edit] = (), hooks: Sequence[tuple[str, HookFn]] = (), *,
+                       logits_to_keep: int = 0) -> torch.Tensor:
+    """Logits [b, P or logits_to_keep, vocab] of `batch` run from decoder layer `layer`.
+
+    `resid_pre` [b, P, d_model] is `blocks.{layer}.hook_resid_pre` on `batch`'s left-padded
+    layout (pad positions are ignored by the attention mask; any value works there).
+    `logits_to_keep` > 0 unembeds only the last that many positions (HF's argument).
+    Raises ValueError for a layer out of range or a residual of the wrong shape.
+    """
+    if not 0 <= layer < model.n_layers:
+        raise ValueError(f"layer {layer} out of range: model has layers 0..{model.n_layers - 1}")
+    expected = (*batch.input_ids.shape, model.d_model)
+    if tuple(resid_pre.shape) != expected:
+        raise ValueError(f"resid_pre has shape {tuple(resid_pre.shape)}, the batch needs {expected} [b, P, d_model]")
+    device = model.device
+
+    def set_resid(x, hook):
+        return resid_pre.to(device=x.device, dtype=x.dtype)
+
+    kwargs = {"logits_to_keep": int(logits_to_keep)} if logits_to_keep else {}
+    with SkipLayers(model, whole=range(layer)), \
+            model.hooks([(f"blocks.{layer}.hook_resid_pre", set_resid), *hooks], edits):
+        out = model.hf(input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device),
+                       position_ids=batch.position_ids().to(device), use_cache=False, **kwargs)
+    return out.logits

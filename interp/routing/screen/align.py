@@ -1,0 +1,43 @@
+"""Position alignment of a donor prompt onto a base prompt (methods.md section 2, step 3).
+
+The interchange replaces a head's `z_h` at the base prompt's positions with the donor's
+`z_h` at the matching positions. "left" matches position i with donor position i (the
+paper's code: from the start of the sequence); "right" matches the last prompt token with
+the donor's last prompt token, and so on backwards (natural for prompts of unequal length).
+Base positions without a donor counterpart are left unpatched. Only prompt positions are
+patched; the continuation that follows is never patched.
+"""
+
+from __future__ import annotations
+
+import torch
+
+ALIGNS = ("left", "right")
+
+
+def aligned_positions(base_len: int, donor_len: int, align: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(base positions, donor positions), each [m] long, m = min(base_len, donor_len).
+
+    Positions count real prompt tokens from 0. Raises ValueError for an unknown align."""
+    if align not in ALIGNS:
+        raise ValueError(f"align must be 'left' or 'right', got {align!r}")
+    m = min(base_len, donor_len)
+    if align == "left":
+        idx = torch.arange(m)
+        return idx, idx.clone()
+    back = torch.arange(m, 0, -1)
+    return base_len - back, donor_len - back
+
+
+def aligned_donor(base_len: int, donor_z: torch.Tensor, align: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The donor's `z` moved onto the base prompt's positions.
+
+    donor_z: [Ld, ...] over the donor prompt's real tokens. Returns (values [base_len, ...],
+    where [base_len] bool: positions that have a donor counterpart; values are 0 elsewhere).
+    """
+    base_idx, donor_idx = aligned_positions(base_len, int(donor_z.shape[0]), align)
+    values = donor_z.new_zeros((base_len, *donor_z.shape[1:]))
+    values[base_idx] = donor_z[donor_idx]
+    where = torch.zeros(base_len, dtype=torch.bool)
+    where[base_idx] = True
+    return values, where

@@ -1,0 +1,98 @@
+"""Attribution patching (AtP): a first-order estimate of every head's interchange effect.
+
+Nanda 2023; Kramár et al. 2024, "AtP*: An efficient and scalable method for localizing LLM
+behaviour to components" (arXiv 2403.00745). For the patch `z_h <- z_h(donor)` on base
+prompt b, the change of the metric M (continuation NLL, `metric.py`) is estimated as
+
+    dM(h) ~= sum over patched positions p of (z_h^donor[p'] - z_h^b[p]) . dM/dz_h^b[p]
+
+with p' the donor position aligned to p (`align.py`, the same alignment as the exact
+screen), and the gradient taken on the clean base pass. One forward and one backward pass
+per prompt give the estimate for every head of every layer and both directions:
+necessity = -dM on the harmful base (benign donor), sufficiency = +dM on the benign base
+(harmful donor).
+
+AtP*'s QK fix is not needed here, and is not implemented. That fix exists because AtP on a
+node *upstream of a softmax it feeds*, patching queries or keys of a head, linearises the
+attention softmax, which fails where the softmax is saturated (gradient ~0, real effect
+large); AtP* recomputes the softmax exactly for the patched queries/keys. Our nodes are
+`z_h`, the head's output after its own softmax and value mixing, and the patch replaces
+`z_h` itself: the patched head's pattern is neither changed nor linearised, so there is no
+QK term to fix at the node. Softmaxes of later heads do see the patched residual, and those
+are linearised (as in AtP*, whose QK fix also covers only the patched node's own
+attention), as are the later MLPs and norms and the log-softmax of the NLL. GradDrop, AtP*'s
+correction for cancelling direct and indirect paths, is not implemented either. Both
+remaining error sources are why `method="atp+exact"` re-measures AtP's top heads plus a
+random sample of the rest exactly, and reports the rank agreement and the misses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from ...engine.batching import run_batched
+from ...engine.gradients import run_with_grads
+from .align import aligned_donor
+from .metric import continuation_nll
+from .pairs import BENIGN, HARM, PairTokens
+
+Metric = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def prompt_grads(model, tokens: PairTokens, rows: Sequence[tuple[int, int]], layers: Sequence[int],
+                 batch_size: int, metric: Metric = continuation_nll):
+    """Per (pair, member) row: (M, {layer: z [L_prompt, H, d]}, {layer: dM/dz [same]}).
+
+    `metric(logits_tail, input_ids, cont_len) -> [b]` defaults to the continuation NLL."""
+    rows = list(rows)
+    sites = [f"blocks.{l}.attn.hook_z" for l in layers]
+    tail = tokens.tail()
+
+    def run(chunk: list[int]):
+        picked = [rows[k] for k in chunk]
+        batch, cont = tokens.batch(picked)
+        value, acts, grads = run_with_grads(
+            model, batch, sites, lambda logits: metric(logits, batch.input_ids, cont), logits_to_keep=tail)
+        out = []
+        for r, (i, m) in enumerate(picked):
+            n_prompt, pad = tokens.prompt_len(i, m), int((batch.attention_mask[r] == 0).sum())
+            z = {l: acts[s][r, pad: pad + n_prompt].cpu() for l, s in zip(layers, sites)}
+            g = {l: grads[s][r, pad: pad + n_prompt].cpu() for l, s in zip(layers, sites)}
+            out.append((float(value[r]), z, g))
+        return out
+
+    found = {}
+    for chunk, results in run_batched([tokens.prompt_len(i, m) for i, m in rows], run, batch_size):
+        for k, res in zip(chunk, results):
+            found[rows[k]] = res
+    return found
+
+
+def atp_scores(model, tokens: PairTokens, pairs: Sequence[int], heads: Sequence[tuple[int, int]], align: str,
+               batch_size: int, metric: Metric = continuation_nll) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(AtP necessity [H, c], AtP sufficiency [H, c], clean NLL [c, 2]) in nats, float64.
+
+    necessity = -(estimated change of M on the harmful base), sufficiency = +(change on the
+    benign base); `metric` as in `prompt_grads` (tests pass a linear one)."""
+    pairs = list(pairs)
+    layers = sorted({layer for layer, _ in heads})
+    found = prompt_grads(model, tokens, [(i, m) for i in pairs for m in (HARM, BENIGN)], layers, batch_size, metric)
+    layer_ix = torch.tensor([layers.index(layer) for layer, _ in heads])
+    head_ix = torch.tensor([head for _, head in heads])
+    nec = torch.zeros(len(heads), len(pairs), dtype=torch.float64)
+    suf = torch.zeros_like(nec)
+    nll = torch.zeros(len(pairs), 2, dtype=torch.float64)
+    for c, i in enumerate(pairs):
+        for member, sign, out in ((HARM, -1.0, nec), (BENIGN, 1.0, suf)):
+            value, z, g = found[(i, member)]
+            _, z_donor, _ = found[(i, BENIGN if member == HARM else HARM)]
+            nll[c, member] = value
+            per_layer = []
+            for layer in layers:
+                donor, ok = aligned_donor(z[layer].shape[0], z_donor[layer], align)
+                delta = (donor - z[layer]) * ok[:, None, None]  # [L_prompt, H, d]
+                per_layer.append((delta.double() * g[layer].double()).sum((0, 2)))  # [H]
+            out[:, c] = sign * torch.stack(per_layer)[layer_ix, head_ix]
+    return nec, suf, nll

@@ -1,0 +1,83 @@
+"""`ScreenConfig`: how the head screen runs (field docs are the command-line help)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...runs.config import option
+
+METHODS = ("atp+exact", "exact", "atp")
+MIN_PAIRS = 2
+
+
+@dataclass
+class ScreenConfig:
+    method: str = option("atp+exact", "atp+exact: AtP ranks every head, the top --verify plus --verify-random "
+                         "others are re-measured exactly; exact: every head exactly; atp: the estimate only",
+                         choices=METHODS)
+    verify: int = option(24, "top AtP heads re-measured exactly (atp+exact)")
+    verify_random: int = option(24, "extra random heads re-measured exactly, to estimate what AtP missed (atp+exact)")
+    layers: tuple[int, int] | None = option(None, "[start, stop) layers screened, e.g. 4,12; default all")
+    heads: list[tuple[int, int]] | None = option(None, "restrict to these (layer, head); default all in --layers")
+    align: str = option("right", "position alignment of donor and base z_h: left (from the first token, the "
+                        "paper's code) or right (from the last prompt token)", choices=("left", "right"))
+    permutations: int = option(10_000, "sign-flip permutations over pairs for the p-values")
+    bootstrap: int = option(2_000, "bootstrap resamples over pairs for the top-k Jaccard stability")
+    top_k: int = option(20, "size of the head set whose stability and AtP misses are reported")
+    seed: int = option(0, "seed of the permutations, the bootstrap and the random verification sample")
+    batch_size: int | str = option("auto", "rows per forward pass, or auto (one layer's heads of one pair on CPU, "
+                                   "64 on accelerators, halved on out-of-memory)")
+
+    def validate(self) -> None:
+        """Checks that need no model (run before loading one). ValueError with the fix."""
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.align not in ("left", "right"):
+            raise ValueError(f"align must be 'left' or 'right', got {self.align!r}")
+        for name in ("verify", "verify_random"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.method == "atp+exact" and self.verify < 1:
+            raise ValueError("--verify must be >= 1 with --method atp+exact (or use --method atp)")
+        for name in ("permutations", "bootstrap", "top_k"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.layers is not None:
+            if len(self.layers) != 2 or self.layers[0] >= self.layers[1] or self.layers[0] < 0:
+                raise ValueError(f"layers must be [start, stop) with 0 <= start < stop, got {self.layers}")
+        if self.batch_size != "auto":
+            try:
+                ok = int(self.batch_size) >= 1
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise ValueError(f"batch size must be 'auto' or an int >= 1, got {self.batch_size!r}")
+
+    def screened_heads(self, model) -> list[tuple[int, int]]:
+        """The (layer, head) list in layer-major order; ValueError if out of the model's range."""
+        n_layers, n_heads = model.n_layers, model.n_heads
+        start, stop = self.layers if self.layers is not None else (0, n_layers)
+        if not 0 <= start < stop <= n_layers:
+            raise ValueError(f"layers {start}:{stop} out of range: model has layers 0..{n_layers - 1} "
+                             f"(stop may be at most {n_layers})")
+        if self.heads is None:
+            return [(layer, head) for layer in range(start, stop) for head in range(n_heads)]
+        heads = sorted({(int(layer), int(head)) for layer, head in self.heads})
+        bad = [h for h in heads if not (start <= h[0] < stop and 0 <= h[1] < n_heads)]
+        if bad:
+            raise ValueError(f"heads {bad} out of range: layers {start}..{stop - 1}, heads 0..{n_heads - 1}")
+        if not heads:
+            raise ValueError("heads is empty; pass None to screen every head")
+        return heads
+
+    def check_model(self, model, n_pairs: int) -> list[tuple[int, int]]:
+        """Checks that need the model and the data; returns the screened heads."""
+        self.validate()
+        heads = self.screened_heads(model)
+        if self.method == "atp+exact" and self.verify > len(heads):
+            raise ValueError(f"--verify {self.verify} is larger than the {len(heads)} screened heads; "
+                             f"use at most {len(heads)} (or --method exact)")
+        if n_pairs < MIN_PAIRS:
+            raise ValueError(f"{n_pairs} pair(s) given; the permutation test and the bootstrap need at least "
+                             f"{MIN_PAIRS} (the paper uses 120)")
+        return heads

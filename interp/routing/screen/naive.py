@@ -1,0 +1,65 @@
+"""The reference interchange: one forward pass per (head, pair, direction), batch size 1.
+
+This is what the paper's code does, written with the engine's own `Patch` edit on
+`blocks.{l}.attn.hook_z` (heads=[h]); it shares no alignment code with the batched screen
+(`Patch` maps donor positions itself), so the tests and `tests/benchmarks/bench_interchange.py`
+use it to check the batched screen. Far too slow for a full screen: 2 * n * L * H forwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from ...engine.edits import Patch
+from .metric import continuation_nll
+from .pairs import BENIGN, HARM, PairTokens
+
+
+@torch.inference_mode()
+def naive_patched_nll(model, tokens: PairTokens, pair: int, base: int, layer: int, heads: Sequence[int],
+                      align: str) -> float:
+    """NLL of pair `pair`'s member `base` with `heads` of `layer` patched from the other member.
+
+    The donor pass runs over the donor's prompt followed by the same continuation; with
+    align="left" only its prompt tokens are offered (base positions past the donor prompt
+    stay unpatched), with "right" the shared continuation makes the engine's last-token
+    alignment line up the two prompts' last tokens. Only base prompt positions are edited.
+    """
+    donor = HARM if base == BENIGN else BENIGN
+    site = f"blocks.{layer}.attn.hook_z"
+    donor_batch, _ = tokens.batch([(pair, donor)])
+    _, cache = model.run_with_cache(donor_batch, [site], logits=None)
+    donor_z = cache[site]  # [1, Ld + K, H, d]
+    if align == "left":
+        donor_z = donor_z[:, : tokens.prompt_len(pair, donor)]
+    base_batch, cont = tokens.batch([(pair, base)])
+    where = torch.zeros_like(base_batch.attention_mask, dtype=torch.bool)
+    where[0, : tokens.prompt_len(pair, base)] = True
+    edit = Patch(site, positions=where, heads=list(heads), donor=donor_z,
+                 donor_mask=torch.ones(donor_z.shape[:2], dtype=torch.bool), align=align)
+    logits = model.forward(base_batch, edits=[edit])
+    return float(continuation_nll(logits, base_batch.input_ids, cont)[0])
+
+
+@torch.inference_mode()
+def naive_clean_nll(model, tokens: PairTokens, pair: int, member: int) -> float:
+    batch, cont = tokens.batch([(pair, member)])
+    return float(continuation_nll(model.forward(batch), batch.input_ids, cont)[0])
+
+
+def naive_screen(model, tokens: PairTokens, heads: Sequence[tuple[int, int]], align: str,
+                 progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(necessity [H, n], sufficiency [H, n]) in nats, one forward per patch."""
+    from tqdm.auto import tqdm
+
+    n = tokens.n
+    nec = torch.zeros(len(heads), n, dtype=torch.float64)
+    suf = torch.zeros(len(heads), n, dtype=torch.float64)
+    for i in tqdm(range(n), desc="naive interchange", disable=not progress, leave=False):
+        harm, benign = naive_clean_nll(model, tokens, i, HARM), naive_clean_nll(model, tokens, i, BENIGN)
+        for row, (layer, head) in enumerate(heads):
+            nec[row, i] = harm - naive_patched_nll(model, tokens, i, HARM, layer, [head], align)
+            suf[row, i] = naive_patched_nll(model, tokens, i, BENIGN, layer, [head], align) - benign
+    return nec, suf

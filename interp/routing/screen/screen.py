@@ -1,0 +1,170 @@
+"""`screen_heads`: the interchange screen of every head, fast and exact (issue 14).
+
+methods.md section 2, step 3 and "Fast screens". Per pair i, necessity(h) =
+NLL(harm_i) - NLL(harm_i | z_h <- z_h(benign_i)) and sufficiency(h) =
+NLL(benign_i | z_h <- z_h(harm_i)) - NLL(benign_i), NLL = mean nats per token of the pair's
+fixed continuation after the prompt, the patch covering the prompt positions under
+`config.align`. Methods:
+
+- "exact": every head by batched exact interchange (`batched.py`);
+- "atp": every head by attribution patching only (`atp.py`); no p-values;
+- "atp+exact" (default): AtP for every head, then the `verify` heads with the largest mean
+  AtP necessity plus `verify_random` others drawn at random (seeded) are measured exactly.
+  p-values and the bootstrap use the exact per-pair scores only; the Spearman correlation
+  of AtP and exact necessity over the exactly measured heads, and how many of the exact
+  top-k AtP's top-k missed, say how far the estimate can be trusted.
+
+Work runs in chunks of pairs with a tqdm bar; with `checkpoint_dir` every finished chunk is
+saved and a rerun resumes from them (`checkpoint.py`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ...engine.batching import resolve_batch_size
+from ...runs.results import RunMeta
+from .atp import atp_scores
+from .batched import exact_scores
+from .checkpoint import Checkpoint, fingerprint
+from .config import ScreenConfig
+from .pairs import check_continuations, tokenize_pairs
+from .result import HeadScreen
+from .stats import bootstrap_topk_jaccard, sign_flip_pvalues, spearman, top_k
+
+ScoreFn = Callable[[list[int]], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+def screen_heads(model, harmful: Sequence[str], benign: Sequence[str], continuations: Sequence[Sequence[int]],
+                 config: ScreenConfig | None = None, *, chat: bool = True, progress: bool = True,
+                 checkpoint_dir: str | Path | None = None) -> HeadScreen:
+    """Screen heads for interchange necessity and sufficiency over n matched pairs.
+
+    harmful[i] / benign[i]: raw user texts of pair i (tokenised by `model.tokenize(..., chat=chat)`);
+    continuations[i]: 1..5 non-special token ids scored after both prompts of pair i.
+    Returns a `HeadScreen` ([H, n] per-pair scores in nats, p-values, AtP estimates).
+    Raises ValueError before any forward pass for mismatched or too few pairs, bad
+    continuations, layers or heads out of range, --verify above the head count, or
+    chat=True on a model without a chat template.
+    """
+    config = config or ScreenConfig()
+    start = time.perf_counter()
+    timings: dict[str, float] = {}
+    harmful, benign, continuations = list(harmful), list(benign), [list(c) for c in continuations]
+    if not len(harmful) == len(benign) == len(continuations):
+        raise ValueError(f"got {len(harmful)} harmful prompts, {len(benign)} benign prompts and "
+                         f"{len(continuations)} continuations; pass one of each per pair")
+    heads = config.check_model(model, len(harmful))
+    check_continuations(model, continuations)
+    if chat and not getattr(model.tokenizer, "chat_template", None):
+        raise ValueError("this model's tokenizer has no chat template; run with chat=False (CLI --no-chat) "
+                         "to score the raw prompts")
+    tokens = tokenize_pairs(model, harmful, benign, continuations, chat)
+    n = tokens.n
+    size = _batch_size(config.batch_size, model)
+    per_chunk = max(1, size // max(sum(1 for l, _ in heads if l == layer) for layer, _ in heads))
+    chunks = [list(range(s, min(n, s + per_chunk))) for s in range(0, n, per_chunk)]
+    store = Checkpoint(checkpoint_dir)
+    base_key = [model.info.get("spec"), model.info.get("sha256"), str(model.dtype), config.align, chunks,
+                [torch.cat([a, b]) .tolist() for a, b in tokens.prompts], [c.tolist() for c in tokens.continuations]]
+    timings["tokenize"] = time.perf_counter() - start
+
+    atp_nec = atp_suf = None
+    nll = None
+    if config.method in ("atp", "atp+exact"):
+        t = time.perf_counter()
+        key = fingerprint(base_key, heads, "atp")
+        atp_nec, atp_suf, nll = _staged(store, "atp", key, chunks, n, len(heads), progress, "AtP screen",
+                                        lambda pairs: atp_scores(model, tokens, pairs, heads, config.align, size))
+        timings["atp"] = time.perf_counter() - t
+
+    exact_rows = _exact_rows(config, heads, atp_nec)
+    nec = torch.full((len(heads), n), float("nan"), dtype=torch.float64)
+    suf = nec.clone()
+    if exact_rows:
+        t = time.perf_counter()
+        chosen = [heads[r] for r in exact_rows]
+        key = fingerprint(base_key, chosen, "exact")
+        e_nec, e_suf, nll = _staged(store, "exact", key, chunks, n, len(chosen), progress, "exact interchange",
+                                    lambda pairs: exact_scores(model, tokens, pairs, chosen, config.align, size))
+        nec[exact_rows], suf[exact_rows] = e_nec, e_suf
+        timings["exact"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    result = _assemble(config, heads, nec, suf, atp_nec, atp_suf, nll, exact_rows)
+    timings["stats"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - start
+    result.timings = timings
+    result.meta = RunMeta(model=dict(model.info), config=dataclasses.asdict(config), seed=config.seed,
+                          timings=dict(timings))
+    return result
+
+
+def _batch_size(batch_size, model) -> int:
+    """'auto' on CPU: one layer's heads of one pair per pass; else the engine's rule."""
+    if batch_size == "auto" and model.device.type == "cpu":
+        return max(1, model.n_heads)
+    return resolve_batch_size(batch_size, model.device)
+
+
+def _staged(store: Checkpoint, stage: str, key: str, chunks: list[list[int]], n: int, rows: int, progress: bool,
+            label: str, compute: ScoreFn) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Run `compute` over chunks of pairs (or load finished chunks); stitch [rows, n] results."""
+    first = torch.full((rows, n), float("nan"), dtype=torch.float64)
+    second, nll = first.clone(), torch.full((n, 2), float("nan"), dtype=torch.float64)
+    with tqdm(total=n, desc=label, unit="pair", disable=not progress) as bar:
+        for index, pairs in enumerate(chunks):
+            saved = store.load(stage, key, index)
+            if saved is None:
+                a, b, c = compute(pairs)
+                saved = {"first": a, "second": b, "nll": c}
+                store.save(stage, key, index, saved)
+            first[:, pairs], second[:, pairs], nll[pairs] = saved["first"], saved["second"], saved["nll"]
+            bar.update(len(pairs))
+    return first, second, nll
+
+
+def _exact_rows(config: ScreenConfig, heads, atp_nec: torch.Tensor | None) -> list[int]:
+    if config.method == "exact":
+        return list(range(len(heads)))
+    if config.method == "atp":
+        return []
+    ranked = top_k(atp_nec.mean(1), len(heads)).tolist()
+    top = ranked[: config.verify]
+    rest = ranked[config.verify:]
+    gen = torch.Generator().manual_seed(config.seed)
+    extra = [rest[int(k)] for k in torch.randperm(len(rest), generator=gen)[: config.verify_random]]
+    return sorted(top + extra)
+
+
+def _assemble(config, heads, nec, suf, atp_nec, atp_suf, nll, exact_rows) -> HeadScreen:
+    n = nec.shape[1]
+    exact = torch.zeros(len(heads), dtype=torch.bool)
+    exact[exact_rows] = True
+    delta = nll[:, 0] - nll[:, 1]
+    scale = 100.0 / float(delta.mean())
+    p_nec = torch.full((len(heads),), float("nan"), dtype=torch.float64)
+    p_suf = p_nec.clone()
+    rank = missed = jaccard = None
+    if exact_rows:
+        p_nec[exact_rows] = sign_flip_pvalues(nec[exact_rows], config.permutations, config.seed)
+        p_suf[exact_rows] = sign_flip_pvalues(suf[exact_rows], config.permutations, config.seed + 1)
+        k = min(config.top_k, len(exact_rows))
+        jaccard = bootstrap_topk_jaccard(nec[exact_rows], k, config.bootstrap, config.seed) if n > 1 else None
+        if atp_nec is not None:
+            rank = spearman(atp_nec[exact_rows].mean(1), nec[exact_rows].mean(1))
+            exact_top = {exact_rows[int(i)] for i in top_k(nec[exact_rows].mean(1), k)}
+            atp_top = set(top_k(atp_nec.mean(1), k).tolist())
+            missed = len(exact_top - atp_top)
+    return HeadScreen(
+        heads=list(heads), necessity=nec, sufficiency=suf, atp_necessity=atp_nec, atp_sufficiency=atp_suf,
+        nll_harmful=nll[:, 0].clone(), nll_benign=nll[:, 1].clone(), baseline_delta=delta,
+        necessity_pct=nec.mean(1) * scale, sufficiency_pct=suf.mean(1) * scale, p_necessity=p_nec,
+        p_sufficiency=p_suf, exact=exact, method=config.method, align=config.align, rank_correlation=rank,
+        missed_top_k=missed, topk_jaccard=jaccard, timings={}, top_k=config.top_k)
