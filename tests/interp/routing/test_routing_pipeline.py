@@ -62,9 +62,12 @@ def test_cli_bad_input_is_one_line(tiny_llama_folder, tmp_path, capsys):
     few = tmp_path / "few.jsonl"
     few.write_text("".join(json.dumps({"harmful": f"h{i}", "benign": f"b{i}", "category": "c"}) + "\n"
                            for i in range(3)))
-    no_template = tiny_model("llama")
-    no_template.tokenizer.chat_template = None
-    plain = save_tiny(no_template, tmp_path / "plain")
+    shared = tiny_model("llama")  # cached for every test: restore its template after saving
+    template, shared.tokenizer.chat_template = shared.tokenizer.chat_template, None
+    try:
+        plain = save_tiny(shared, tmp_path / "plain")
+    finally:
+        shared.tokenizer.chat_template = template
     model = str(tiny_llama_folder)
     cases = [
         (["--model", model, "--pairs", str(bad)], "bad.jsonl line 2: missing field(s) benign, category"),
