@@ -252,3 +252,21 @@ def skills_step(model, out_dir: Path, quick: bool):
     s, d = result.summary(), result.directions[0]
     return result, (f"{s['k']} directions explain {s['explained_variance_total']:.0%} of {s['n_texts']} texts; "
                     f"direction 0: {', '.join(d['keywords_pos'][:3]) or '-'} vs {', '.join(d['keywords_neg'][:3]) or '-'}")
+
+
+@tour_step("routing", "policy-gate routing: interchange screen for the refusal gate",
+           notebook="05_policy_routing.ipynb")
+def routing_step(model, out_dir: Path, quick: bool):
+    """Per-head interchange on matched harmful / benign requests: the gate is the head whose
+    benign z_h most lowers the NLL of the benign answer after the harmful prompt."""
+    from ..routing.config import RoutingConfig
+    from ..routing.pairs import load_pairs
+    from ..routing.pipeline import run_routing
+
+    config = (RoutingConfig(n=8, steps=["interchange"], verify=8, permutations=1000, bootstrap=200) if quick
+              else RoutingConfig(n=24, steps=["screen", "interchange", "knockout"]))
+    result = run_routing(model, load_pairs(), config, chat=_has_chat_template(model))
+    result.save(out_dir, overwrite=True)
+    gate = result.summary()["gate"]
+    return result, (f"gate L{gate['layer']}H{gate['head']}: necessity {gate['necessity_pct']:.1f}% of the "
+                    f"harmful-benign NLL gap (p={gate['p_value']:.3g}), sufficiency {gate['sufficiency_pct']:.1f}%")
