@@ -6,6 +6,8 @@ from interp.metrics.refusal import LITERATURE_SUBSTRINGS, classify_response, lab
 from interp.routing.cipher import CIPHER_MAP, PREFIX, cipher_prompt, decode, encode
 from interp.routing.pairs import load_pairs, parse_pairs
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def test_shipped_pairs_are_many_matched_and_tagged():
     pairs = load_pairs()
