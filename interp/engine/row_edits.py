@@ -6,6 +6,9 @@
 at the padded positions where `positions` (a bool mask [b, P]) is True; everything else is
 left as it is. This lets one batch carry many different single-head (or head-set) patches,
 one per row, in one forward pass: the batched counterpart of `Patch(..., heads=[h])`.
+`values` and the mask are laid out like the batch the pass runs on, so use it with passes
+over the batch as given (`Model.forward`, `interp.engine.partial.forward_from_layer`), not
+with `run_with_cache`, which re-pads length-sorted sub-batches (a width mismatch raises).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
@@ -62,43 +63,44 @@ def patched_nll(model, tokens: PairTokens, clean: CleanPass, base: int, units: S
                 batch_size: int) -> torch.Tensor:
     """NLL [U, c] of member `base` of each clean pair with each unit's heads patched from the
     other member (necessity: base=HARM; sufficiency: base=BENIGN), float64 on CPU."""
-    donor = BENIGN if base == HARM else HARM
     out = torch.full((len(units), len(clean.pairs)), float("nan"), dtype=torch.float64)
-    tail = tokens.tail()
     by_layer: dict[int, list[int]] = {}
     for u, (layer, _) in enumerate(units):
         by_layer.setdefault(layer, []).append(u)
     for layer, members in by_layer.items():
-        site = f"blocks.{layer}.attn.hook_z"
         rows = [(u, c) for u in members for c in range(len(clean.pairs))]
         lengths = [tokens.prompt_len(clean.pairs[c], base) for _, c in rows]
-
-        def run(chunk: list[int]) -> torch.Tensor:
-            picked = [rows[k] for k in chunk]
-            pairs = [clean.pairs[c] for _, c in picked]
-            batch, cont = tokens.batch([(i, base) for i in pairs])
-            width = batch.input_ids.shape[1]
-            resid = torch.zeros(len(picked), width, model.d_model, dtype=model.dtype)
-            values = torch.zeros(len(picked), width, model.n_heads, model.d_head, dtype=model.dtype)
-            where = torch.zeros(len(picked), width, dtype=torch.bool)
-            head_mask = torch.zeros(len(picked), model.n_heads, dtype=torch.bool)
-            for r, ((u, _), i) in enumerate(zip(picked, pairs)):
-                real = clean.resid[(i, base)][layer]
-                pad = width - real.shape[0]
-                resid[r, pad:] = real.to(resid.dtype)
-                vals, ok = aligned_donor(tokens.prompt_len(i, base), clean.z[(i, donor)][layer].cpu(), align)
-                values[r, pad: pad + vals.shape[0]] = vals.to(values.dtype)
-                where[r, pad: pad + ok.shape[0]] = ok
-                head_mask[r, list(units[u][1])] = True
-            edit = RowHeadSet(site, positions=where, values=values, head_mask=head_mask)
-            logits = forward_from_layer(model, batch, layer, resid, edits=[edit], logits_to_keep=tail)
-            return continuation_nll(logits, batch.input_ids, cont).double().cpu()
-
+        run = partial(_run_rows, model, tokens, clean, base, units, layer, rows, align, tokens.tail())
         for chunk, nll in run_batched(lengths, run, batch_size):
             for k, value in zip(chunk, nll.tolist()):
                 u, c = rows[k]
                 out[u, c] = value
     return out
+
+
+def _run_rows(model, tokens: PairTokens, clean: CleanPass, base: int, units: Sequence[Unit], layer: int,
+              rows: list[tuple[int, int]], align: str, tail: int, chunk: list[int]) -> torch.Tensor:
+    """NLL [len(chunk)] of the (unit, pair) rows `chunk`, all patching layer `layer`, in one pass."""
+    donor = BENIGN if base == HARM else HARM
+    picked = [rows[k] for k in chunk]
+    pairs = [clean.pairs[c] for _, c in picked]
+    batch, cont = tokens.batch([(i, base) for i in pairs])
+    width = batch.input_ids.shape[1]
+    resid = torch.zeros(len(picked), width, model.d_model, dtype=model.dtype)
+    values = torch.zeros(len(picked), width, model.n_heads, model.d_head, dtype=model.dtype)
+    where = torch.zeros(len(picked), width, dtype=torch.bool)
+    head_mask = torch.zeros(len(picked), model.n_heads, dtype=torch.bool)
+    for r, ((u, _), i) in enumerate(zip(picked, pairs)):
+        real = clean.resid[(i, base)][layer]
+        pad = width - real.shape[0]
+        resid[r, pad:] = real.to(resid.dtype)
+        vals, ok = aligned_donor(tokens.prompt_len(i, base), clean.z[(i, donor)][layer].cpu(), align)
+        values[r, pad: pad + vals.shape[0]] = vals.to(values.dtype)
+        where[r, pad: pad + ok.shape[0]] = ok
+        head_mask[r, list(units[u][1])] = True
+    edit = RowHeadSet(f"blocks.{layer}.attn.hook_z", positions=where, values=values, head_mask=head_mask)
+    logits = forward_from_layer(model, batch, layer, resid, edits=[edit], logits_to_keep=tail)
+    return continuation_nll(logits, batch.input_ids, cont).double().cpu()
 
 
 def exact_scores(model, tokens: PairTokens, pairs: Sequence[int], heads: Sequence[tuple[int, int]], align: str,

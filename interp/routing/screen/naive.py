@@ -3,7 +3,8 @@
 This is what the paper's code does, written with the engine's own `Patch` edit on
 `blocks.{l}.attn.hook_z` (heads=[h]); it shares no alignment code with the batched screen
 (`Patch` maps donor positions itself), so the tests and `tests/benchmarks/bench_interchange.py`
-use it to check the batched screen. Far too slow for a full screen: 2 * n * L * H forwards.
+use it to check the batched screen. Donor `z` is cached once per prompt; even so a full
+screen costs 2 * n * L * H forwards of the whole model.
 """
 
 from __future__ import annotations
@@ -18,22 +19,30 @@ from .pairs import BENIGN, HARM, PairTokens
 
 
 @torch.inference_mode()
+def donor_cache(model, tokens: PairTokens, pair: int, member: int, layers: Sequence[int]) -> dict[int, torch.Tensor]:
+    """{layer: z [1, L_prompt + K, H, d]} of one clean pass over a prompt and its continuation."""
+    batch, _ = tokens.batch([(pair, member)])
+    sites = [f"blocks.{layer}.attn.hook_z" for layer in layers]
+    _, cache = model.run_with_cache(batch, sites, logits=None)
+    return {layer: cache[site] for layer, site in zip(layers, sites)}
+
+
+@torch.inference_mode()
 def naive_patched_nll(model, tokens: PairTokens, pair: int, base: int, layer: int, heads: Sequence[int],
-                      align: str) -> float:
+                      align: str, donor: dict[int, torch.Tensor] | None = None) -> float:
     """NLL of pair `pair`'s member `base` with `heads` of `layer` patched from the other member.
 
-    The donor pass runs over the donor's prompt followed by the same continuation; with
-    align="left" only its prompt tokens are offered (base positions past the donor prompt
-    stay unpatched), with "right" the shared continuation makes the engine's last-token
-    alignment line up the two prompts' last tokens. Only base prompt positions are edited.
+    `donor` is the other member's `donor_cache` (computed here when not given). With
+    align="left" only the donor's prompt tokens are offered (base positions past the donor
+    prompt stay unpatched); with "right" the shared continuation makes the engine's
+    last-token alignment line up the two prompts' last tokens. Only base prompt positions
+    are edited.
     """
-    donor = HARM if base == BENIGN else BENIGN
+    other = HARM if base == BENIGN else BENIGN
     site = f"blocks.{layer}.attn.hook_z"
-    donor_batch, _ = tokens.batch([(pair, donor)])
-    _, cache = model.run_with_cache(donor_batch, [site], logits=None)
-    donor_z = cache[site]  # [1, Ld + K, H, d]
+    donor_z = (donor or donor_cache(model, tokens, pair, other, [layer]))[layer]
     if align == "left":
-        donor_z = donor_z[:, : tokens.prompt_len(pair, donor)]
+        donor_z = donor_z[:, : tokens.prompt_len(pair, other)]
     base_batch, cont = tokens.batch([(pair, base)])
     where = torch.zeros_like(base_batch.attention_mask, dtype=torch.bool)
     where[0, : tokens.prompt_len(pair, base)] = True
@@ -55,11 +64,13 @@ def naive_screen(model, tokens: PairTokens, heads: Sequence[tuple[int, int]], al
     from tqdm.auto import tqdm
 
     n = tokens.n
+    layers = sorted({layer for layer, _ in heads})
     nec = torch.zeros(len(heads), n, dtype=torch.float64)
     suf = torch.zeros(len(heads), n, dtype=torch.float64)
     for i in tqdm(range(n), desc="naive interchange", disable=not progress, leave=False):
         harm, benign = naive_clean_nll(model, tokens, i, HARM), naive_clean_nll(model, tokens, i, BENIGN)
+        from_benign, from_harm = (donor_cache(model, tokens, i, m, layers) for m in (BENIGN, HARM))
         for row, (layer, head) in enumerate(heads):
-            nec[row, i] = harm - naive_patched_nll(model, tokens, i, HARM, layer, [head], align)
-            suf[row, i] = naive_patched_nll(model, tokens, i, BENIGN, layer, [head], align) - benign
+            nec[row, i] = harm - naive_patched_nll(model, tokens, i, HARM, layer, [head], align, from_benign)
+            suf[row, i] = naive_patched_nll(model, tokens, i, BENIGN, layer, [head], align, from_harm) - benign
     return nec, suf
