@@ -38,13 +38,13 @@ def greedy_continuations(model, prompts: Sequence[str], *, chat: bool, batch_siz
                          max_tokens: int = MAX_CONTINUATION) -> tuple[list[list[int]], list[int]]:
     """(first <= `max_tokens` non-special greedy tokens, first non-whitespace token) per prompt.
 
-    Generates `max_tokens + 3` tokens so a few leading special tokens can be skipped; raises
-    ValueError when a prompt's greedy answer holds no non-special token."""
+    Generates up to `max_tokens + 3` tokens (stopping at EOS: the continuation is the model's
+    own greedy answer, never forced past its end) so a few leading special tokens can be
+    skipped; raises ValueError when a prompt's greedy answer holds no non-special token."""
     special = set(getattr(model.tokenizer, "all_special_ids", []) or [])
     conts, firsts = [], []
     for start in range(0, len(prompts), batch_size):
-        gen = model.generate(list(prompts[start:start + batch_size]), chat=chat, max_new_tokens=max_tokens + 3,
-                             stop_at_eos=False)
+        gen = model.generate(list(prompts[start:start + batch_size]), chat=chat, max_new_tokens=max_tokens + 3)
         for prompt, row in zip(gen.prompts, gen.new_tokens.tolist()):
             kept = [t for t in row if t not in special][:max_tokens]
             if not kept:
