@@ -61,3 +61,14 @@ def test_substring_mode_is_the_literature_list_anywhere_case_insensitive():
     assert refusal_rate(texts, "substring") == 0.5 and label_counts(texts, "substring")["answer"] == 1
     with pytest.raises(ValueError, match="mode must be one of rules, substring"):
         classify_response("x", "judge")
+
+
+def test_config_orders_steps_adds_prerequisites_and_sets_the_band():
+    from interp.routing.config import RoutingConfig
+
+    assert RoutingConfig(steps=["cipher"]).ordered_steps() == ["screen", "interchange", "cipher"]
+    assert RoutingConfig(steps=["modulate"]).ordered_steps() == ["modulate"]
+    assert RoutingConfig().band(24) == (6, 16) and RoutingConfig(layers="2:5").band(24) == (2, 5)
+    assert RoutingConfig(alpha_max=50, alpha_step=5).alphas() == [5.0 * i for i in range(11)]
+    with pytest.raises(ValueError, match="--permutations 10: use at least 100"):
+        RoutingConfig(permutations=10).validate()
