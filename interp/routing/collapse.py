@@ -35,8 +35,11 @@ def plain_rows(screen, heads: list[tuple[int, int]]) -> torch.Tensor:
     return torch.stack(rows).double()
 
 
-def cipher_collapse(plain_screen, cipher_screen) -> CipherCollapse:
-    """Collapse per head of `cipher_screen` (a screen restricted to a few heads)."""
+def cipher_collapse(plain_screen, cipher_screen, gate: tuple[int, int] | None = None) -> CipherCollapse:
+    """Collapse per head of `cipher_screen` (a screen restricted to a few heads); rows are
+    reordered so `gate` (if given) comes first (the screen returns heads layer-major)."""
     heads = [tuple(h) for h in cipher_screen.heads]
-    return CipherCollapse(heads, plain_rows(plain_screen, heads), cipher_screen.necessity.double(),
-                          cipher_screen.p_necessity.double())
+    order = sorted(range(len(heads)), key=lambda i: heads[i] != tuple(gate)) if gate is not None else list(range(len(heads)))
+    heads = [heads[i] for i in order]
+    return CipherCollapse(heads, plain_rows(plain_screen, heads), cipher_screen.necessity[order].double(),
+                          cipher_screen.p_necessity[order].double())

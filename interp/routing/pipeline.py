@@ -165,7 +165,7 @@ class _Context:
         cfg = screen_config(self.config, heads=heads, method="exact", seed=self.seed, batch_size=self.batch_size)
         cipher_screen = interchange(self.model, c_harm, c_ben, conts, cfg, chat=self.chat, progress=self.progress,
                                     checkpoint_dir=self._checkpoint("cipher"))
-        return {"collapse": cipher_collapse(result.step("interchange"), cipher_screen),
+        return {"collapse": cipher_collapse(result.step("interchange"), cipher_screen, gate),
                 "rescue": rescue(self.model, plain, c_harm, gate, chat=self.chat,
                                  max_new_tokens=self.config.gen_tokens, batch_size=self.size,
                                  mode=self.config.classifier),

@@ -121,7 +121,8 @@ def test_collapse_is_zero_for_the_same_screen_and_one_when_necessity_vanishes(mo
 
     cfg = ScreenConfig(method="exact", heads=[(1, 0), (2, 1)], permutations=200, bootstrap=20)
     plain = interchange(model, HARM, BEN, base.continuations, cfg, chat=True)
-    col = cipher_collapse(plain, plain)
+    col = cipher_collapse(plain, plain, gate=(2, 1))
+    assert col.heads == [(2, 1), (1, 0)]  # the gate first, whatever the screen's order
     assert torch.allclose(col.collapse, torch.zeros(2, dtype=torch.float64))
     plain.necessity = plain.necessity * 0
     assert cipher_collapse(interchange(model, HARM, BEN, base.continuations, cfg, chat=True), plain).collapse.eq(1).all()
