@@ -36,7 +36,7 @@ class RefusalSteerConfig:
                                  help="strengths added to benign prompts (times the mean difference)")
     max_new_tokens: int = option(24, "tokens generated per prompt")
     gen_batch_size: int = option(16, "prompts per generate call")
-    n_test: int | None = option(None, "use only the first N held-out pairs (default: all 29)")
+    n_test: int | None = option(None, "use only the first N held-out pairs (default: every held-out pair of the pairs file)")
 
     def validate(self) -> None:
         if self.layer is not None and self.layer < 0:

@@ -311,3 +311,21 @@ def rise_step(model, out_dir: Path, quick: bool):
     return result, (f"L{layer} SAE: FVU {s['sae']['fvu']:.2f}, L0 {s['sae']['l0']:.1f}, CE recovered "
                     f"{s['sae']['ce_recovered']:.2f}; reflection latents "
                     f"{', '.join(str(r['latent']) for r in top[:3]) or 'none'}")
+
+
+@tour_step("routing", "policy-gate routing: interchange screen for the refusal gate",
+           notebook="05_policy_routing.ipynb")
+def routing_step(model, out_dir: Path, quick: bool):
+    """Per-head interchange on matched harmful / benign requests: the gate is the head whose
+    benign z_h most lowers the NLL of the benign answer after the harmful prompt."""
+    from ..routing.config import RoutingConfig
+    from ..routing.pairs import load_pairs
+    from ..routing.pipeline import run_routing
+
+    config = (RoutingConfig(n=8, steps=["interchange"], verify=8, permutations=1000, bootstrap=200) if quick
+              else RoutingConfig(n=24, steps=["screen", "interchange", "knockout"]))
+    result = run_routing(model, load_pairs(), config, chat=_has_chat_template(model))
+    result.save(out_dir, overwrite=True)
+    gate = result.summary()["gate"]
+    return result, (f"gate L{gate['layer']}H{gate['head']}: necessity {gate['necessity_pct']:.1f}% of the "
+                    f"harmful-benign NLL gap (p={gate['p_value']:.3g}), sufficiency {gate['sufficiency_pct']:.1f}%")

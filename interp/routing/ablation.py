@@ -1,0 +1,58 @@
+"""Step 2: per-head ablation of the probe direction (methods.md section 2, step 2).
+
+The residual-space probe direction d is pulled into head h's space through its output
+projection, u_h = W_O^h^T d ([d_head]), and its component is removed from z_h at every
+position (`ProjectOut` on `blocks.{l}.attn.hook_z`, heads=[h]). The effect is measured
+with the interchange metric on the harmful prompts, with the sign of necessity:
+effect(h) = NLL(harm) - NLL(harm | ablated). The paper shows this to be weak at scale;
+it is here as the contrast to interchange.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ..arch.spec import o_proj_weight
+from ..engine.edits import ProjectOut
+from .nll import continuation_nll
+
+
+@dataclass
+class Ablation:
+    heads: list[tuple[int, int]]  # the heads ablated (the DLA candidates)
+    effect: torch.Tensor  # [heads, n] nats: NLL(harm) - NLL(harm | probe removed from z_h)
+    effect_pct: torch.Tensor  # [heads] mean effect as % of mean baseline_delta
+    nll_harmful: torch.Tensor  # [n]
+    nll_benign: torch.Tensor  # [n]
+
+
+def head_space_direction(model, direction: torch.Tensor, layer: int, head: int) -> torch.Tensor:
+    """u_h = W_O^h^T d: the direction in head h's z space that writes along d ([d_head])."""
+    w_o = o_proj_weight(model.spec, model.hf, layer).float().cpu()  # [d_model, H * d_head]
+    block = w_o[:, head * model.d_head:(head + 1) * model.d_head]
+    return block.T @ direction.float().cpu()
+
+
+def ablation_edit(model, direction: torch.Tensor, layer: int, head: int) -> ProjectOut:
+    return ProjectOut(f"blocks.{layer}.attn.hook_z", heads=[head],
+                      direction=head_space_direction(model, direction, layer, head))
+
+
+def ablate_heads(model, harmful: Sequence[str], benign: Sequence[str], continuations, direction: torch.Tensor,
+                 heads: Sequence[tuple[int, int]], *, chat: bool = True, batch_size: int = 8,
+                 progress: bool = False) -> Ablation:
+    from tqdm.auto import tqdm
+
+    nll_h = continuation_nll(model, harmful, continuations, chat=chat, batch_size=batch_size)
+    nll_b = continuation_nll(model, benign, continuations, chat=chat, batch_size=batch_size)
+    rows = []
+    for layer, head in tqdm(list(heads), desc="ablate", disable=not progress, leave=False):
+        edit = ablation_edit(model, direction, layer, head)
+        rows.append(nll_h - continuation_nll(model, harmful, continuations, edits=[edit], chat=chat,
+                                             batch_size=batch_size))
+    effect = torch.stack(rows) if rows else torch.zeros(0, len(harmful), dtype=torch.float64)
+    scale = (nll_h - nll_b).mean()
+    return Ablation(list(map(tuple, heads)), effect, 100 * effect.mean(-1) / scale, nll_h, nll_b)

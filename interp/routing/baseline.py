@@ -1,0 +1,79 @@
+"""What every later step reads: greedy continuations, refusal direction, probe direction.
+
+methods.md section 2 ("How Alignment Routes", arXiv 2604.04385):
+- continuation of pair i: the first <= 5 non-special greedy tokens the model produces for
+  the benign prompt (the interchange metric scores them after either prompt);
+- refusal direction (for DLA): mean unembedding of the refusal openers' first tokens minus
+  the unembedding of the benign prompt's first non-whitespace greedy token, one per pair
+  (`interp.dla.directions.refusal_direction`);
+- probe direction (ablation, modulation, cipher contrast): the unit mean over pairs of the
+  harmful minus benign residual at the last prompt token, at a middle decoder layer
+  (`blocks.{layer}.hook_resid_post`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ..dla.directions import first_nonspace_token
+
+MAX_CONTINUATION = 5
+
+
+@dataclass
+class Baseline:
+    """Greedy benign continuations and the probe direction of one model and pair set."""
+
+    continuations: list[list[int]]  # n lists of <= 5 token ids
+    benign_first: list[int]  # [n] first non-whitespace greedy token of each benign prompt
+    probe_layer: int
+    probe: torch.Tensor  # [d_model] float32, unit norm
+    probe_norm: float  # norm of the mean difference before normalising
+
+
+def greedy_continuations(model, prompts: Sequence[str], *, chat: bool, batch_size: int = 8,
+                         max_tokens: int = MAX_CONTINUATION) -> tuple[list[list[int]], list[int]]:
+    """(first <= `max_tokens` non-special greedy tokens, first non-whitespace token) per prompt.
+
+    Generates up to `max_tokens + 3` tokens (stopping at EOS: the continuation is the model's
+    own greedy answer, never forced past its end) so a few leading special tokens can be
+    skipped; raises ValueError when a prompt's greedy answer holds no non-special token."""
+    special = set(getattr(model.tokenizer, "all_special_ids", []) or [])
+    conts, firsts = [], []
+    for start in range(0, len(prompts), batch_size):
+        gen = model.generate(list(prompts[start:start + batch_size]), chat=chat, max_new_tokens=max_tokens + 3)
+        for prompt, row in zip(gen.prompts, gen.new_tokens.tolist()):
+            kept = [t for t in row if t not in special][:max_tokens]
+            if not kept:
+                raise ValueError(f"the greedy answer to {prompt!r} holds only special tokens; drop this pair")
+            conts.append(kept)
+            try:
+                firsts.append(first_nonspace_token(model, row))
+            except ValueError:
+                firsts.append(kept[0])
+    return conts, firsts
+
+
+def probe_direction(model, harmful: Sequence[str], benign: Sequence[str], layer: int, *, chat: bool,
+                    batch_size: int | str = "auto") -> tuple[torch.Tensor, float]:
+    """(unit mean harmful - benign residual [d_model] at `layer`'s output, last token; its norm)."""
+    site = f"blocks.{layer}.hook_resid_post"
+    _, h = model.run_with_cache(list(harmful), [site], positions="last", chat=chat, logits=None,
+                                to_cpu=True, dtype=torch.float64, batch_size=batch_size)
+    _, b = model.run_with_cache(list(benign), [site], positions="last", chat=chat, logits=None,
+                                to_cpu=True, dtype=torch.float64, batch_size=batch_size)
+    diff = (h[site] - b[site]).mean(0)
+    norm = float(diff.norm())
+    if norm == 0.0:
+        raise ValueError("harmful and benign residuals are identical at the probe layer; the probe direction is undefined")
+    return (diff / norm).float(), norm
+
+
+def compute_baseline(model, harmful: Sequence[str], benign: Sequence[str], probe_layer: int, *, chat: bool,
+                     batch_size: int = 8) -> Baseline:
+    conts, firsts = greedy_continuations(model, benign, chat=chat, batch_size=batch_size)
+    probe, norm = probe_direction(model, harmful, benign, probe_layer, chat=chat, batch_size=batch_size)
+    return Baseline(conts, firsts, probe_layer, probe, norm)

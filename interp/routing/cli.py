@@ -1,0 +1,52 @@
+"""`steerlens routing` (policy-gate routing, "How Alignment Routes", arXiv 2604.04385).
+
+    steerlens routing --model qwen2.5-coder-0.5b-instruct --n 120 --steps screen,interchange --out runs/routing --json
+
+Options are checked before the model loads (pairs file with line numbers, --n against the
+statistics' minimum, --layers syntax, --steps names), then against the model (chat
+template, --layers range, --verify against the heads screened) before any forward pass.
+Runs on the same --out resume: completed steps are not recomputed.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..cli.common import batch_size, finish, load_model, show_progress
+from ..runs.config import add_config_args, config_from_args
+
+# read without importing this module (see interp.cli): the commands it adds
+COMMANDS = {
+    'routing': 'policy-gate routing: interchange screen, gate, knockout, modulation, cipher collapse',
+}
+
+
+def register(sub, common: argparse.ArgumentParser) -> None:
+    from .config import RoutingConfig
+
+    routing = sub.add_parser("routing", parents=[common], help=COMMANDS["routing"],
+                             description="Find the refusal gate head by per-head interchange on matched harmful/"
+                                         "benign pairs, then its amplifiers (knockout cascade), the dose-response "
+                                         "of the probe direction and the collapse of routing under a cipher.")
+    routing.add_argument("--pairs", default=None, help="JSONL of {harmful, benign, category} pairs "
+                                                       "(default: the shipped interp/data/refusal_pairs.jsonl)")
+    routing.add_argument("--no-chat", dest="chat", action="store_false",
+                         help="send the raw request texts (models without a chat template); the default wraps "
+                              "each request in the chat template")
+    add_config_args(routing, RoutingConfig)
+    routing.set_defaults(func=cmd_routing, chat=True)
+
+
+def cmd_routing(args) -> int:
+    from .config import RoutingConfig
+    from .pairs import load_pairs
+    from .pipeline import run_routing
+
+    config = config_from_args(RoutingConfig, args)  # validates before loading
+    pairs = load_pairs(args.pairs, config.n)
+    size = batch_size(args)
+    model = load_model(args)
+    config.check_model(model, len(pairs), args.chat)
+    result = run_routing(model, pairs, config, chat=args.chat, out=args.out, seed=args.seed, batch_size=size,
+                         progress=show_progress(args))
+    return finish(result, args, "routing")

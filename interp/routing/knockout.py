@@ -1,0 +1,89 @@
+"""Steps 4-5: amplifiers and the knockout cascade (methods.md section 2, steps 4 and 5).
+
+Amplifier candidates are the heads deeper than the gate with the largest positive refusal
+DLA delta (harmful minus benign, step 1). Knocking the gate out (z_h zeroed at all
+positions, on harmful and benign prompts) and recomputing each candidate's DLA delta gives
+change% = (ko - normal) / |normal| * 100; amplifiers are the candidates whose delta drops.
+The null knocks out random non-gate heads of similar depth (the gate's layer +/- 1), one at
+a time, and records the same change% for every candidate.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ..engine.edits import Zero
+from .dla_screen import dla_screen
+
+
+@dataclass
+class Knockout:
+    gate: tuple[int, int]
+    candidates: list[tuple[int, int]]  # deeper heads tested, largest DLA delta first
+    normal: torch.Tensor  # [c] mean DLA delta of each candidate
+    knocked: torch.Tensor  # [c] the same with the gate knocked out
+    change_pct: torch.Tensor  # [c] (knocked - normal) / |normal| * 100
+    null_heads: list[tuple[int, int]]  # heads knocked out for the null
+    null_change_pct: torch.Tensor  # [null, c]
+
+    @property
+    def amplifiers(self) -> list[tuple[int, int]]:
+        """Candidates whose DLA delta drops when the gate is knocked out."""
+        return [h for h, c in zip(self.candidates, self.change_pct.tolist()) if c < 0]
+
+
+def zero_head(layer: int, head: int) -> Zero:
+    return Zero(f"blocks.{layer}.attn.hook_z", heads=[head])
+
+
+def amplifier_candidates(delta: torch.Tensor, gate: tuple[int, int], k: int) -> list[tuple[int, int]]:
+    """The k heads in layers after the gate's with the largest positive DLA delta ([L, H])."""
+    layer = gate[0]
+    deeper = delta[layer + 1:]
+    if deeper.numel() == 0:
+        return []
+    flat = deeper.flatten()
+    order = flat.argsort(descending=True, stable=True)[:k]
+    heads = delta.shape[1]
+    return [(layer + 1 + int(i) // heads, int(i) % heads) for i in order if flat[i] > 0]
+
+
+def null_pool(n_layers: int, n_heads: int, gate: tuple[int, int], count: int, seed: int) -> list[tuple[int, int]]:
+    """`count` random heads of layers gate-1..gate+1 (clipped), excluding the gate."""
+    layers = range(max(0, gate[0] - 1), min(n_layers, gate[0] + 2))
+    pool = [(l, h) for l in layers for h in range(n_heads) if (l, h) != tuple(gate)]
+    return random.Random(seed).sample(pool, min(count, len(pool)))
+
+
+def _change(knocked: torch.Tensor, normal: torch.Tensor) -> torch.Tensor:
+    return 100 * (knocked - normal) / normal.abs().clamp_min(1e-12)
+
+
+def knockout_cascade(model, harmful: Sequence[str], benign: Sequence[str], benign_first: Sequence[int],
+                     delta: torch.Tensor, gate: tuple[int, int], *, k: int = 5, null_heads: int = 8, seed: int = 0,
+                     chat: bool = True, batch_size: int | str = "auto", progress: bool = False) -> Knockout:
+    """Knock out the gate (and each null head) and re-measure the amplifier candidates' DLA.
+
+    `delta` [L, H] is the step-1 refusal DLA delta without any knockout."""
+    from tqdm.auto import tqdm
+
+    gate = tuple(gate)
+    cands = amplifier_candidates(delta, gate, k)
+    idx = (torch.tensor([c[0] for c in cands], dtype=torch.long), torch.tensor([c[1] for c in cands], dtype=torch.long))
+    normal = delta[idx]
+
+    def knocked_delta(head) -> torch.Tensor:
+        screen = dla_screen(model, harmful, benign, benign_first, band=(0, model.n_layers), top_k=1, chat=chat,
+                            edits=[zero_head(*head)], batch_size=batch_size)
+        return screen.delta[idx]
+
+    knocked = knocked_delta(gate) if cands else normal.clone()
+    nulls = null_pool(model.n_layers, model.n_heads, gate, null_heads, seed) if cands else []
+    null_rows = [_change(knocked_delta(h), normal) for h in tqdm(nulls, desc="knockout null", disable=not progress,
+                                                                  leave=False)]
+    null = torch.stack(null_rows) if null_rows else torch.zeros(0, len(cands))
+    return Knockout(gate, cands, normal, knocked, _change(knocked, normal), nulls, null)

@@ -1,0 +1,173 @@
+"""`run_routing`: the steps of methods.md section 2 chained, timed, saved and resumable.
+
+    result = run_routing(model, load_pairs(), RoutingConfig(n=120), out="runs/routing")
+
+Steps (`RoutingConfig.steps`, prerequisites added): screen (1: DLA), ablate (2),
+interchange (3 and 4's gate), knockout (4-5: amplifiers, cascade, null), modulate (6 and the
+unsteered refusal rates), cipher (7 collapse, 8 rescue, 9 contrast). A baseline record
+(greedy benign continuations, probe direction) is computed first. With `out`, the run is
+saved after every step, and a later call on the same `out` with the same model, pairs,
+chat setting and options reuses the steps already there (only new ones are computed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..runs.results import RunLoadError, RunMeta
+from .cipher import cipher_prompt
+from .config import RoutingConfig
+from .pairs import Pair
+from .result import RoutingResult
+
+RESULT_OPTIONS = ("steps", "classifier")  # options that do not change stored numbers
+
+
+def _fingerprint(model, pairs: Sequence[Pair], config: RoutingConfig, chat: bool, seed: int) -> dict:
+    options = {k: v for k, v in dataclasses.asdict(config).items() if k not in RESULT_OPTIONS}
+    return {"model": str(model.info.get("spec") or model.info.get("name") or model.config._name_or_path),
+            "pairs": [[p.harmful, p.benign] for p in pairs], "chat": chat, "seed": seed, "options": options}
+
+
+def _resume(out, fingerprint: dict) -> RoutingResult | None:
+    if out is None or not Path(out).is_dir():
+        return None
+    try:
+        old = RoutingResult.load(out)
+    except RunLoadError:
+        return None
+    return old if old.fingerprint == fingerprint else None
+
+
+def run_routing(model, pairs: Sequence[Pair], config: RoutingConfig, *, chat: bool = True, out=None, seed: int = 0,
+                batch_size: int | str = "auto", progress: bool = False) -> RoutingResult:
+    """Run the selected steps on `pairs` (the first `config.n`); save to `out` after each step.
+
+    Raises ValueError (before any forward pass) for bad options, too few pairs, a model
+    without a chat template when `chat`, or layers out of range."""
+    config.validate()
+    pairs = list(pairs)[: config.n]
+    config.check_model(model, len(pairs), chat)
+    fingerprint = _fingerprint(model, pairs, config, chat, seed)
+    result = _resume(out, fingerprint)
+    if result is None:
+        result = RoutingResult(pairs=[dataclasses.asdict(p) for p in pairs], chat=chat, fingerprint=fingerprint,
+                               n_layers=model.n_layers, n_heads=model.n_heads,
+                               meta=RunMeta(model=dict(model.info), config=dataclasses.asdict(config), seed=seed))
+    result.meta.config = dataclasses.asdict(config)
+    size = batch_size if isinstance(batch_size, int) else 8
+    ctx = _Context(model, pairs, config, chat, seed, batch_size, size, progress, out)
+    for name, fn in [("baseline", ctx.baseline)] + [(s, getattr(ctx, s)) for s in config.ordered_steps()]:
+        records = _RECORDS.get(name, (name,))
+        if all(result.has(r) for r in records):
+            continue
+        with result.meta.timed(name):
+            for record_name, record in fn(result).items():
+                result.put(record_name, record)
+        if out is not None:
+            result.save(out, overwrite=True)
+    return result
+
+
+_RECORDS = {"cipher": ("collapse", "rescue", "contrast")}
+
+
+@dataclasses.dataclass
+class _Context:
+    model: object
+    pairs: list
+    config: RoutingConfig
+    chat: bool
+    seed: int
+    batch_size: int | str
+    size: int
+    progress: bool
+    out: object
+
+    @property
+    def harmful(self):
+        return [p.harmful for p in self.pairs]
+
+    @property
+    def benign(self):
+        return [p.benign for p in self.pairs]
+
+    def baseline(self, result):
+        from .baseline import compute_baseline
+
+        return {"baseline": compute_baseline(self.model, self.harmful, self.benign, self.config.probe(self.model),
+                                             chat=self.chat, batch_size=self.size)}
+
+    def screen(self, result):
+        from .dla_screen import dla_screen
+
+        base = result.step("baseline")
+        return {"screen": dla_screen(self.model, self.harmful, self.benign, base.benign_first,
+                                     band=self.config.band(self.model.n_layers), top_k=self.config.top_k,
+                                     chat=self.chat, batch_size=self.batch_size)}
+
+    def ablate(self, result):
+        from .ablation import ablate_heads
+
+        base = result.step("baseline")
+        return {"ablate": ablate_heads(self.model, self.harmful, self.benign, base.continuations, base.probe,
+                                       result.step("screen").candidates, chat=self.chat, batch_size=self.size,
+                                       progress=self.progress)}
+
+    def _checkpoint(self, tag: str):
+        if self.out is None:
+            return None
+        out = Path(self.out)
+        return out.parent / f".{out.name}.{tag}-checkpoint"
+
+    def interchange(self, result):
+        from .interchange import interchange, screen_config
+
+        base = result.step("baseline")
+        cfg = screen_config(self.config, seed=self.seed, batch_size=self.batch_size)
+        return {"interchange": interchange(self.model, self.harmful, self.benign, base.continuations, cfg,
+                                           chat=self.chat, progress=self.progress,
+                                           checkpoint_dir=self._checkpoint("screen"))}
+
+    def knockout(self, result):
+        from .knockout import knockout_cascade
+
+        base = result.step("baseline")
+        return {"knockout": knockout_cascade(self.model, self.harmful, self.benign, base.benign_first,
+                                             result.step("screen").delta, result.gate, k=self.config.amplifiers,
+                                             null_heads=self.config.null_heads, seed=self.seed, chat=self.chat,
+                                             batch_size=self.batch_size, progress=self.progress)}
+
+    def modulate(self, result):
+        from .modulation import dose_response
+
+        base = result.step("baseline")
+        return {"modulate": dose_response(self.model, self.harmful, self.benign, base.probe, base.probe_layer,
+                                          self.config.alphas(), n_sweep=self.config.modulate_n, chat=self.chat,
+                                          max_new_tokens=self.config.gen_tokens, batch_size=self.size,
+                                          mode=self.config.classifier, progress=self.progress)}
+
+    def cipher(self, result):
+        from .baseline import greedy_continuations
+        from .collapse import cipher_collapse
+        from .contrast import cipher_contrast
+        from .interchange import interchange, screen_config
+        from .rescue import rescue
+
+        pairs = self.pairs[: self.config.cipher_n]
+        plain, benign = [p.harmful for p in pairs], [p.benign for p in pairs]
+        c_harm, c_ben = [cipher_prompt(t) for t in plain], [cipher_prompt(t) for t in benign]
+        gate = result.gate
+        heads = [gate] + [h for h in result.step("screen").candidates if h != gate]
+        conts, _ = greedy_continuations(self.model, c_ben, chat=self.chat, batch_size=self.size)
+        cfg = screen_config(self.config, heads=heads, method="exact", seed=self.seed, batch_size=self.batch_size)
+        cipher_screen = interchange(self.model, c_harm, c_ben, conts, cfg, chat=self.chat, progress=self.progress,
+                                    checkpoint_dir=self._checkpoint("cipher"))
+        return {"collapse": cipher_collapse(result.step("interchange"), cipher_screen, gate),
+                "rescue": rescue(self.model, plain, c_harm, gate, chat=self.chat,
+                                 max_new_tokens=self.config.gen_tokens, batch_size=self.size,
+                                 mode=self.config.classifier),
+                "contrast": cipher_contrast(self.model, plain, c_harm, benign, result.step("baseline").probe,
+                                            chat=self.chat, batch_size=self.batch_size)}

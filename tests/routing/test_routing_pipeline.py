@@ -1,0 +1,88 @@
+"""run_routing (steps, resume) and `steerlens routing` (--json keys, bad input) on tiny models."""
+
+import json
+
+import pytest
+from tiny import save_tiny, tiny_model
+
+from interp.cli import main
+from interp.routing.config import RoutingConfig
+from interp.routing.pairs import load_pairs
+from interp.routing.pipeline import run_routing
+from interp.routing.result import RoutingResult
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+FAST = dict(n=8, top_k=3, verify=4, permutations=200, bootstrap=20, gen_tokens=4, modulate_n=2, alpha_max=5.0,
+            null_heads=2, amplifiers=2, cipher_n=8)
+KEYS = {"gate", "heads", "amplifiers", "knockout", "cipher", "dose_response", "timings"}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model("llama")
+
+
+def test_screen_and_interchange_are_enough_for_the_gate_and_resume_reuses_steps(model, tmp_path, monkeypatch):
+    pairs = load_pairs()
+    config = RoutingConfig(steps=["screen", "interchange"], **FAST)
+    result = run_routing(model, pairs, config, out=tmp_path / "run")
+    assert result.done == ["baseline", "screen", "interchange"]
+    summary = result.summary()
+    assert set(summary) == KEYS and summary["gate"]["layer"] == result.gate[0]
+    assert set(summary["gate"]) >= {"layer", "head", "necessity_pct", "sufficiency_pct", "p_value"}
+    assert len(summary["heads"]) == model.n_layers * model.n_heads
+    loaded = RoutingResult.load(tmp_path / "run")
+    assert loaded.gate == result.gate and loaded.step("screen").candidates == result.step("screen").candidates
+
+    import interp.routing.pipeline as pipeline
+
+    def fail(*a, **k):
+        raise AssertionError("a completed step was recomputed")
+    monkeypatch.setattr(pipeline._Context, "interchange", fail)
+    monkeypatch.setattr(pipeline._Context, "screen", fail)
+    more = run_routing(model, pairs, RoutingConfig(steps=["knockout"], **FAST), out=tmp_path / "run")
+    assert more.done[:3] == ["baseline", "screen", "interchange"] and more.has("knockout")
+    assert more.step("interchange").necessity.equal(result.step("interchange").necessity)
+
+
+def test_cli_json_has_the_issue_keys(tmp_path, capsys):
+    folder = save_tiny(tiny_model("llama"), tmp_path / "model")
+    args = [f"--{k.replace('_', '-')}={v}" for k, v in FAST.items()]
+    assert main(["routing", "--model", str(folder), *args, "--out", str(tmp_path / "run"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert KEYS <= set(summary)
+    assert set(summary["cipher"]) >= {"collapse_pct", "rescue_pct"}
+    assert summary["dose_response"]["baseline_refusal"]["substring"].keys() == {"harmful", "benign"}
+    assert (tmp_path / "run" / "figures" / "necessity.html").is_file()
+    assert (tmp_path / "run" / "figures" / "dose_response.json").is_file()
+
+
+def test_cli_bad_input_is_one_line(tiny_llama_folder, tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"harmful": "a", "benign": "b", "category": "c"}\n{"harmful": "a"}\n')
+    few = tmp_path / "few.jsonl"
+    few.write_text("".join(json.dumps({"harmful": f"h{i}", "benign": f"b{i}", "category": "c"}) + "\n"
+                           for i in range(3)))
+    shared = tiny_model("llama")  # cached for every test: restore its template after saving
+    template, shared.tokenizer.chat_template = shared.tokenizer.chat_template, None
+    try:
+        plain = save_tiny(shared, tmp_path / "plain")
+    finally:
+        shared.tokenizer.chat_template = template
+    model = str(tiny_llama_folder)
+    cases = [
+        (["--model", model, "--pairs", str(bad)], "bad.jsonl line 2: missing field(s) benign, category"),
+        (["--model", model, "--n", "4"], "need at least 8 pairs"),
+        (["--model", model, "--pairs", str(few), "--n", "8"], "3 pairs: the permutation statistics need at least 8"),
+        (["--model", str(plain)], "pass --no-chat"),
+        (["--model", model, "--layers", "1:9"], "--layers 1:9 out of range: the model has layers 0..2"),
+        (["--model", model, "--layers", "x"], "is not A:B"),
+        (["--model", model, "--verify", "13"], "--verify 13 is larger than the 12 heads"),
+        (["--model", model, "--steps", "screen,nope"], "unknown step(s) ['nope']"),
+    ]
+    for extra, message in cases:
+        assert main(["routing", *extra, "--out", str(tmp_path / "never")]) == 2, extra
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, (extra, err)
+    assert not (tmp_path / "never").exists()
