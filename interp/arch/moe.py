@@ -42,11 +42,28 @@ def routing_rule(router: nn.Module) -> Rule:
     return "softmax"
 
 
+def router_logits(router: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    """Raw router logits [tokens, n_experts] (float32) recomputed from the router's input.
+
+    Every supported router is a linear map (`weight` [E, d], GPT-OSS also `bias`); its first
+    output is not used because its meaning changed across transformers 5 releases."""
+    flat = hidden.reshape(-1, router.weight.shape[-1]).float()
+    bias = getattr(router, "bias", None)
+    return nn.functional.linear(flat, router.weight.float(), None if bias is None else bias.float())
+
+
 def n_experts(router: nn.Module) -> int:
     return int(router.weight.shape[0])
 
 
 def top_k(router: nn.Module) -> int:
+    """The router's k. Raises ValueError for a router that selects no top-k itself (DeepSeek-V3
+    in transformers releases before its TopKRouter layout): toggles need the newer layout."""
+    if not hasattr(router, "top_k"):
+        import transformers
+
+        raise ValueError(f"{type(router).__name__} in transformers {transformers.__version__} selects no "
+                         "top-k itself, so its experts cannot be toggled or captured; upgrade transformers")
     return int(router.top_k)
 
 

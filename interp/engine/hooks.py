@@ -302,6 +302,9 @@ class HookSet:
         elif site.io in ("router", "selected"):
             state = self.state
             def router_hook(mod, args, out):
+                if not isinstance(out, tuple) or len(out) < 3:
+                    raise ValueError(f"{type(mod).__name__} returns no top-k (ids, weights) in this transformers "
+                                     f"release, so '{site.name}' cannot be captured; upgrade transformers")
                 logits, weights, ids = out[0], out[1], out[2]
                 shape = (state.batch, state.seq_len, -1)
                 if site.io == "router":

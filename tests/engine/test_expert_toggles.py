@@ -27,7 +27,19 @@ CASES = [(f, {}) for f in MOE] + [("qwen3_moe", {"norm_topk_prob": True}), ("olm
 @pytest.fixture(scope="module", params=CASES, ids=lambda c: c[0] + "".join(f"-{k}" for k in c[1]))
 def model(request):
     family, overrides = request.param
-    return tiny_model(family, **overrides)
+    built = tiny_model(family, **overrides)
+    _skip_without_topk_router(built)
+    return built
+
+
+def _skip_without_topk_router(model):
+    """Older transformers 5 releases (e.g. 5.5) give DeepSeek-V3 a router that returns logits
+    only; toggles and top-k captures then refuse with a one-line error (checked here)."""
+    router = router_of(model, moe_layers(model)[0])
+    if not hasattr(router, "top_k"):
+        with pytest.raises(ValueError, match="upgrade transformers"):
+            expert_toggles(model, off=[(moe_layers(model)[0], 0)])
+        pytest.skip(f"{type(router).__name__} selects no top-k in this transformers release")
 
 
 def _experts_module(model, layer):
@@ -171,8 +183,10 @@ def test_bad_toggles_are_refused_before_running():
     assert parse_experts("3:17, 5:2") == [(3, 17), (5, 2)]
     with pytest.raises(ValueError, match="no mixture-of-experts layers"):
         expert_toggles(tiny_model("llama"), off=[(0, 0)])
-    with pytest.raises(ValueError, match="layer 0 has no router"):  # DeepSeek-V3's first layer is dense
-        expert_toggles(tiny_model("deepseek_v3"), off=[(0, 1)])
+    deepseek = tiny_model("deepseek_v3")
+    if hasattr(router_of(deepseek, moe_layers(deepseek)[0]), "top_k"):
+        with pytest.raises(ValueError, match="layer 0 has no router"):  # DeepSeek-V3's first layer is dense
+            expert_toggles(deepseek, off=[(0, 1)])
 
 
 def test_per_row_toggles_follow_caller_rows_in_chunked_generation():
