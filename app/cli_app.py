@@ -29,6 +29,10 @@ def run_app(args: argparse.Namespace) -> int:
     address = args.address.strip()
     if not address:
         raise ValueError("--address is empty; give 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)")
+    _check_listen(address, args.port)
+    if not runs.is_dir():
+        raise ValueError(f"--runs {runs} does not exist; give the folder that holds your run directories "
+                         "(`steerlens tour --quick` writes runs/tour-...), or create it first")
     host = "localhost" if is_loopback(address) else address
     print(f"steerlens explorer on http://{host}:{args.port} (runs: {runs.resolve()}); Ctrl+C stops it",
           file=sys.stderr)
@@ -45,6 +49,25 @@ def run_app(args: argparse.Namespace) -> int:
         if server.poll() is None:  # Ctrl+C reaches both; anything else: stop it and wait
             server.terminate()
             server.wait(timeout=30)
+
+
+def _check_listen(address: str, port: int) -> None:
+    """ValueError in one line when `address` is no interface of this machine or `port` is taken."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise ValueError(f"--address {address}: not an address of this machine ({error}); use 127.0.0.1 "
+                         "or 0.0.0.0") from None
+    family, kind, proto, _, where = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: a closing port is free
+        try:
+            probe.bind(where)
+        except OSError as error:
+            raise ValueError(f"cannot listen on {address}:{port} ({error.strerror or error}); pick another "
+                             "--port, or an --address of this machine") from None
 
 
 # read without importing this module (see interp.cli): the commands it adds

@@ -115,6 +115,8 @@ def train_layer(store_path: str | Path, site: str, out: str | Path, config: Trai
     latest = latest_checkpoint(checkpoints)
     if (latest is not None or (out / "cfg.json").exists()) and not resume:
         raise ValueError(f"{out} already holds SAE training; pass --resume to continue it or choose another --run")
+    if latest is not None:
+        _check_same_training(json.loads((latest / "trainer.json").read_text()), config, seed, out)
     d_in = int(next(iter(store.shards()))[site].shape[1])
     torch.manual_seed(seed)
     sae = _sae(config, d_in, site)
@@ -133,7 +135,8 @@ def train_layer(store_path: str | Path, site: str, out: str | Path, config: Trai
     feed = Timed(_stop(prefetch, stop_after))
     trainer.data_provider = feed
     _record_curve(trainer, curve, every=max(1, config.steps // 200))
-    trainer.save_checkpoint_fn = lambda checkpoint_path: _save_checkpoint(trainer, checkpoints, curve)
+    recorded = {**asdict(config), "seed": seed}
+    trainer.save_checkpoint_fn = lambda checkpoint_path: _save_checkpoint(trainer, checkpoints, curve, recorded)
     trainer.cfg.total_training_samples = config.steps * config.batch_size
     try:
         with _quiet(not progress):
@@ -220,7 +223,7 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return max(done, key=lambda p: int(p.name.split("_")[1]), default=None)
 
 
-def _save_checkpoint(trainer: SAETrainer, folder: Path, curve: list[dict]) -> None:
+def _save_checkpoint(trainer: SAETrainer, folder: Path, curve: list[dict], recorded: dict) -> None:
     """Write a checkpoint atomically: safetensors for tensors, JSON for the rest."""
     final = folder / f"step_{trainer.n_training_steps + 1}"
     tmp = folder / f".{final.name}.tmp"
@@ -236,10 +239,25 @@ def _save_checkpoint(trainer: SAETrainer, folder: Path, curve: list[dict]) -> No
     state = {"n_training_samples": trainer.n_training_samples, "n_training_steps": trainer.n_training_steps + 1,
              "n_frac_active_samples": trainer.n_frac_active_samples, "param_groups": optim["param_groups"],
              "lr_scheduler": trainer.lr_scheduler.state_dict(), "scaling_factor": trainer.activation_scaler.scaling_factor,
-             "coefficients": {k: s.state_dict() for k, s in trainer.coefficient_schedulers.items()}, "curve": curve}
+             "coefficients": {k: s.state_dict() for k, s in trainer.coefficient_schedulers.items()}, "curve": curve,
+             "config": recorded}
     (tmp / "trainer.json").write_text(json.dumps(state))
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
+
+
+def _check_same_training(state: dict, config: TrainConfig, seed: int, out: Path) -> None:
+    """ValueError naming the flags to pass when a resume asks for other settings than the
+    checkpoint was trained with (a resume must continue the same schedule)."""
+    recorded = state.get("config")
+    if recorded is None:  # checkpoints written before settings were recorded
+        return
+    wanted = {**asdict(config), "seed": seed}
+    differs = [k for k in wanted if k in recorded and recorded[k] != wanted[k]]
+    if differs:
+        flags = " ".join(f"--{k.replace('_', '-')} {recorded[k]}" for k in differs)
+        raise ValueError(f"{out} was trained with other settings; resume it with {flags} (or delete {out} "
+                         "to train afresh)")
 
 
 def _restore(trainer: SAETrainer, checkpoint: Path) -> None:

@@ -51,6 +51,13 @@ class ExpertsConfig:
     rows_per_batch: int = option(64, "batch rows per pass of the causal screen")
     seed: int = option(0, "seed of the permutations and the random control")
 
+    def validate(self) -> None:
+        """ValueError naming the flag of the first count below 1 (checked before loading)."""
+        for name in ("candidates", "top_n", "random_seeds", "permutations", "max_new_tokens", "rows_per_batch"):
+            value = getattr(self, name)
+            if value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+
 
 def experts_scan(model, target: Sequence[str], other: Sequence[str], config: ExpertsConfig | None = None,
                  *, chat: bool = False, perplexity_texts: Sequence[str] | None = None,
@@ -70,9 +77,7 @@ def experts_scan(model, target: Sequence[str], other: Sequence[str], config: Exp
     if not target or not other:
         raise ValueError(f"experts scan needs target and other prompts; got {len(target)} target and "
                          f"{len(other)} other")
-    for name, value in (("candidates", config.candidates), ("top_n", config.top_n)):
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
+    config.validate()
     metric = "prob" if config.behaviour_token and config.metric == "refusal" else config.metric
     behaviour = Behaviour(metric, config.behaviour_token, config.contrast_token, config.max_new_tokens, chat)
     behaviour.check(model)

@@ -69,5 +69,9 @@ def load_pairs(path: str | Path | None = None, n: int | None = None) -> list[Pai
     if n is not None:
         if n < 1:
             raise ValueError(f"--n must be at least 1, got {n}")
+        if n > len(pairs):
+            source = "interp/" + SHIPPED if path is None else str(path)
+            raise ValueError(f"--n {n} is more than the {len(pairs)} pairs in {source}; pass --n {len(pairs)} "
+                             "or fewer, or add pairs to the file")
         pairs = pairs[:n]
     return pairs

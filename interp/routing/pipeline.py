@@ -7,7 +7,8 @@ interchange (3 and 4's gate), knockout (4-5: amplifiers, cascade, null), modulat
 unsteered refusal rates), cipher (7 collapse, 8 rescue, 9 contrast). A baseline record
 (greedy benign continuations, probe direction) is computed first. With `out`, the run is
 saved after every step, and a later call on the same `out` with the same model, pairs,
-chat setting and options reuses the steps already there (only new ones are computed).
+chat setting and options reuses the steps already there (only new ones are computed); one
+with other settings is refused (ValueError) rather than overwriting the finished steps.
 """
 
 from __future__ import annotations
@@ -38,17 +39,28 @@ def _resume(out, fingerprint: dict) -> RoutingResult | None:
         old = RoutingResult.load(out)
     except RunLoadError:
         return None
-    return old if old.fingerprint == fingerprint else None
+    if old.fingerprint == fingerprint:
+        return old
+    names = {"model": "the model", "pairs": "the pairs", "chat": "--chat", "seed": "--seed"}
+    differs = [names.get(k, k) for k in fingerprint if k != "options" and old.fingerprint.get(k) != fingerprint[k]]
+    options = old.fingerprint.get("options", {})
+    differs += [f"--{k.replace('_', '-')}" for k, v in fingerprint["options"].items() if options.get(k) != v]
+    raise ValueError(f"{out} holds a routing run made with other settings ({', '.join(differs) or 'options'}); "
+                     "rerun with those settings to add steps to it, or pass a new --out")
 
 
 def run_routing(model, pairs: Sequence[Pair], config: RoutingConfig, *, chat: bool = True, out=None, seed: int = 0,
                 batch_size: int | str = "auto", progress: bool = False) -> RoutingResult:
     """Run the selected steps on `pairs` (the first `config.n`); save to `out` after each step.
 
-    Raises ValueError (before any forward pass) for bad options, too few pairs, a model
-    without a chat template when `chat`, or layers out of range."""
+    Raises ValueError (before any forward pass) for bad options, too few pairs or fewer than
+    `config.n`, a model without a chat template when `chat`, layers out of range, or an `out`
+    that holds a routing run made with other settings."""
     config.validate()
-    pairs = list(pairs)[: config.n]
+    pairs = list(pairs)
+    if config.n > len(pairs):
+        raise ValueError(f"n={config.n} is more than the {len(pairs)} pairs given; pass n={len(pairs)} or fewer")
+    pairs = pairs[: config.n]
     config.check_model(model, len(pairs), chat)
     fingerprint = _fingerprint(model, pairs, config, chat, seed)
     result = _resume(out, fingerprint)

@@ -295,3 +295,25 @@ def test_controls_live_in_the_url_so_a_view_can_be_shared(monkeypatch):
     assert torch.allclose(heads, expected.float(), atol=1e-6)
     at.selectbox(key="dla-1:layer").set_value(0).run()
     assert at.query_params["dla-1:layer"] in ("0", ["0"])  # the new choice is written back
+
+
+def test_app_refuses_a_missing_runs_folder_a_bad_address_and_a_taken_port(tmp_path, capsys):
+    """Each is one line and exit 2 before streamlit starts (found by a newcomer: tracebacks, or
+    an empty explorer on a typo'd --runs)."""
+    import socket
+
+    from interp.cli import main
+
+    def error(*argv) -> str:
+        assert main(["app", *argv]) == 2
+        return capsys.readouterr().err.strip()
+
+    assert "does not exist" in error("--runs", str(tmp_path / "nope"))
+    for bad in ("not-an-ip", "300.1.1.1"):
+        line = error("--runs", str(tmp_path), "--address", bad)
+        assert line.startswith("steerlens: error: --address") and "\n" not in line
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        line = error("--runs", str(tmp_path), "--port", str(busy.getsockname()[1]))
+    assert "cannot listen on 127.0.0.1" in line and "--port" in line

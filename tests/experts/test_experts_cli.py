@@ -77,3 +77,5 @@ def test_bad_inputs_stop_with_one_line(folder, files, tiny_llama_folder, capsys)
     assert "no prompts" in _error(capsys, empty)
     only = ["experts", "scan", "--model", str(folder), "--target", str(files / "target.txt")]
     assert "--target FILE and --other FILE" in _error(capsys, only)
+    for flag in ("--permutations", "--candidates", "--top-n"):  # a newcomer got p = -0.25 from --permutations -5
+        assert f"{flag} must be >= 1, got -5" in _error(capsys, [*scan, "--model", str(folder), flag, "-5"])

@@ -44,6 +44,10 @@ def test_screen_and_interchange_are_enough_for_the_gate_and_resume_reuses_steps(
     more = run_routing(model, pairs, RoutingConfig(steps=["knockout"], **FAST), out=tmp_path / "run")
     assert more.done[:3] == ["baseline", "screen", "interchange"] and more.has("knockout")
     assert more.step("interchange").necessity.equal(result.step("interchange").necessity)
+    # other settings on the same --out are refused, never overwriting the finished steps
+    with pytest.raises(ValueError, match=r"other settings \(the pairs, --n\); rerun with those settings"):
+        run_routing(model, pairs, RoutingConfig(steps=["screen"], **{**FAST, "n": 9}), out=tmp_path / "run")
+    assert RoutingResult.load(tmp_path / "run").done == more.done
 
 
 def test_cli_json_has_the_issue_keys(tmp_path, capsys):
@@ -74,7 +78,8 @@ def test_cli_bad_input_is_one_line(tiny_llama_folder, tmp_path, capsys):
     cases = [
         (["--model", model, "--pairs", str(bad)], "bad.jsonl line 2: missing field(s) benign, category"),
         (["--model", model, "--n", "4"], "need at least 8 pairs"),
-        (["--model", model, "--pairs", str(few), "--n", "8"], "3 pairs: the permutation statistics need at least 8"),
+        (["--model", model, "--pairs", str(few), "--n", "8"], "--n 8 is more than the 3 pairs in"),
+        (["--model", model, "--n", "500"], "--n 500 is more than the 122 pairs in interp/data/refusal_pairs.jsonl"),
         (["--model", str(plain)], "pass --no-chat"),
         (["--model", model, "--layers", "1:9"], "--layers 1:9 out of range: the model has layers 0..2"),
         (["--model", model, "--layers", "x"], "is not A:B"),

@@ -137,6 +137,9 @@ def test_resume_equals_uninterrupted_and_sae_lens_reloads(tmp_path):
     assert not (tmp_path / "cut" / "cfg.json").exists()
     with pytest.raises(ValueError, match="--resume"):
         train_layer(tmp_path / "store", SITE, tmp_path / "cut", config, seed=5, progress=False)
+    other = TrainConfig(d_sae=48, batch_size=32, steps=400, lr=1e-3, checkpoints=2, architecture="topk")
+    with pytest.raises(ValueError, match="resume it with --architecture standard --steps 30 "):
+        train_layer(tmp_path / "store", SITE, tmp_path / "cut", other, seed=5, resume=True, progress=False)
     resumed = load_sae(train_layer(tmp_path / "store", SITE, tmp_path / "cut", config, seed=5, resume=True,
                                    progress=False))
     for name in ("W_enc", "W_dec", "b_enc", "b_dec"):
