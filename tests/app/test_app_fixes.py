@@ -9,6 +9,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import pytest
 import torch
+from apptest import open_app, problems
 from streamlit.testing.v1 import AppTest
 from test_app_runs import RUN_NAMES, saved_runs
 
@@ -20,20 +21,6 @@ from steering.vectors import SteeringVector
 
 MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def open_app(monkeypatch, root: Path, run: str | None = None, **env) -> AppTest:
-    monkeypatch.setenv("STEERLENS_RUNS", str(root))
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    at = AppTest.from_file(str(MAIN), default_timeout=180)
-    if run is not None:
-        at.query_params["run"] = run
-    return at.run()
-
-
-def problems(at: AppTest) -> list[str]:
-    return [e.value for e in at.exception] + [e.value for e in at.error]
 
 
 def spec(at: AppTest, key_part: str) -> dict:

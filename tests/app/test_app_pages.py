@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
+from apptest import open_app, problems
 from streamlit.testing.v1 import AppTest
 from test_app_runs import FILE_NAMES, RUN_NAMES, copy_runs, saved_runs
 
 from app.generic import filter_table
 
-MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
-
-
-def open_app(monkeypatch, root: Path, run: str | None = None) -> AppTest:
-    monkeypatch.setenv("STEERLENS_RUNS", str(root))
-    at = AppTest.from_file(str(MAIN), default_timeout=180)
-    if run is not None:
-        at.query_params["run"] = run
-    return at.run()
-
-
-def problems(at: AppTest) -> list[str]:
-    return [e.value for e in at.exception] + [e.value for e in at.error]
 
 
 def charts(at: AppTest) -> dict[str, dict]:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 from tiny import tiny_model
 
 pytest.importorskip("streamlit")
+from apptest import open_app, problems
 from streamlit.testing.v1 import AppTest
 
-MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +32,6 @@ def root(tmp_path_factory):
     return folder
 
 
-def open_app(monkeypatch, root: Path, run: str) -> AppTest:
-    monkeypatch.setenv("STEERLENS_RUNS", str(root))
-    at = AppTest.from_file(str(MAIN), default_timeout=180)
-    at.query_params["run"] = run
-    return at.run()
-
-
-def problems(at: AppTest) -> list[str]:
-    return [e.value for e in at.exception] + [e.value for e in at.error]
 
 
 def charts(at: AppTest) -> dict[str, dict]:
