@@ -16,6 +16,7 @@ risk_diff, p_value}) and `effects` (the behaviour value of each condition on bot
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..cli.common import DEFAULT_MODEL, batch_size, finish, load_model, read_prompt_file, show_progress
 from ..runs.config import add_config_args, config_from_args
@@ -82,6 +83,8 @@ def cmd_scan(args) -> int:
         target, other = split_by_refusal(model, mixed, chat=args.chat, max_new_tokens=config.max_new_tokens)
     result = experts_scan(model, target, other, config, chat=args.chat, perplexity_texts=texts,
                           batch_size=batch_size(args), progress=show_progress(args))
+    for line in result.warnings():
+        print(f"warning: {line}", file=sys.stderr)
     return finish(result, args, "experts")
 
 

@@ -48,7 +48,18 @@ class ExpertsResult(Result):
         effects = {k: v for k, v in self.effects.items() if k != "experts"}
         return {"metric": self.metric, "moe_layers": len(self.layers), "experts_per_layer": max(self.n_experts),
                 "experts": [{k: r[k] for k in keys} for r in self.experts], "effects": effects,
-                "toggled": self.effects.get("experts", {})}
+                "toggled": self.effects.get("experts", {}), "warnings": self.warnings()}
+
+    def warnings(self) -> list[str]:
+        """One line when the baseline shows no behaviour to attribute: the target prompts score
+        no higher than the other prompts (then the ranked experts do not carry the behaviour)."""
+        base = self.effects.get("baseline", {})
+        target, other = base.get("target"), base.get("other")
+        if target is None or other is None or target > other:
+            return []
+        return [f"the behaviour ({self.metric}) is no stronger on the {self.n_target} target prompts ({target:.3g}) "
+                f"than on the {self.n_other} other prompts ({other:.3g}): there is no behaviour for the experts "
+                "to carry; check the prompt sets (e.g. does the model refuse the target prompts at all?)"]
 
     def figures(self) -> dict:
         from .figures import experts_figures

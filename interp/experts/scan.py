@@ -57,6 +57,9 @@ class ExpertsConfig:
             value = getattr(self, name)
             if value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        if self.top_n > self.candidates:
+            raise ValueError(f"--top-n {self.top_n} is more than --candidates {self.candidates}: the top-n experts "
+                             f"are the best of the candidates; pass --candidates {self.top_n} or a smaller --top-n")
 
 
 def experts_scan(model, target: Sequence[str], other: Sequence[str], config: ExpertsConfig | None = None,
@@ -81,7 +84,7 @@ def experts_scan(model, target: Sequence[str], other: Sequence[str], config: Exp
     metric = "prob" if config.behaviour_token and config.metric == "refusal" else config.metric
     behaviour = Behaviour(metric, config.behaviour_token, config.contrast_token, config.max_new_tokens, chat)
     behaviour.check(model)
-    meta = RunMeta(model=dict(model.info), config=asdict(config), seed=config.seed)
+    meta = RunMeta(model=dict(model.info), config={**asdict(config), "metric": metric}, seed=config.seed)
     layers = sorted(shape)
 
     def counts(prompts):

@@ -11,6 +11,7 @@ Runs on the same --out resume: completed steps are not recomputed.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..cli.common import batch_size, finish, load_model, show_progress
 from ..runs.config import add_config_args, config_from_args
@@ -30,11 +31,11 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                                          "of the probe direction and the collapse of routing under a cipher.")
     routing.add_argument("--pairs", default=None, help="JSONL of {harmful, benign, category} pairs "
                                                        "(default: the shipped interp/data/refusal_pairs.jsonl)")
-    routing.add_argument("--no-chat", dest="chat", action="store_false",
+    routing.add_argument("--no-chat", dest="no_chat", action="store_true",
                          help="send the raw request texts (models without a chat template); the default wraps "
-                              "each request in the chat template")
+                              "each request in the chat template (--chat, the default here)")
     add_config_args(routing, RoutingConfig)
-    routing.set_defaults(func=cmd_routing, chat=True)
+    routing.set_defaults(func=cmd_routing)
 
 
 def cmd_routing(args) -> int:
@@ -42,6 +43,10 @@ def cmd_routing(args) -> int:
     from .pairs import load_pairs
     from .pipeline import run_routing
 
+    if args.chat and args.no_chat:
+        raise ValueError("--chat and --no-chat contradict each other; pass one (routing uses the chat template "
+                         "unless --no-chat)")
+    args.chat = not args.no_chat
     config = config_from_args(RoutingConfig, args)  # validates before loading
     pairs = load_pairs(args.pairs, config.n)
     size = batch_size(args)
@@ -49,4 +54,6 @@ def cmd_routing(args) -> int:
     config.check_model(model, len(pairs), args.chat)
     result = run_routing(model, pairs, config, chat=args.chat, out=args.out, seed=args.seed, batch_size=size,
                          progress=show_progress(args))
+    for line in result.summary()["warnings"]:
+        print(f"warning: {line}", file=sys.stderr)
     return finish(result, args, "routing")

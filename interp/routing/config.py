@@ -29,6 +29,8 @@ class RoutingConfig:
                                       "re-measured exactly; 'exact' measures all; 'atp' only estimates",
                          choices=("atp+exact", "exact", "atp"))
     verify: int = option(24, "heads re-measured exactly after AtP (atp+exact)")
+    verify_random: int = option(24, "further heads, drawn at random from the rest, re-measured exactly to estimate "
+                                    "what AtP's ranking missed (atp+exact; 0 to skip)")
     permutations: int = option(10_000, "sign-flip permutations over pairs for p-values")
     bootstrap: int = option(2_000, "bootstrap resamples over pairs for the top-k stability")
     align: str = option("right", "donor/base position alignment: 'right' pairs last tokens, 'left' first tokens "
@@ -43,7 +45,7 @@ class RoutingConfig:
     alpha_step: float = option(5.0, "modulation strength step")
     modulate_n: int = option(16, "pairs used for the dose-response generations")
     gen_tokens: int = option(32, "tokens generated per prompt (refusal, modulation, rescue)")
-    cipher_n: int | None = option(None, "pairs used for the cipher steps (None: all pairs)")
+    cipher_n: int | None = option(None, "pairs used for the cipher steps (default: all pairs)")
     classifier: str = option("rules", "refusal classifier mode for dose-response and rescue", choices=MODES)
 
     def validate(self) -> None:
@@ -57,8 +59,8 @@ class RoutingConfig:
         for name in ("top_k", "amplifiers", "modulate_n", "gen_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.verify < 0 or self.null_heads < 0:
-            raise ValueError("--verify and --null-heads must be >= 0")
+        if self.verify < 0 or self.verify_random < 0 or self.null_heads < 0:
+            raise ValueError("--verify, --verify-random and --null-heads must be >= 0")
         if self.permutations < 100:
             raise ValueError(f"--permutations {self.permutations}: use at least 100 for a usable p-value")
         if self.alpha_step <= 0 or self.alpha_max < 0:

@@ -16,7 +16,8 @@ def screen_config(config, *, heads: list[tuple[int, int]] | None = None, method:
     """The `ScreenConfig` for a routing config (heads/method override it, e.g. for the cipher)."""
     from .screen import ScreenConfig
 
-    return ScreenConfig(method=method or config.method, verify=config.verify, layers=config.layer_range(None),
+    return ScreenConfig(method=method or config.method, verify=config.verify,
+                        verify_random=config.verify_random, layers=config.layer_range(None),
                         heads=heads, align=config.align, permutations=config.permutations,
                         bootstrap=config.bootstrap, top_k=config.top_k, seed=seed, batch_size=batch_size)
 

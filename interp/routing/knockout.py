@@ -3,9 +3,12 @@
 Amplifier candidates are the heads deeper than the gate with the largest positive refusal
 DLA delta (harmful minus benign, step 1). Knocking the gate out (z_h zeroed at all
 positions, on harmful and benign prompts) and recomputing each candidate's DLA delta gives
-change% = (ko - normal) / |normal| * 100; amplifiers are the candidates whose delta drops.
-The null knocks out random non-gate heads of similar depth (the gate's layer +/- 1), one at
-a time, and records the same change% for every candidate.
+change% = (ko - normal) / |normal| * 100. The null knocks out random non-gate heads of
+similar depth (the gate's layer +/- 1), one at a time, and records the same change% for
+every candidate. Amplifiers are the candidates whose change% falls below the null band's
+lower edge (the smallest change% any null head gave that candidate): a drop that a random
+head of similar depth also produces is not attributed to the gate. With no null heads
+(`null_heads=0`) there is no band and any drop counts, which `Knockout.band` reports.
 """
 
 from __future__ import annotations
@@ -31,9 +34,17 @@ class Knockout:
     null_change_pct: torch.Tensor  # [null, c]
 
     @property
+    def band(self) -> torch.Tensor:
+        """[c] lower edge of the null band per candidate (change %): the minimum over null heads,
+        capped at 0 so that only drops count; zeros when no null heads were knocked out."""
+        if self.null_change_pct.numel() == 0:
+            return torch.zeros(len(self.candidates), dtype=self.change_pct.dtype)
+        return self.null_change_pct.min(0).values.clamp_max(0)
+
+    @property
     def amplifiers(self) -> list[tuple[int, int]]:
-        """Candidates whose DLA delta drops when the gate is knocked out."""
-        return [h for h, c in zip(self.candidates, self.change_pct.tolist()) if c < 0]
+        """Candidates whose DLA delta drops further than any null knockout made it drop."""
+        return [h for h, c, b in zip(self.candidates, self.change_pct.tolist(), self.band.tolist()) if c < b]
 
 
 def zero_head(layer: int, head: int) -> Zero:

@@ -1,5 +1,7 @@
 """The `--json` document of a routing run: gate, heads, amplifiers, knockout, cipher,
-dose_response, timings (null where the step producing it was not run)."""
+dose_response, timings (null where the step producing it was not run), and `warnings`:
+one line each when the data show the behaviour is absent, so that a named gate is not
+taken for a refusal gate (`behaviour_warnings`)."""
 
 from __future__ import annotations
 
@@ -43,7 +45,8 @@ def routing_summary(result) -> dict:
         ko = result.step("knockout")
         amps = set(ko.amplifiers)
         out["amplifiers"] = [{"layer": l, "head": h, "dla_delta": float(ko.normal[j]), "dla_delta_ko": float(ko.knocked[j]),
-                              "change_pct": float(ko.change_pct[j]), "amplifier": (l, h) in amps}
+                              "change_pct": float(ko.change_pct[j]), "null_band_low_pct": float(ko.band[j]),
+                              "amplifier": (l, h) in amps}
                              for j, (l, h) in enumerate(ko.candidates)]
         null = ko.null_change_pct
         out["knockout"] = {f"L{l}H{h}": float(ko.change_pct[j]) for j, (l, h) in enumerate(ko.candidates)}
@@ -67,4 +70,33 @@ def routing_summary(result) -> dict:
     if result.has("modulate"):
         dose = result.step("modulate")
         out["dose_response"] = {"curves": dose.table.to_dict("records"), "baseline_refusal": dose.baseline}
+    out["warnings"] = behaviour_warnings(result)
     return out
+
+
+MIN_REFUSAL = 0.10  # below this harmful refusal rate the model hardly shows the behaviour
+
+
+def behaviour_warnings(result) -> list[str]:
+    """Lines saying the behaviour the screen measures is absent, from the steps that ran.
+
+    - interchange: the harmful prompt does not make the benign continuation less likely
+      (mean clean NLL gap <= 0 nats, or a positive gap in fewer than half of the pairs);
+    - modulate: the model refuses fewer than 10% of the harmful prompts at alpha = 0, under
+      every classifier mode recorded."""
+    lines = []
+    if result.has("interchange"):
+        gap = result.step("interchange").baseline_delta.double()
+        positive = float((gap > 0).double().mean()) if gap.numel() else 0.0
+        if gap.numel() and (float(gap.mean()) <= 0 or positive < 0.5):
+            lines.append(f"the harmful prompts barely change the benign continuation (mean NLL gap "
+                         f"{float(gap.mean()):.3f} nats, positive in {100 * positive:.0f}% of pairs): the behaviour "
+                         "is absent here, so the top head is not a refusal gate")
+    if result.has("modulate"):
+        rates = {mode: r.get("harmful") for mode, r in result.step("modulate").baseline.items()}
+        rates = {m: r for m, r in rates.items() if r is not None}
+        if rates and max(rates.values()) < MIN_REFUSAL:
+            shown = ", ".join(f"{100 * r:.0f}% ({m})" for m, r in rates.items())
+            lines.append(f"the model refuses only {shown} of the harmful prompts: with no refusal to route, "
+                         "the gate and amplifiers describe another behaviour")
+    return lines

@@ -66,7 +66,8 @@ def add_config_args(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] 
             shown = default
         if "choices" in f.metadata:
             kwargs["choices"] = f.metadata["choices"]
-        parser.add_argument(flag, help=f"{help_text} (default: {shown})", **kwargs)
+        says_default = default is None and "default" in help_text  # the help explains what None means
+        parser.add_argument(flag, help=help_text if says_default else f"{help_text} (default: {shown})", **kwargs)
 
 
 def config_from_args(cls, args: argparse.Namespace, **overrides):

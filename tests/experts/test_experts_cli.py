@@ -51,6 +51,21 @@ def test_scan_json_ranks_the_planted_expert_first(folder, files, tmp_path, capsy
     assert set(first) >= {"layer", "expert", "effect", "score", "risk_diff", "p_value"}
     assert out["effects"]["top_off"]["target"] < 0.05 < out["effects"]["baseline"]["target"]
     assert (tmp_path / "run" / "figures" / "score_heatmap.html").is_file()
+    assert out["warnings"] == []
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["config"]["metric"] == "prob"  # --behaviour-token switched the default refusal metric
+
+
+def test_scan_warns_when_the_target_prompts_lack_the_behaviour(folder, files, tmp_path, capsys):
+    # swapped sets: the "target" prompts never end in a trigger, so the model shows no behaviour there
+    argv = ["experts", "scan", "--model", str(folder), "--target", str(files / "other.jsonl"),
+            "--other", str(files / "target.txt"), "--behaviour-token", "!", "--candidates", "2", "--top-n", "1",
+            "--random-seeds", "1", "--permutations", "100", "--no-force-on", "--out", str(tmp_path / "run"), "--json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out.strip().splitlines()[-1])
+    assert len(out["warnings"]) == 1 and "is no stronger on the 4 target prompts" in out["warnings"][0]
+    assert "warning: the behaviour (prob" in captured.err
 
 
 def test_generate_with_toggles(folder, capsys):
@@ -79,3 +94,5 @@ def test_bad_inputs_stop_with_one_line(folder, files, tiny_llama_folder, capsys)
     assert "--target FILE and --other FILE" in _error(capsys, only)
     for flag in ("--permutations", "--candidates", "--top-n"):  # a newcomer got p = -0.25 from --permutations -5
         assert f"{flag} must be >= 1, got -5" in _error(capsys, [*scan, "--model", str(folder), flag, "-5"])
+    many = [*scan, "--model", str(folder), "--top-n", "8", "--candidates", "4"]
+    assert "--top-n 8 is more than --candidates 4" in _error(capsys, many)

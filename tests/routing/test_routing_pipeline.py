@@ -85,7 +85,10 @@ def test_cli_bad_input_is_one_line(tiny_llama_folder, tmp_path, capsys):
         (["--model", model, "--layers", "x"], "is not A:B"),
         (["--model", model, "--verify", "13"], "--verify 13 is larger than the 12 heads"),
         (["--model", model, "--steps", "screen,nope"], "unknown step(s) ['nope']"),
+        (["--model", model, "--chat", "--no-chat"], "--chat and --no-chat contradict each other"),
+        (["--model", model, "--verify-random", "-1"], "--verify-random and --null-heads must be >= 0"),
     ]
+    capsys.readouterr()  # drop the saving's progress output
     for extra, message in cases:
         assert main(["routing", *extra, "--out", str(tmp_path / "never")]) == 2, extra
         err = capsys.readouterr().err

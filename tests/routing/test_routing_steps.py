@@ -133,3 +133,16 @@ def test_contrast_ranks_every_head(model, base):
     assert con.plain.shape == (model.n_layers, model.n_heads) and len(con.ranking) == model.n_layers * model.n_heads
     top = con.ranking[0]
     assert con.gap[top] == con.gap.max()
+
+
+def test_amplifiers_are_the_drops_beyond_the_null_band():
+    from interp.routing.knockout import Knockout
+
+    cands = [(2, 0), (2, 1), (3, 0), (3, 1)]
+    change = torch.tensor([-30.0, -10.0, 5.0, -2.0])
+    null = torch.tensor([[-20.0, 1.0, 0.0, 3.0], [4.0, -15.0, 2.0, 1.0]])  # per-candidate lows: -20, -15, 0, 1
+    ko = Knockout((1, 0), cands, torch.ones(4), torch.ones(4), change, [(1, 1), (1, 2)], null)
+    assert ko.band.tolist() == [-20.0, -15.0, 0.0, 0.0]  # capped at 0: only drops count
+    assert ko.amplifiers == [(2, 0), (3, 1)]  # -10 is inside the band (-15): a random head does as much
+    bare = Knockout((1, 0), cands, torch.ones(4), torch.ones(4), change, [], torch.zeros(0, 4))
+    assert bare.amplifiers == [(2, 0), (2, 1), (3, 1)]  # no null: any drop
