@@ -11,7 +11,10 @@ applied. The embedding module still runs (a table lookup) because the HF model b
 masks and rotary embeddings from the ids; its output is discarded.
 
 The result equals a full forward pass whose first `layer` layers produced `resid_pre`
-(up to float rounding of a different batch shape). Only single passes without a KV cache.
+(up to float rounding of a different batch shape). Only single passes; the one cache it
+takes is `prefix` (`interp.engine.prefix`): then `batch` holds only the tokens after a
+prefix of P tokens whose keys and values every layer reads from the cache, so the pass costs
+(T - P) / T of the whole one.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import torch
 
 from .edits import Edit
 from .hooks import HookFn
+from .prefix import cache_kwarg, check_window
 from .skipping import SkipLayers
 
 if TYPE_CHECKING:
@@ -31,12 +35,17 @@ if TYPE_CHECKING:
 
 def forward_from_layer(model: "Model", batch: "TokenBatch", layer: int, resid_pre: torch.Tensor,
                        edits: Sequence[Edit] = (), hooks: Sequence[tuple[str, HookFn]] = (), *,
-                       logits_to_keep: int = 0) -> torch.Tensor:
-    """Logits [b, P or logits_to_keep, vocab] of `batch` run from decoder layer `layer`.
+                       logits_to_keep: int = 0, prefix=None) -> torch.Tensor:
+    """Logits [b, S or logits_to_keep, vocab] of `batch` [b, S] run from decoder layer `layer`.
 
-    `resid_pre` [b, P, d_model] is `blocks.{layer}.hook_resid_pre` on `batch`'s left-padded
+    `resid_pre` [b, S, d_model] is `blocks.{layer}.hook_resid_pre` on `batch`'s left-padded
     layout (pad positions are ignored by the attention mask; any value works there).
     `logits_to_keep` > 0 unembeds only the last that many positions (HF's argument).
+    `prefix`: a fresh cache from `PrefixKV.cache(rows, P)` holding row r's first P tokens;
+    `batch` then holds each row's tokens after them (left-padded among themselves, so the
+    pads sit between prefix and suffix), positions count from P, and position masks and
+    values of edits are laid out over [b, P + S] (the engine's layout for passes after a
+    cache; give bool masks, not position words or ints, which assume left padding only).
     Raises ValueError for a layer out of range or a residual of the wrong shape.
     """
     if not 0 <= layer < model.n_layers:
@@ -50,8 +59,17 @@ def forward_from_layer(model: "Model", batch: "TokenBatch", layer: int, resid_pr
         return resid_pre.to(device=x.device, dtype=x.dtype)
 
     kwargs = {"logits_to_keep": int(logits_to_keep)} if logits_to_keep else {}
-    with SkipLayers(model, whole=range(layer)), \
+    mask, positions = batch.attention_mask, batch.position_ids()
+    if prefix is not None:
+        start = int(prefix.get_seq_length())
+        mask = torch.cat([torch.ones(mask.shape[0], start, dtype=mask.dtype), mask.cpu()], dim=1)
+        check_window(model, int(mask.shape[1]))
+        positions = positions + start
+        kwargs.update({cache_kwarg(model): prefix, "use_cache": True})
+    else:
+        kwargs["use_cache"] = False
+    with SkipLayers(model, whole=range(layer), allow_cache=prefix is not None), \
             model.hooks([(f"blocks.{layer}.hook_resid_pre", set_resid), *hooks], edits):
-        out = model.hf(input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device),
-                       position_ids=batch.position_ids().to(device), use_cache=False, **kwargs)
+        out = model.hf(input_ids=batch.input_ids.to(device), attention_mask=mask.to(device),
+                       position_ids=positions.to(device), **kwargs)
     return out.logits

@@ -21,7 +21,10 @@ inside the layer (attention, MLP, norms) do not fire.
 KV cache: a layer that is not run writes no keys and values, so a cache built under
 skipping is missing entries that later steps would read. Skipping is therefore limited to
 single forward passes without a cache (`Model.forward`, `run_with_cache`); a pass that asks
-for a cache (`use_cache=True`, as `generate` does) raises ValueError.
+for a cache (`use_cache=True`, as `generate` does) raises ValueError. The exception is
+`allow_cache=True`, for one pass that starts after a prefix whose keys and values every layer
+already holds (`interp.engine.partial.forward_from_layer(prefix=...)`): the layers that run
+read their own entries, and the skipped ones are never read again.
 
 Implementation: the layer module's `forward` is replaced on the instance for the span of
 the `with` block (module hooks keep working) and restored on exit.
@@ -51,6 +54,7 @@ class SkipLayers:
     model: "Model"
     whole: Iterable[int] = ()
     tokens: Mapping[int, torch.Tensor] = field(default_factory=dict)
+    allow_cache: bool = False  # passes that only READ a prefilled cache in the layers they run
     layer_calls_run: int = field(init=False, default=0)
     layer_calls_skipped: int = field(init=False, default=0)
     _saved: list = field(init=False, default_factory=list)
@@ -74,7 +78,8 @@ class SkipLayers:
     def __enter__(self) -> "SkipLayers":
         layers = get_module(self.model.hf, self.model.spec.layers)
         base = get_module(self.model.hf, self.model.spec.base)
-        self._handle = base.register_forward_pre_hook(_refuse_cache, with_kwargs=True)
+        if not self.allow_cache:
+            self._handle = base.register_forward_pre_hook(_refuse_cache, with_kwargs=True)
         try:
             for index in range(self.model.n_layers):
                 module = layers[index]

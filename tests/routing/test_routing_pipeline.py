@@ -15,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 FAST = dict(n=8, top_k=3, verify=4, permutations=200, bootstrap=20, gen_tokens=4, modulate_n=2, alpha_max=5.0,
             null_heads=2, amplifiers=2, cipher_n=8)
-KEYS = {"gate", "heads", "amplifiers", "knockout", "cipher", "dose_response", "timings"}
+KEYS = {"gate", "heads", "amplifiers", "knockout", "cipher", "dose_response", "timings", "warnings"}
 
 
 @pytest.fixture(scope="module")

@@ -91,7 +91,7 @@ def atp_scores(model, tokens: PairTokens, pairs: Sequence[int], heads: Sequence[
             nll[c, member] = value
             per_layer = []
             for layer in layers:
-                donor, ok = aligned_donor(z[layer].shape[0], z_donor[layer], align)
+                donor, ok = aligned_donor(z[layer].shape[0], z_donor[layer], align, tokens.shared_prefix(i))
                 delta = (donor - z[layer]) * ok[:, None, None]  # [L_prompt, H, d]
                 per_layer.append((delta.double() * g[layer].double()).sum((0, 2)))  # [H]
             out[:, c] = sign * torch.stack(per_layer)[layer_ix, head_ix]

@@ -11,6 +11,12 @@ float rounding of a different batch shape; tests/routing/screen proves it.
 
 Cost per patch: (L - l) / L of a forward pass, in batches (OOM back-off from
 `interp.engine.batching.run_batched`), versus a whole batch-size-1 forward in the naive loop.
+A patch never touches the prefix the pair's prompts share (`PairTokens.shared_prefix`: the
+chat header and common first words), so nothing there changes at any layer: each batch
+runs only the tokens after the shortest shared prefix of its rows, reading the prefix's
+keys and values from a cache of one clean pass per pair (`interp.engine.prefix`). With a
+chat template this is about half of each sequence. Models whose sliding attention window
+is shorter than the sequences run whole sequences instead (same numbers).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import torch
 
 from ...engine.batching import run_batched
 from ...engine.partial import forward_from_layer
+from ...engine.prefix import PrefixKV, check_window, prefix_kv
 from ...engine.row_edits import RowHeadSet
 from .align import aligned_donor
 from .metric import continuation_nll
@@ -39,6 +46,7 @@ class CleanPass:
     nll: torch.Tensor  # [c, 2] nats, column HARM / BENIGN
     resid: dict[tuple[int, int], dict[int, torch.Tensor]]  # (pair, member) -> layer -> [L_seq, d_model]
     z: dict[tuple[int, int], dict[int, torch.Tensor]]  # (pair, member) -> layer -> [L_prompt, H, d_head]
+    prefix: PrefixKV | None = None  # keys/values of each pair's shared prefix (pair order), None: whole passes
 
 
 @torch.inference_mode()
@@ -55,7 +63,21 @@ def clean_pass(model, tokens: PairTokens, pairs: Sequence[int], layers: Sequence
         n_prompt = tokens.prompt_len(i, m)
         resid[(i, m)] = {l: cache.real(f"blocks.{l}.hook_resid_pre", r) for l in layers}
         z[(i, m)] = {l: cache.real(f"blocks.{l}.attn.hook_z", r)[:n_prompt] for l in layers}
-    return CleanPass(pairs, nll, resid, z)
+    return CleanPass(pairs, nll, resid, z, _prefixes(model, tokens, pairs))
+
+
+def _prefixes(model, tokens: PairTokens, pairs: list[int]) -> PrefixKV | None:
+    """The shared prefixes' keys and values, or None when whole passes must run (no prefix
+    to share, or a sliding window shorter than the longest sequence)."""
+    shared = [tokens.shared_prefix(i) for i in pairs]
+    longest = max(int(tokens.sequence(i, m).shape[0]) for i in pairs for m in (HARM, BENIGN))
+    try:
+        check_window(model, longest)
+    except ValueError:
+        return None
+    if min(shared) < 1:
+        return None
+    return prefix_kv(model, [tokens.prompts[i][HARM][:n] for i, n in zip(pairs, shared)])
 
 
 @torch.inference_mode()
@@ -84,22 +106,27 @@ def _run_rows(model, tokens: PairTokens, clean: CleanPass, base: int, units: Seq
     donor = BENIGN if base == HARM else HARM
     picked = [rows[k] for k in chunk]
     pairs = [clean.pairs[c] for _, c in picked]
-    batch, cont = tokens.batch([(i, base) for i in pairs])
-    width, device = batch.input_ids.shape[1], model.device
+    start = min(tokens.shared_prefix(i) for i in pairs) if clean.prefix is not None else 0
+    batch, cont = tokens.batch([(i, base) for i in pairs], start=start)
+    width, device = batch.input_ids.shape[1], model.device  # tokens after the prefix
     resid = torch.zeros(len(picked), width, model.d_model, dtype=model.dtype, device=device)
-    values = torch.zeros(len(picked), width, model.n_heads, model.d_head, dtype=model.dtype, device=device)
-    where = torch.zeros(len(picked), width, dtype=torch.bool)
+    # edit layout: [prefix (start) | pads | tokens after the prefix], the engine's layout after a cache
+    values = torch.zeros(len(picked), start + width, model.n_heads, model.d_head, dtype=model.dtype, device=device)
+    where = torch.zeros(len(picked), start + width, dtype=torch.bool)
     head_mask = torch.zeros(len(picked), model.n_heads, dtype=torch.bool)
     for r, ((u, _), i) in enumerate(zip(picked, pairs)):
-        real = clean.resid[(i, base)][layer]
+        real = clean.resid[(i, base)][layer][start:]
         pad = width - real.shape[0]
         resid[r, pad:] = real.to(device, resid.dtype)
-        vals, ok = aligned_donor(tokens.prompt_len(i, base), clean.z[(i, donor)][layer].cpu(), align)
-        values[r, pad: pad + vals.shape[0]] = vals.to(device, values.dtype)
-        where[r, pad: pad + ok.shape[0]] = ok
+        vals, ok = aligned_donor(tokens.prompt_len(i, base), clean.z[(i, donor)][layer].cpu(), align,
+                                 tokens.shared_prefix(i))
+        left = start + pad  # column of real position `start`
+        values[r, left: left + vals.shape[0] - start] = vals[start:].to(device, values.dtype)
+        where[r, left: left + ok.shape[0] - start] = ok[start:]
         head_mask[r, list(units[u][1])] = True
     edit = RowHeadSet(f"blocks.{layer}.attn.hook_z", positions=where, values=values, head_mask=head_mask)
-    logits = forward_from_layer(model, batch, layer, resid, edits=[edit], logits_to_keep=tail)
+    cache = clean.prefix.cache([clean.pairs.index(i) for i in pairs], start) if start else None
+    logits = forward_from_layer(model, batch, layer, resid, edits=[edit], logits_to_keep=tail, prefix=cache)
     return continuation_nll(logits, batch.input_ids, cont).double().cpu()
 
 

@@ -36,18 +36,22 @@ def naive_patched_nll(model, tokens: PairTokens, pair: int, base: int, layer: in
     align="left" only the donor's prompt tokens are offered (base positions past the donor
     prompt stay unpatched); with "right" the shared continuation makes the engine's
     last-token alignment line up the two prompts' last tokens. Only base prompt positions
-    are edited.
+    after the pair's shared prefix are edited, and with "right" the donor's shared prefix is
+    marked absent (`donor_mask`), so no base position reaches into it.
     """
     other = HARM if base == BENIGN else BENIGN
     site = f"blocks.{layer}.attn.hook_z"
     donor_z = (donor or donor_cache(model, tokens, pair, other, [layer]))[layer]
+    shared = tokens.shared_prefix(pair)
     if align == "left":
         donor_z = donor_z[:, : tokens.prompt_len(pair, other)]
+    donor_mask = torch.ones(donor_z.shape[:2], dtype=torch.bool)
+    if align == "right":
+        donor_mask[0, :shared] = False
     base_batch, cont = tokens.batch([(pair, base)])
     where = torch.zeros_like(base_batch.attention_mask, dtype=torch.bool)
-    where[0, : tokens.prompt_len(pair, base)] = True
-    edit = Patch(site, positions=where, heads=list(heads), donor=donor_z,
-                 donor_mask=torch.ones(donor_z.shape[:2], dtype=torch.bool), align=align)
+    where[0, shared: tokens.prompt_len(pair, base)] = True
+    edit = Patch(site, positions=where, heads=list(heads), donor=donor_z, donor_mask=donor_mask, align=align)
     logits = model.forward(base_batch, edits=[edit])
     return float(continuation_nll(logits, base_batch.input_ids, cont)[0])
 

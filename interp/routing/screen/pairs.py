@@ -38,9 +38,20 @@ class PairTokens:
     def sequence(self, pair: int, member: int) -> torch.Tensor:
         return torch.cat([self.prompts[pair][member], self.continuations[pair]])
 
-    def batch(self, rows: Sequence[tuple[int, int]]):
-        """Left-padded `TokenBatch` of (pair, member) rows, and the continuation lengths [b]."""
-        seqs = [self.sequence(i, m) for i, m in rows]
+    def shared_prefix(self, pair: int) -> int:
+        """Tokens at the start that both prompts of `pair` share (the chat template's header
+        and any common first words), at most the shorter prompt's length - 1 so that every
+        prompt keeps its last token outside it. The interchange never patches them (`align.py`)."""
+        harm, benign = self.prompts[pair]
+        m = min(int(harm.shape[0]), int(benign.shape[0]))
+        same = (harm[:m] == benign[:m]).long()
+        return min(int(same.cumprod(0).sum()), m - 1)
+
+    def batch(self, rows: Sequence[tuple[int, int]], start: int = 0):
+        """Left-padded `TokenBatch` of (pair, member) rows from token `start` on (0: whole
+        sequences; after a cached prefix: the tokens that follow it), and the continuation
+        lengths [b]."""
+        seqs = [self.sequence(i, m)[start:] for i, m in rows]
         batch = pad_rows(seqs, [f"pair {i} {'harmful' if m == HARM else 'benign'}" for i, m in rows],
                          self.bos_added, self.pad_id)
         cont = torch.tensor([int(self.continuations[i].shape[0]) for i, _ in rows])

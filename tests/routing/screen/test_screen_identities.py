@@ -60,10 +60,22 @@ def _attn_out_patched_nll(model, tokens, i, layer, align):
     _, cache = model.run_with_cache(donor, [site], logits=None)
     donor_act = cache[site] if align == "right" else cache[site][:, : tokens.prompt_len(i, BENIGN)]
     base, cont = tokens.batch([(i, HARM)])
-    where = torch.zeros_like(base.attention_mask, dtype=torch.bool)
-    where[0, : tokens.prompt_len(i, HARM)] = True
-    logits = model.forward(base, edits=[Patch(site, positions=where, donor=donor_act, align=align)])
+    where, donor_mask = _outside_the_shared_prefix(tokens, i, HARM, base, donor_act, align)
+    edit = Patch(site, positions=where, donor=donor_act, donor_mask=donor_mask, align=align)
+    logits = model.forward(base, edits=[edit])
     return float(continuation_nll(logits, base.input_ids, cont)[0])
+
+
+def _outside_the_shared_prefix(tokens, i, base_member, base, donor_act, align):
+    """Base prompt positions after the pair's shared prefix; with "right" the donor's shared
+    prefix is marked absent so no base position reaches into it (align.py)."""
+    shared = tokens.shared_prefix(i)
+    where = torch.zeros_like(base.attention_mask, dtype=torch.bool)
+    where[0, shared: tokens.prompt_len(i, base_member)] = True
+    donor_mask = torch.ones(donor_act.shape[:2], dtype=torch.bool)
+    if align == "right":
+        donor_mask[0, :shared] = False
+    return where, donor_mask
 
 
 @pytest.mark.parametrize("align", ["left", "right"])
@@ -131,7 +143,36 @@ def _patched_metric(model, tokens, i, base, layer, head, align):
     _, cache = model.run_with_cache(donor_batch, [site], logits=None)
     donor_z = cache[site] if align == "right" else cache[site][:, : tokens.prompt_len(i, donor)]
     batch, cont = tokens.batch([(i, base)])
-    where = torch.zeros_like(batch.attention_mask, dtype=torch.bool)
-    where[0, : tokens.prompt_len(i, base)] = True
-    logits = model.forward(batch, edits=[Patch(site, positions=where, heads=[head], donor=donor_z, align=align)])
+    where, donor_mask = _outside_the_shared_prefix(tokens, i, base, batch, donor_z, align)
+    edit = Patch(site, positions=where, heads=[head], donor=donor_z, donor_mask=donor_mask, align=align)
+    logits = model.forward(batch, edits=[edit])
     return float(_mean_continuation_logit(logits, batch.input_ids, cont)[0])
+
+
+def test_the_shared_prefix_is_never_patched_and_the_exact_passes_start_after_it(qwen, monkeypatch):
+    from interp.routing.screen import batched
+    from interp.routing.screen.align import aligned_positions
+
+    base, donor = aligned_positions(10, 8, "right", shared=3)  # right: from the end, not into the prefix
+    assert base.tolist() == [5, 6, 7, 8, 9] and donor.tolist() == [3, 4, 5, 6, 7]
+    base, donor = aligned_positions(10, 8, "left", shared=3)
+    assert base.tolist() == donor.tolist() == [3, 4, 5, 6, 7]
+    with pytest.raises(ValueError, match="shared prefix 9"):
+        aligned_positions(10, 8, "left", shared=9)
+    tokens = tokenize_pairs(qwen, HARMFUL, BENIGN_TEXTS, CONTS, chat=True)
+    shared = [tokens.shared_prefix(i) for i in range(3)]
+    for i, n in enumerate(shared):
+        harm, benign = tokens.prompts[i]
+        assert n >= 1 and torch.equal(harm[:n], benign[:n])
+        assert n == min(len(harm), len(benign)) - 1 or harm[n] != benign[n]
+    widths = []
+    real = batched.forward_from_layer
+
+    def spy(model, batch, layer, resid, **kwargs):
+        widths.append((batch.input_ids.shape[1], kwargs.get("prefix") is not None))
+        return real(model, batch, layer, resid, **kwargs)
+
+    monkeypatch.setattr(batched, "forward_from_layer", spy)
+    exact_scores(qwen, tokens, [0, 1, 2], [(1, 0)], "right", batch_size=8)
+    longest = max(len(tokens.sequence(i, m)) for i in range(3) for m in (HARM, BENIGN))
+    assert widths and all(prefixed and w <= longest - min(shared) for w, prefixed in widths)

@@ -1,0 +1,119 @@
+"""Keys and values of token prefixes, so that later passes start after them.
+
+    kv = prefix_kv(model, [ids_a, ids_b])             # one cached pass per prefix length
+    cache = kv.cache(rows=[0, 1, 1], length=20)        # fresh HF cache for a batch of 3 rows
+    logits = forward_from_layer(model, suffixes, layer, resid, edits=[...], prefix=cache)
+
+Causal attention means the hidden states of the first P tokens of a sequence do not depend
+on anything after them. A pass that only changes positions at or after P (an interchange
+of a head's `z` outside a prompt prefix the two prompts share) can therefore run on the
+tokens after P alone, reading the prefix's keys and values, which are those of the clean
+pass, from a KV cache: the same numbers as the whole pass up to float rounding, at
+(T - P) / T of its cost. `tests/engine/test_engine_prefix.py` checks it against whole
+passes, with padded batches of different prefixes and suffix lengths.
+
+The cache is a `transformers.DynamicCache` built from the model's own cached pass over each
+prefix (unpadded, positions 0..P-1), so it holds exactly what the model would cache there,
+for every layer type the model has (sliding-window layers included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from .model import Model
+
+
+@dataclass
+class PrefixKV:
+    """Per prefix i and layer l: keys and values [kv_heads, P_i, d_head] on the model's device."""
+
+    keys: list[list[torch.Tensor]]
+    values: list[list[torch.Tensor]]
+    config: object  # the HF config the caches are built for
+
+    def length(self, prefix: int) -> int:
+        return int(self.keys[prefix][0].shape[-2])
+
+    def cache(self, rows: Sequence[int], length: int):
+        """A fresh `DynamicCache` [len(rows), kv_heads, length, d_head] per layer: the first
+        `length` positions of prefix `rows[r]` for batch row r. A pass consumes it (appends
+        its own keys), so build one per pass. ValueError if a prefix is shorter than `length`."""
+        from transformers import DynamicCache
+
+        rows = [int(r) for r in rows]
+        short = [r for r in rows if self.length(r) < length]
+        if short or length < 1:
+            raise ValueError(f"prefix length {length} is longer than prefix(es) {sorted(set(short))} "
+                             f"(or below 1); use at most the shortest prefix of the batch")
+        cache = DynamicCache(config=self.config)
+        for layer in range(len(self.keys[rows[0]])):
+            k = torch.stack([self.keys[r][layer][:, :length] for r in rows])
+            v = torch.stack([self.values[r][layer][:, :length] for r in rows])
+            cache.update(k, v, layer)
+        return cache
+
+
+@torch.inference_mode()
+def prefix_kv(model: "Model", prefixes: Sequence[torch.Tensor | Sequence[int]]) -> PrefixKV:
+    """Keys and values of each prefix (real token ids, BOS included where the model uses one).
+
+    Prefixes of equal length run together in one cached pass without padding.
+    Raises ValueError for an empty prefix."""
+    ids = [torch.as_tensor(p, dtype=torch.long).flatten() for p in prefixes]
+    if any(p.numel() == 0 for p in ids):
+        raise ValueError("a prefix needs at least one token")
+    keys: list = [None] * len(ids)
+    values: list = [None] * len(ids)
+    by_length: dict[int, list[int]] = {}
+    for i, p in enumerate(ids):
+        by_length.setdefault(int(p.numel()), []).append(i)
+    for members in by_length.values():
+        batch = torch.stack([ids[i] for i in members]).to(model.device)
+        out = model.hf(input_ids=batch, attention_mask=torch.ones_like(batch), use_cache=True)
+        layers = returned_cache(out).layers
+        for r, i in enumerate(members):
+            keys[i] = [layer.keys[r].clone() for layer in layers]
+            values[i] = [layer.values[r].clone() for layer in layers]
+    return PrefixKV(keys, values, model.hf.config)
+
+
+def cache_kwarg(model: "Model") -> str:
+    """The forward argument that takes a KV cache: `cache` from transformers 5.24 on,
+    `past_key_values` before (found from the signature, not from the version)."""
+    import inspect
+
+    params = inspect.signature(model.hf.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def returned_cache(out):
+    """The `transformers.Cache` a forward pass returned, whatever the field is called."""
+    from transformers import Cache
+
+    for name in ("cache", "past_key_values"):
+        value = getattr(out, name, None)
+        if isinstance(value, Cache):
+            return value
+    raise ValueError("the model returned no KV cache; it cannot start passes after a prefix")
+
+
+def check_window(model: "Model", width: int) -> None:
+    """ValueError unless every attention layer sees `width` positions in full.
+
+    After a prefix the pads sit between prefix and suffix, and a sliding-window mask counts
+    them as distance, so a window shorter than the padded width would cut real tokens off."""
+    config = model.hf.config
+    window = getattr(config, "sliding_window", None)
+    kinds = set(getattr(config, "layer_types", None) or [])
+    sliding = bool(window) and (not kinds or kinds & {"sliding_attention", "chunked_attention"}) \
+        and getattr(config, "use_sliding_window", True) is not False
+    if sliding and width > int(window):
+        raise ValueError(f"passes after a prefix need every attention window to cover the padded width: "
+                         f"the model's sliding window is {window} tokens and the pass spans {width}; "
+                         "run without a prefix")
