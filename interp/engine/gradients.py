@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from .edits import Edit
+from .prefix import after_prefix
 
 if TYPE_CHECKING:
     from .model import Model, TokenBatch
@@ -25,11 +26,14 @@ if TYPE_CHECKING:
 
 def run_with_grads(model: "Model", batch: "TokenBatch", sites: Sequence[str],
                    metric: Callable[[torch.Tensor], torch.Tensor], edits: Sequence[Edit] = (), *,
-                   logits_to_keep: int = 0) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+                   logits_to_keep: int = 0, prefix=None) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """(metric [b], {site: activation}, {site: d metric / d activation}), detached.
 
     Activations and gradients have the sites' user-facing shapes over all padded positions
-    ([b, P, ...]). Sites must be editable tensors on the residual path (not capture-only
+    ([b, P, ...]). `prefix`: a fresh cache from `interp.engine.prefix.PrefixKV.cache` holding
+    each row's first tokens; `batch` then holds the tokens after them, as in
+    `interp.engine.partial.forward_from_layer`, and activations and gradients cover those
+    tokens only (the prefix is a constant of the pass). Sites must be editable tensors on the residual path (not capture-only
     sites such as `hook_scale`). Raises ValueError for an unknown site or a metric whose
     output is not [b].
     """
@@ -49,9 +53,10 @@ def run_with_grads(model: "Model", batch: "TokenBatch", sites: Sequence[str],
 
     device = model.device
     kwargs = {"logits_to_keep": int(logits_to_keep)} if logits_to_keep else {}
+    mask, positions = after_prefix(model, batch, prefix, kwargs)
     with torch.inference_mode(False), torch.enable_grad(), model.hooks([(n, keep(n)) for n in sites], edits):
-        out = model.hf(input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device),
-                       position_ids=batch.position_ids().to(device), use_cache=False, **kwargs)
+        out = model.hf(input_ids=batch.input_ids.to(device), attention_mask=mask.to(device),
+                       position_ids=positions.to(device), **kwargs)
         value = metric(out.logits)
         if value.shape != (batch.input_ids.shape[0],):
             raise ValueError(f"metric returned shape {tuple(value.shape)}; it must return one value per row [b]")

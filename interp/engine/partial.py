@@ -26,7 +26,7 @@ import torch
 
 from .edits import Edit
 from .hooks import HookFn
-from .prefix import cache_kwarg, check_window
+from .prefix import after_prefix
 from .skipping import SkipLayers
 
 if TYPE_CHECKING:
@@ -59,15 +59,7 @@ def forward_from_layer(model: "Model", batch: "TokenBatch", layer: int, resid_pr
         return resid_pre.to(device=x.device, dtype=x.dtype)
 
     kwargs = {"logits_to_keep": int(logits_to_keep)} if logits_to_keep else {}
-    mask, positions = batch.attention_mask, batch.position_ids()
-    if prefix is not None:
-        start = int(prefix.get_seq_length())
-        mask = torch.cat([torch.ones(mask.shape[0], start, dtype=mask.dtype), mask.cpu()], dim=1)
-        check_window(model, int(mask.shape[1]))
-        positions = positions + start
-        kwargs.update({cache_kwarg(model): prefix, "use_cache": True})
-    else:
-        kwargs["use_cache"] = False
+    mask, positions = after_prefix(model, batch, prefix, kwargs)
     with SkipLayers(model, whole=range(layer), allow_cache=prefix is not None), \
             model.hooks([(f"blocks.{layer}.hook_resid_pre", set_resid), *hooks], edits):
         out = model.hf(input_ids=batch.input_ids.to(device), attention_mask=mask.to(device),

@@ -59,7 +59,7 @@ class PrefixKV:
         return cache
 
 
-@torch.inference_mode()
+@torch.no_grad()  # not inference mode: a pass that takes gradients after the prefix reads these tensors
 def prefix_kv(model: "Model", prefixes: Sequence[torch.Tensor | Sequence[int]]) -> PrefixKV:
     """Keys and values of each prefix (real token ids, BOS included where the model uses one).
 
@@ -117,3 +117,17 @@ def check_window(model: "Model", width: int) -> None:
         raise ValueError(f"passes after a prefix need every attention window to cover the padded width: "
                          f"the model's sliding window is {window} tokens and the pass spans {width}; "
                          "run without a prefix")
+
+
+def after_prefix(model: "Model", batch, prefix, kwargs: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """(attention mask, position ids) of a pass over `batch`, after `prefix` (a cache, or None
+    for a whole pass); puts the cache and `use_cache` into the forward's `kwargs`."""
+    mask, positions = batch.attention_mask, batch.position_ids()
+    if prefix is None:
+        kwargs["use_cache"] = False
+        return mask, positions
+    start = int(prefix.get_seq_length())
+    mask = torch.cat([torch.ones(mask.shape[0], start, dtype=mask.dtype), mask.cpu()], dim=1)
+    check_window(model, int(mask.shape[1]))
+    kwargs.update({cache_kwarg(model): prefix, "use_cache": True})
+    return mask, positions + start

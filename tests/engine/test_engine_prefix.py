@@ -111,3 +111,26 @@ def test_a_sliding_window_shorter_than_the_pass_is_refused():
     resid = _suffix_values(cache["blocks.0.hook_resid_pre"], whole, suffix, start)[:, start:]
     with pytest.raises(ValueError, match="sliding window is 8 tokens"):
         forward_from_layer(model, suffix, 0, resid, prefix=kv.cache([0, 1, 2], start))
+
+
+def test_gradients_after_a_cached_prefix_equal_those_of_the_whole_pass():
+    from interp.engine.gradients import run_with_grads
+
+    model = tiny_model("llama")
+    ids, start, whole, suffix, kv = _setup(model)
+    sites = ["blocks.0.attn.hook_z", "blocks.2.attn.hook_z"]
+
+    def metric(logits):
+        return logits[:, -1].logsumexp(-1) - logits[:, -1, 7]
+
+    value, acts, grads = run_with_grads(model, whole, sites, metric, logits_to_keep=1)
+    value_s, acts_s, grads_s = run_with_grads(model, suffix, sites, metric, logits_to_keep=1,
+                                              prefix=kv.cache([0, 1, 2], start))
+    assert torch.allclose(value, value_s, atol=1e-5)
+    real = suffix.attention_mask.bool()
+    for site in sites:
+        moved = _suffix_values(grads[site], whole, suffix, start)[:, start:]
+        assert torch.allclose(grads_s[site][real], moved[real], atol=1e-6)
+        assert torch.allclose(acts_s[site][real], _suffix_values(acts[site], whole, suffix, start)[:, start:][real],
+                              atol=1e-5)
+    assert grads["blocks.0.attn.hook_z"].abs().max() > 1e-4

@@ -8,7 +8,8 @@ prompt b, the change of the metric M (continuation NLL, `metric.py`) is estimate
 
 with p' the donor position aligned to p (`align.py`, the same alignment as the exact
 screen), and the gradient taken on the clean base pass. One forward and one backward pass
-per prompt give the estimate for every head of every layer and both directions:
+per prompt give the estimate for every head of every layer and both directions (the
+passes run after the pair's shared prefix, which is never patched; `batched.py`):
 necessity = -dM on the harmful base (benign donor), sufficiency = +dM on the benign base
 (harmful donor).
 
@@ -35,6 +36,7 @@ import torch
 from ...engine.batching import run_batched
 from ...engine.gradients import run_with_grads
 from .align import aligned_donor
+from .batched import pair_prefixes
 from .metric import continuation_nll
 from .pairs import BENIGN, HARM, PairTokens
 
@@ -49,17 +51,21 @@ def prompt_grads(model, tokens: PairTokens, rows: Sequence[tuple[int, int]], lay
     rows = list(rows)
     sites = [f"blocks.{l}.attn.hook_z" for l in layers]
     tail = tokens.tail()
+    pairs = sorted({i for i, _ in rows})
+    kv = pair_prefixes(model, tokens, pairs)  # the shared prefix is never patched: its z is not needed
 
     def run(chunk: list[int]):
         picked = [rows[k] for k in chunk]
-        batch, cont = tokens.batch(picked)
-        value, acts, grads = run_with_grads(
-            model, batch, sites, lambda logits: metric(logits, batch.input_ids, cont), logits_to_keep=tail)
+        start = min(tokens.shared_prefix(i) for i, _ in picked) if kv is not None else 0
+        batch, cont = tokens.batch(picked, start=start)
+        cache = kv.cache([pairs.index(i) for i, _ in picked], start) if start else None
+        value, acts, grads = run_with_grads(model, batch, sites, lambda logits: metric(logits, batch.input_ids, cont),
+                                            logits_to_keep=tail, prefix=cache)
         out = []
         for r, (i, m) in enumerate(picked):
             n_prompt, pad = tokens.prompt_len(i, m), int((batch.attention_mask[r] == 0).sum())
-            z = {l: acts[s][r, pad: pad + n_prompt].cpu() for l, s in zip(layers, sites)}
-            g = {l: grads[s][r, pad: pad + n_prompt].cpu() for l, s in zip(layers, sites)}
+            z = {l: _from(acts[s][r, pad: pad + n_prompt - start], start) for l, s in zip(layers, sites)}
+            g = {l: _from(grads[s][r, pad: pad + n_prompt - start], start) for l, s in zip(layers, sites)}
             out.append((float(value[r]), z, g))
         return out
 
@@ -68,6 +74,12 @@ def prompt_grads(model, tokens: PairTokens, rows: Sequence[tuple[int, int]], lay
         for k, res in zip(chunk, results):
             found[rows[k]] = res
     return found
+
+
+def _from(values: torch.Tensor, start: int) -> torch.Tensor:
+    """[start + n, ...] on the CPU: zeros for the prefix positions the pass did not run."""
+    values = values.cpu()
+    return torch.cat([values.new_zeros((start, *values.shape[1:])), values]) if start else values
 
 
 def atp_scores(model, tokens: PairTokens, pairs: Sequence[int], heads: Sequence[tuple[int, int]], align: str,

@@ -63,10 +63,10 @@ def clean_pass(model, tokens: PairTokens, pairs: Sequence[int], layers: Sequence
         n_prompt = tokens.prompt_len(i, m)
         resid[(i, m)] = {l: cache.real(f"blocks.{l}.hook_resid_pre", r) for l in layers}
         z[(i, m)] = {l: cache.real(f"blocks.{l}.attn.hook_z", r)[:n_prompt] for l in layers}
-    return CleanPass(pairs, nll, resid, z, _prefixes(model, tokens, pairs))
+    return CleanPass(pairs, nll, resid, z, pair_prefixes(model, tokens, pairs))
 
 
-def _prefixes(model, tokens: PairTokens, pairs: list[int]) -> PrefixKV | None:
+def pair_prefixes(model, tokens: PairTokens, pairs: Sequence[int]) -> PrefixKV | None:
     """The shared prefixes' keys and values, or None when whole passes must run (no prefix
     to share, or a sliding window shorter than the longest sequence)."""
     shared = [tokens.shared_prefix(i) for i in pairs]
