@@ -1,7 +1,7 @@
 """Refusal steering: add a difference-of-means refusal direction, or ablate it.
 
 Arditi et al. 2024 ("Refusal in language models is mediated by a single direction") and
-"How Alignment Routes" (arXiv 2604.04385, methods.md section 2, step 6): the direction is
+"How Alignment Routes" (arXiv 2604.04385, step 6): the direction is
 mean(harmful) - mean(benign) of the decoder-layer output at the last prompt token (after
 the chat template) at one middle layer, built on the train split of
 interp/data/refusal_pairs.jsonl. On the held-out test split:

@@ -1,6 +1,6 @@
 """Direct logit attribution (DLA): which heads, MLPs and neurons write a logit (difference).
 
-Method: methods.md section 1, as in TransformerLens' `ActivationCache.decompose_resid /
+Method: direct logit attribution, as in TransformerLens' `ActivationCache.decompose_resid /
 stack_head_results / apply_ln_to_stack / logit_attrs` (Elhage et al. 2021, "A Mathematical
 Framework for Transformer Circuits"). The final residual at each chosen position is split
 into embeddings, every head's `W_O^h z_h`, each layer's attention output bias, every MLP

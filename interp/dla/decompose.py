@@ -1,6 +1,6 @@
 """The arithmetic of direct logit attribution: residual decomposition and norm linearisation.
 
-Method: methods.md section 1 (the decomposition TransformerLens does with
+Method: direct logit attribution (the decomposition TransformerLens does with
 `decompose_resid / stack_head_results / apply_ln_to_stack / logit_attrs`). The final
 residual at a position is
 

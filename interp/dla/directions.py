@@ -1,6 +1,6 @@
 """Directions to attribute logits to: tokens, token differences, token-set means, any vector.
 
-Direct logit attribution (methods.md section 1) scores a residual component `c` against a
+Direct logit attribution (Elhage et al. 2021) scores a residual component `c` against a
 direction `d` in the space the unembedding reads (after the final norm): the metric is
 
     metric = ln_final(resid) . d + bias
@@ -10,7 +10,7 @@ For tokens, `d = W_U^T w` for weights `w` over the vocabulary (+1 for a target t
 the (pre-soft-cap) logit or logit difference the model computes. A free vector has no
 bias and its metric is `ln_final(resid) . d`.
 
-The refusal direction of "How Alignment Routes" (arXiv 2604.04385, methods.md section 2)
+The refusal direction of "How Alignment Routes" (arXiv 2604.04385)
 is a token-set direction: the mean unembedding row over the first token of each refusal
 opener (with and without a leading space) minus the row of the first non-whitespace greedy
 token the model gives for the benign prompt. Deliberate choice: the set of first tokens is

@@ -1,6 +1,6 @@
 """Logit lens: the next-token distribution each layer's residual stream would give.
 
-Method: methods.md section 1 (nostalgebraist 2020, "interpreting GPT: the logit lens").
+Method: the logit lens (nostalgebraist 2020, "interpreting GPT: the logit lens").
 For every layer's residual (the embeddings, then each decoder layer's output) the final
 norm is recomputed on that partial residual (its own divisor, not the final one) and the
 unembedding is applied, with the family's final-logit soft-cap where it has one, so the

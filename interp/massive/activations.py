@@ -1,6 +1,6 @@
 """Massive activations: a few residual entries thousands of times larger than the median.
 
-Method: methods.md section 3; Sun et al., "Massive Activations in Large Language Models"
+Method: Sun et al., "Massive Activations in Large Language Models"
 (COLM 2024).
 - Per decoder layer output h_l (`blocks.{l}.hook_resid_post`) over all real tokens of all
   prompts: the top-k |activation| with (prompt, token position, token string, dimension),

@@ -1,6 +1,6 @@
 """Emergence of massive activations over training: a curve fit per layer across checkpoints.
 
-Method: methods.md section 3, "Hidden Dynamics of Massive Activations in Transformer
+Method: "Hidden Dynamics of Massive Activations in Transformer
 Training" (arXiv 2508.03616). For each layer, the ratio r_t = max|h| / median|h| of the
 decoder layer output at training step t is fitted with
 

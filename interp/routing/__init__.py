@@ -2,7 +2,7 @@
 modulation, cipher collapse and rescue ("How Alignment Routes", arXiv 2604.04385).
 
 The fast screen (batched exact interchange and attribution patching) is `interp.routing.screen`.
-The pipeline (methods.md section 2), one concept per module: `pairs` (the matched pairs file),
+The pipeline (arXiv 2604.04385), one concept per module: `pairs` (the matched pairs file),
 `cipher`, `baseline` (greedy continuations, probe direction), `nll`, `dla_screen` (step 1),
 `ablation` (2), `interchange` (3, 4's gate), `knockout` (4-5), `modulation` (6), `collapse` (7),
 `rescue` (8), `contrast` (9), `pipeline.run_routing` (all of them, saved and resumable),

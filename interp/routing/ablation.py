@@ -1,4 +1,4 @@
-"""Step 2: per-head ablation of the probe direction (methods.md section 2, step 2).
+"""Step 2: per-head ablation of the probe direction (arXiv 2604.04385, step 2).
 
 The residual-space probe direction d is pulled into head h's space through its output
 projection, u_h = W_O^h^T d ([d_head]), and its component is removed from z_h at every

@@ -1,6 +1,6 @@
 """What every later step reads: greedy continuations, refusal direction, probe direction.
 
-methods.md section 2 ("How Alignment Routes", arXiv 2604.04385):
+"How Alignment Routes" (arXiv 2604.04385):
 - continuation of pair i: the first <= 5 non-special greedy tokens the model produces for
   the benign prompt (the interchange metric scores them after either prompt);
 - refusal direction (for DLA): mean unembedding of the refusal openers' first tokens minus

@@ -1,4 +1,4 @@
-"""The letter-substitution cipher of the cipher-collapse test (methods.md section 2, step 7).
+"""The letter-substitution cipher of the cipher-collapse test (arXiv 2604.04385, step 7).
 
 "How Alignment Routes" (arXiv 2604.04385) encodes the lowercased harmful request with a
 fixed letter map and asks the model to decode and follow it; refusal routing largely

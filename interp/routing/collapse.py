@@ -1,4 +1,4 @@
-"""Step 7: cipher interchange collapse (methods.md section 2, step 7).
+"""Step 7: cipher interchange collapse (arXiv 2604.04385, step 7).
 
 The interchange screen is re-run on cipher-encoded pairs (`cipher_prompt` of the harmful
 and of the benign request), restricted to a few heads (the gate and the DLA candidates,

@@ -1,4 +1,4 @@
-"""Step 9: cipher contrast ranking (methods.md section 2, step 9).
+"""Step 9: cipher contrast ranking (arXiv 2604.04385, step 9).
 
 Three passes per pair (plain harmful, cipher harmful, benign) and per-head DLA on the probe
 direction at the last prompt token (`interp.dla.decompose.head_dla` with the probe as a

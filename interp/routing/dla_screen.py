@@ -1,4 +1,4 @@
-"""Step 1: head DLA screen on the refusal direction (methods.md section 2, step 1).
+"""Step 1: head DLA screen on the refusal direction (arXiv 2604.04385, step 1).
 
 Per-head direct logit attribution (`interp.dla.decompose.head_dla`) on pair i's refusal
 direction (refusal openers minus the benign prompt's first greedy token) at the last

@@ -1,4 +1,4 @@
-"""Step 3: the interchange screen (methods.md section 2, step 3), through `interp.routing.screen`.
+"""Step 3: the interchange screen (arXiv 2604.04385, step 3), through `interp.routing.screen`.
 
 `interchange` builds the screen's config from the routing options and calls
 `interp.routing.screen.screen_heads` on the pairs, with the benign greedy continuations as

@@ -1,4 +1,4 @@
-"""Steps 4-5: amplifiers and the knockout cascade (methods.md section 2, steps 4 and 5).
+"""Steps 4-5: amplifiers and the knockout cascade (arXiv 2604.04385, steps 4 and 5).
 
 Amplifier candidates are the heads deeper than the gate with the largest positive refusal
 DLA delta (harmful minus benign, step 1). Knocking the gate out (z_h zeroed at all

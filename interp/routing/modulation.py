@@ -1,4 +1,4 @@
-"""Step 6: modulation dose-response (methods.md section 2, step 6).
+"""Step 6: modulation dose-response (arXiv 2604.04385, step 6).
 
 +alpha * d is added to `blocks.{probe_layer}.hook_resid_post` (the decoder layer's output)
 at all positions, prompt and generated (`Add(..., positions="all")`), with d the unit probe

@@ -1,6 +1,6 @@
 """The interchange metric: mean NLL of a fixed continuation scored after a prompt.
 
-methods.md section 2 step 3: the continuation is the first <= 5 non-special greedy tokens the
+arXiv 2604.04385, step 3: the continuation is the first <= 5 non-special greedy tokens the
 model produces for the benign prompt; NLL(prompt) is the mean over those tokens of
 -log p(token | prompt, previous tokens), in nats per token. Used by the ablation step
 (the screen in `interp.routing.screen` computes the same metric for interchange).

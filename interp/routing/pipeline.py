@@ -1,4 +1,4 @@
-"""`run_routing`: the steps of methods.md section 2 chained, timed, saved and resumable.
+"""`run_routing`: the steps of "How Alignment Routes" (arXiv 2604.04385) chained, timed, saved and resumable.
 
     result = run_routing(model, load_pairs(), RoutingConfig(n=120), out="runs/routing")
 

@@ -1,4 +1,4 @@
-"""Step 8: rescue (methods.md section 2, step 8).
+"""Step 8: rescue (arXiv 2604.04385, step 8).
 
 The gate's plaintext z_h at the last prompt token is cached from a clean pass over the
 plain harmful prompt; during greedy generation on the cipher-encoded prompt the gate's

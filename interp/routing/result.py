@@ -35,7 +35,7 @@ def _step_types() -> dict[str, type]:
 
 @dataclass
 class RoutingResult(Result):
-    """Policy-gate routing ("How Alignment Routes", arXiv 2604.04385; methods.md section 2)."""
+    """Policy-gate routing ("How Alignment Routes", arXiv 2604.04385)."""
 
     analysis: ClassVar[str] = "routing"
     pairs: list[dict]  # {harmful, benign, category} of the pairs used

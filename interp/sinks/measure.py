@@ -1,6 +1,8 @@
 """Attention sinks: which heads dump attention on the first token, and what that token carries.
 
-Method: methods.md section 3.
+Method: Xiao et al. 2023, "Efficient Streaming Language Models with Attention Sinks"
+(arXiv 2309.17453); Sun et al. 2024, "Massive Activations in Large Language Models"
+(arXiv 2402.17762).
 - Sink importance and sink rate (Gu et al., "When Attention Sink Emerges in Language
   Models", ICLR 2025): `alpha[l,h,k] = mean over queries t >= k of A[l,h,t,k]`;
   `Sink_k^eps` = % of (layer, head) with alpha > eps (defaults eps = 0.3, T = 64 tokens), on

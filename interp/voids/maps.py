@@ -9,7 +9,7 @@ The rule and the paper-mode skip live in `interp.voids.rule` (edge cases for lay
 are explained there). Phases: the prompt phase is the prefill pass (every prompt token);
 the response phase is every later decode step with the KV cache on (one token each).
 
-Deliberate differences from the paper's code (methods.md section 4):
+Deliberate differences from the paper's code ("Void in Language Models", arXiv 2505.14467):
 - greedy decoding (the paper samples at temperature 0.6, top-p 0.9), so runs repeat;
 - padding positions of a batch are excluded from every statistic;
 - a response-phase column is the token the decode step *processed* (the previous output);

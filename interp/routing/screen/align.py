@@ -1,4 +1,4 @@
-"""Position alignment of a donor prompt onto a base prompt (methods.md section 2, step 3).
+"""Position alignment of a donor prompt onto a base prompt (arXiv 2604.04385, step 3).
 
 The interchange replaces a head's `z_h` at the base prompt's positions with the donor's
 `z_h` at the matching positions. "left" matches position i with donor position i (the

@@ -1,6 +1,6 @@
 """The interchange metric: mean negative log-likelihood of a fixed continuation.
 
-methods.md section 2, step 3: the first <= 5 non-special greedy tokens of the benign answer
+arXiv 2604.04385, step 3: the first <= 5 non-special greedy tokens of the benign answer
 are appended after each prompt and scored; NLL is in nats per continuation token. Rows are
 left-padded, so each row's continuation occupies its last K_r columns, and the logits that
 predict them sit in the K_r columns before the last.

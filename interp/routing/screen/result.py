@@ -16,7 +16,7 @@ from ...runs.results import Result
 
 @dataclass
 class HeadScreen(Result):
-    """Interchange screen of H heads over n pairs (methods.md section 2, step 3). Units: nats.
+    """Interchange screen of H heads over n pairs (arXiv 2604.04385, step 3). Units: nats.
 
     Rows follow `heads` (layer-major). NaN rows in the exact fields are heads that were not
     measured exactly (`exact[h]` False: only AtP ran for them)."""

@@ -1,6 +1,7 @@
 """`screen_heads`: the interchange screen of every head, fast and exact (issue 14).
 
-methods.md section 2, step 3 and "Fast screens". Per pair i, necessity(h) =
+arXiv 2604.04385, step 3, with AtP (Kramár et al. 2024) as the fast estimate.
+Per pair i, necessity(h) =
 NLL(harm_i) - NLL(harm_i | z_h <- z_h(benign_i)) and sufficiency(h) =
 NLL(benign_i | z_h <- z_h(harm_i)) - NLL(benign_i), NLL = mean nats per token of the pair's
 fixed continuation after the prompt, the patch covering the prompt positions under

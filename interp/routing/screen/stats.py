@@ -1,6 +1,6 @@
 """Statistics over pairs: sign-flip permutation p-values, bootstrap top-k stability, ranks.
 
-methods.md section 2, step 3: a permutation null over pairs (10,000 random sign flips of the
+arXiv 2604.04385, step 3: a permutation null over pairs (10,000 random sign flips of the
 per-pair scores) gives each head's p-value; a bootstrap over pairs (2,000 resamples) gives
 the stability of the top-k head set as its mean Jaccard similarity to the full-sample set.
 Everything is vectorised over heads and permutations (one matrix product per block).
