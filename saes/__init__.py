@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+__all__ = ["example_traces_file"]
+
 
 def example_traces_file() -> Path:
     """A shipped JSONL of 12 worked arithmetic traces with reflection and backtracking steps

@@ -95,6 +95,10 @@ def cmd_collect(args) -> int:
     if not args.out:
         raise ValueError("--out DIR is required: the run directory every later stage reads")
     args.separator = codecs.decode(args.separator, "unicode_escape")  # "\n\n" typed on a command line
+    manifest = Path(args.out) / "manifest.json"
+    if manifest.is_file():  # collect never writes one: this folder is another analysis's run
+        kind = json.loads(manifest.read_text(encoding="utf-8")).get("analysis", "another steerlens")
+        raise ValueError(f"--out {args.out} already holds a {kind} run; give rise collect a folder of its own")
     config = config_from_args(CollectConfig, args, layers=_layers(args.layer))
     if args.problems is not None and not Path(args.problems).is_file():
         raise ValueError(f"{args.problems}: problems file not found")

@@ -51,7 +51,6 @@ def cmd_routing(args) -> int:
     pairs = load_pairs(args.pairs, config.n)
     size = batch_size(args)
     model = load_model(args)
-    config.check_model(model, len(pairs), args.chat)
     result = run_routing(model, pairs, config, chat=args.chat, out=args.out, seed=args.seed, batch_size=size,
                          progress=show_progress(args))
     for line in result.summary()["warnings"]:

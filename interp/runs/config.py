@@ -63,7 +63,8 @@ def add_config_args(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] 
             shown = ",".join(map(str, default)) if default else "none"
         else:
             kwargs["type"] = tp if tp in (int, float, str) else str
-            shown = default
+            shown = repr(default) if isinstance(default, str) and (not default.strip() or
+                                                                 any(c in default for c in "\n\t\r")) else default
         if "choices" in f.metadata:
             kwargs["choices"] = f.metadata["choices"]
         says_default = default is None and "default" in help_text  # the help explains what None means

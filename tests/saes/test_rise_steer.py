@@ -142,4 +142,9 @@ def test_cli_stages_and_bad_input(tiny_llama_folder, tmp_path, capsys):
     _fails(capsys, ["rise", "train", "--run", str(tmp_path / "none")], "not a RISE run")
     _fails(capsys, ["rise", "train", "--run", str(out), "--steps", "10"], "--resume")
     _fails(capsys, ["rise", "steer", *model, "--run", str(out), "--behaviour", "nope"], "no 'nope' vector")
+    other = tmp_path / "dla-run"
+    other.mkdir()
+    (other / "manifest.json").write_text(json.dumps({"analysis": "dla"}))
+    _fails(capsys, ["rise", "collect", *model, "--n", "2", "--out", str(other)], "already holds a dla run")
+    assert sorted(p.name for p in other.iterdir()) == ["manifest.json"]
     assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
