@@ -130,10 +130,7 @@ def header(run: SavedRun) -> None:
         for i, (key, value) in enumerate(list(numbers.items())[:12]):
             shown = labels.metric(key, value)
             columns[i % len(columns)].metric(shown.label, shown.value, help=shown.help)
-    note = labels.NOTES.get(run.analysis)
-    if note:
-        with st.expander("How to read this page"):
-            st.markdown(note)
+    how_to_read(run.analysis)
     st.download_button("Download the whole run (.zip)", lambda: run_zip(run), file_name=f"{run.path.name}.zip",
                        mime="application/zip", key=f"{run.name}:zip", on_click="ignore",
                        help="manifest.json and every file it lists, as saved")
@@ -148,6 +145,14 @@ def header(run: SavedRun) -> None:
         right.markdown("**Timings (s) and versions**")
         right.json({"timings": run.manifest.get("timings"), "versions": run.manifest.get("versions")},
                    expanded=False)
+
+
+def how_to_read(analysis: str | None) -> None:
+    """The page's "How to read this page" note (`labels.NOTES`: from the analysis' docstring, paper linked)."""
+    note = labels.NOTES.get(analysis or "")
+    if note:
+        with st.expander("How to read this page"):
+            st.markdown(note)
 
 
 def run_zip(run: SavedRun) -> bytes:

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from .generic import chart, heatmap, table_view
+from .generic import chart, heatmap, how_to_read, table_view
 from .pages_austeer import units_view
 from .registry import page
 from .runs import VECTOR_ANALYSIS, RunEntry
@@ -28,6 +28,7 @@ def vector_page(entry: RunEntry, vector) -> None:
     st.title(f"steering vector: {entry.name}")
     st.caption(f"{vector.kind} vector at site **{vector.site}** · method {vector.method} · normalization "
                f"{vector.normalization} · made on **{vector.model.get('spec') or '?'}** · file time {entry.created}")
+    how_to_read(VECTOR_ANALYSIS)
     layers = vector.layers
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("layers", len(layers))
