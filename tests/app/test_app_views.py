@@ -41,3 +41,57 @@ def test_the_vector_page_and_run_headers_draw_the_note(monkeypatch):
         at = open_app(monkeypatch, saved_runs(), run=run)
         assert not problems(at)
         assert [e.label for e in at.expander].count("How to read this page") == 1, run
+
+
+# ---- 2. the compare view's difference heatmap ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def dla_runs(tmp_path_factory):
+    """dla-1 (target a, contrast b), dla-swap (b - a: the same attribution negated) and dla-3p (3 prompts)."""
+    import shutil
+
+    from test_app_runs import PROMPTS
+    from tiny import tiny_model
+
+    from interp.dla.attribution import dla
+
+    root = tmp_path_factory.mktemp("compare")
+    shutil.copytree(saved_runs() / "dla-1", root / "dla-1")
+    model = tiny_model("llama")
+    dla(model, PROMPTS, target="b", contrast="a").save(root / "dla-swap")
+    dla(model, [*PROMPTS, "One more prompt"], target="a", contrast="b").save(root / "dla-3p")
+    return root
+
+
+def _compare(monkeypatch, root, a: str, b: str) -> AppTest:
+    at = open_app(monkeypatch, root)
+    at.toggle(key="compare:on").set_value(True).run()
+    at.selectbox(key="compare:a").set_value(a).run()
+    return at.selectbox(key="compare:b").set_value(b).run()
+
+
+def test_compare_draws_b_minus_a_on_a_symmetric_scale_and_refuses_other_shapes(monkeypatch, dla_runs):
+    import torch
+
+    from app.figdata import decode
+    from interp.runs.results import load_run
+    from test_app_fixes import spec
+
+    at = _compare(monkeypatch, dla_runs, "dla-1", "dla-swap")
+    at.selectbox(key="compare:diff").set_value(("figure", "head_heatmap")).run()  # a saved heatmap figure
+    figure = spec(at, "compare:diff:plot")
+    saved = load_run(dla_runs / "dla-1").figures()["head_heatmap"].data[0]
+    assert torch.allclose(torch.tensor(decode(figure["data"][0]["z"])), -2 * torch.tensor(decode(saved.z)), atol=1e-5)
+    assert figure["data"][0]["x"] == list(decode(saved.x))  # the saved axis labels are kept
+    at.selectbox(key="compare:diff").set_value(("tensor", "head_attr")).run()
+    assert not problems(at)
+    trace = spec(at, "compare:diff:plot")["data"][0]
+    z = torch.tensor(decode(trace["z"]), dtype=torch.float64)
+    a = load_run(dla_runs / "dla-1").head_attr.double().flatten(0, 1).mean(0)  # [L, H]
+    assert torch.allclose(z, -2 * a, atol=1e-5)  # swapping target and contrast negates every head
+    assert trace["zmid"] == 0 and trace["zmin"] == -trace["zmax"] == pytest.approx(-float(z.abs().max()))
+    assert trace["colorscale"][0][1] != trace["colorscale"][-1][1]  # diverging: two ends of different colours
+    at = _compare(monkeypatch, dla_runs, "dla-1", "dla-3p")
+    at.selectbox(key="compare:diff").set_value(("tensor", "head_attr")).run()
+    assert not problems(at)
+    assert not [c for c in at.get("plotly_chart") if "compare:diff:plot" in c.proto.id]
+    assert any("shapes differ" in i.value and "[2," in i.value and "[3," in i.value for i in at.info)
