@@ -10,6 +10,7 @@ of the run still renders.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import zipfile
@@ -20,6 +21,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from . import labels
+from .export import FORMATS, export_problem, figure_image
 from .figdata import figure_table
 from .runs import SavedRun
 
@@ -47,14 +49,25 @@ def chart(fig: go.Figure, key: str, name: str | None = None) -> None:
     layers_top_down(fig)
     if fig.layout.margin.t is None or fig.layout.margin.t < 60:
         fig.update_layout(margin={"t": 70})  # room between the title and the chart's toolbar
-    st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG)
+    name = name or key.replace(":", "-").replace("/", "-")
+    st.plotly_chart(fig, key=key, config=chart_config(name))
     if st.toggle("data", key=f"{key}:data", help="the numbers behind this figure, with a CSV download, and the "
-                 "figure as a standalone HTML file (the toolbar's camera saves a PNG)"):
-        name = name or key.replace(":", "-").replace("/", "-")
+                 "figure as a standalone HTML file, a PNG and an SVG"):
         table_view(figure_table(fig), key=f"{key}:table", name=name)
-        st.download_button(f"Download {name}.html (interactive figure)",
-                           fig.to_html(include_plotlyjs="cdn", full_html=True).encode(), file_name=f"{name}.html",
-                           mime="text/html", key=f"{key}:html", on_click="ignore")
+        html, png, svg = st.columns(3)
+        html.download_button(f"Download {name}.html (interactive figure)",
+                             fig.to_html(include_plotlyjs="cdn", full_html=True).encode(), file_name=f"{name}.html",
+                             mime="text/html", key=f"{key}:html", on_click="ignore")
+        problem = export_problem()
+        for column, fmt in ((png, "png"), (svg, "svg")):  # made when clicked (a headless Chrome, seconds)
+            column.download_button(f"Download {name}.{fmt}", functools.partial(figure_image, fig, fmt),
+                                   file_name=f"{name}.{fmt}", mime=FORMATS[fmt], key=f"{key}:{fmt}",
+                                   on_click="ignore", disabled=problem is not None, help=problem)
+
+
+def chart_config(name: str) -> dict:
+    """plotly.js config of every chart: toolbar on hover, its camera saving `name`.png at twice the pixels."""
+    return {**PLOTLY_CONFIG, "toImageButtonOptions": {"format": "png", "filename": name, "scale": 2}}
 
 
 def layers_top_down(fig: go.Figure) -> go.Figure:

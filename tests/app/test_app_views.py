@@ -95,3 +95,40 @@ def test_compare_draws_b_minus_a_on_a_symmetric_scale_and_refuses_other_shapes(m
     assert not problems(at)
     assert not [c for c in at.get("plotly_chart") if "compare:diff:plot" in c.proto.id]
     assert any("shapes differ" in i.value and "[2," in i.value and "[3," in i.value for i in at.info)
+
+
+# ---- 3. PNG and SVG of every figure ---------------------------------------------------------------------
+def test_figure_image_writes_png_and_svg_through_kaleido():
+    import plotly.graph_objects as go
+
+    from app.export import export_problem, figure_image
+
+    if export_problem():
+        pytest.skip(export_problem())
+    fig = go.Figure(go.Heatmap(z=[[1.0, -1.0], [0.5, 0.0]])).update_layout(title="probe title", height=300)
+    assert figure_image(fig, "png")[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = figure_image(fig, "svg").decode()
+    assert svg.startswith("<svg") and "probe title" in svg
+    with pytest.raises(ValueError, match="png, svg"):
+        figure_image(fig, "gif")
+
+
+def test_every_chart_goes_through_one_helper_that_offers_png_and_svg(monkeypatch):
+    import json
+    from pathlib import Path
+
+    import app
+
+    callers = [p.name for p in Path(app.__file__).parent.glob("*.py") if "st.plotly_chart(" in p.read_text()]
+    assert callers == ["generic.py"]  # every page draws through generic.chart
+    at = open_app(monkeypatch, saved_runs(), run="dla-1")
+    at.toggle(key="dla-1:heads:data").set_value(True).run()
+    assert not problems(at)
+    buttons = {b.proto.label: b for b in at.get("download_button") if b.proto.id and "dla-1:heads:" in b.proto.id}
+    assert {"Download dla-1-heads.png", "Download dla-1-heads.svg", "Download dla-1-heads.html (interactive "
+            "figure)"} <= set(buttons)
+    from app.export import export_problem
+
+    assert buttons["Download dla-1-heads.svg"].proto.disabled == (export_problem() is not None)
+    charts = list(at.get("plotly_chart"))
+    assert charts and all(json.loads(c.proto.config)["toImageButtonOptions"]["scale"] == 2 for c in charts)
