@@ -42,18 +42,26 @@ def section(what: str) -> Iterator[None]:
         st.error(f"Cannot show {what}: {type(e).__name__}: {e}")
 
 
-def chart(fig: go.Figure, key: str, name: str | None = None) -> None:
+def chart(fig: go.Figure, key: str, name: str | None = None, clickable: bool = False):
     """A plotly chart (hover shows values) with a "data" switch that shows its decoded numbers
-    as a table with named columns (`app.figdata.figure_table`) and a CSV download. Heatmaps
-    with a layer axis get layer 0 at the top, as on every layer map of the explorer."""
+    as a table with named columns (`app.figdata.figure_table`), a CSV, PNG, SVG and HTML download.
+    Heatmaps with a layer axis get layer 0 at the top, as on every layer map of the explorer.
+    With `clickable`, a click on a heatmap cell selects it (`app.cellpick`): returns the selection
+    event for `cellpick.apply_click`."""
     layers_top_down(fig)
     if fig.layout.margin.t is None or fig.layout.margin.t < 60:
         fig.update_layout(margin={"t": 70})  # room between the title and the chart's toolbar
     name = name or key.replace(":", "-").replace("/", "-")
-    st.plotly_chart(fig, key=key, config=chart_config(name))
+    if clickable:
+        from .cellpick import clickable_cells
+
+        event = st.plotly_chart(clickable_cells(go.Figure(fig)), key=key, config=chart_config(name),
+                                on_select="rerun", selection_mode="points")
+    else:
+        event = st.plotly_chart(fig, key=key, config=chart_config(name))
     if st.toggle("data", key=f"{key}:data", help="the numbers behind this figure, with a CSV download, and the "
                  "figure as a standalone HTML file, a PNG and an SVG"):
-        table_view(figure_table(fig), key=f"{key}:table", name=name)
+        table_view(figure_table(fig), key=f"{key}:table", name=name)  # fig: without the click markers
         html, png, svg = st.columns(3)
         html.download_button(f"Download {name}.html (interactive figure)",
                              fig.to_html(include_plotlyjs="cdn", full_html=True).encode(), file_name=f"{name}.html",
@@ -63,6 +71,7 @@ def chart(fig: go.Figure, key: str, name: str | None = None) -> None:
             column.download_button(f"Download {name}.{fmt}", functools.partial(figure_image, fig, fmt),
                                    file_name=f"{name}.{fmt}", mime=FORMATS[fmt], key=f"{key}:{fmt}",
                                    on_click="ignore", disabled=problem is not None, help=problem)
+    return event if clickable else None
 
 
 def chart_config(name: str) -> dict:
@@ -110,6 +119,8 @@ def linked_selectbox(container, label: str, options: list, key: str, index: int 
         raw = st.query_params.get(key)
         if isinstance(raw, str) and raw.isdigit() and int(raw) < len(options):
             index = int(raw)
+    else:
+        index = 0  # the state (a click on a heatmap cell, or an earlier choice) decides
     value = container.selectbox(label, options, index=index, key=key, **kwargs)
     if value in options:
         st.query_params[key] = str(options.index(value))

@@ -114,12 +114,17 @@ def test_figure_image_writes_png_and_svg_through_kaleido():
 
 
 def test_every_chart_goes_through_one_helper_that_offers_png_and_svg(monkeypatch):
+    import ast
     import json
     from pathlib import Path
 
     import app
 
-    callers = [p.name for p in Path(app.__file__).parent.glob("*.py") if "st.plotly_chart(" in p.read_text()]
+    def draws(path: Path) -> bool:  # calls plotly_chart (docstrings that name it do not count)
+        return any(isinstance(n, ast.Call) and getattr(n.func, "attr", None) == "plotly_chart"
+                   for n in ast.walk(ast.parse(path.read_text())))
+
+    callers = sorted(p.name for p in Path(app.__file__).parent.glob("*.py") if draws(p))
     assert callers == ["generic.py"]  # every page draws through generic.chart
     at = open_app(monkeypatch, saved_runs(), run="dla-1")
     at.toggle(key="dla-1:heads:data").set_value(True).run()
@@ -132,3 +137,53 @@ def test_every_chart_goes_through_one_helper_that_offers_png_and_svg(monkeypatch
     assert buttons["Download dla-1-heads.svg"].proto.disabled == (export_problem() is not None)
     charts = list(at.get("plotly_chart"))
     assert charts and all(json.loads(c.proto.config)["toImageButtonOptions"]["scale"] == 2 for c in charts)
+
+
+# ---- 4. a click on a heatmap cell picks that layer / head --------------------------------------------
+def _click(at: AppTest, chart_key: str, row: int, column: int) -> AppTest:
+    """What the browser sends when the marker over cell (row, column) is clicked (`app.cellpick`)."""
+    at.session_state[chart_key] = {"selection": {"points": [{"curve_number": 1, "customdata": [row, column, 0.5]}],
+                                                 "point_indices": [0], "box": [], "lasso": []}}
+    return at.run()
+
+
+def test_selected_cell_maps_the_selection_event_to_row_and_column():
+    from app.cellpick import selected_cell
+
+    assert selected_cell({"selection": {"points": [{"customdata": [3, 1, -0.2], "x": "H1", "y": "L3"}]}}) == (3, 1)
+    assert selected_cell({"selection": {"points": [{"x": 1, "y": 2}]}}) is None  # another trace's point
+    assert selected_cell({"selection": {"points": [{"customdata": [0, 0, 1]}, {"customdata": [2, 4, 1]}]}}) == (2, 4)
+    assert selected_cell({"selection": {"points": []}}) is None and selected_cell(None) is None
+
+
+def test_clickable_cells_put_one_marker_with_the_cells_hover_over_every_cell():
+    from app.cellpick import OVERLAY, clickable_cells
+    from app.generic import heatmap
+
+    fig = clickable_cells(heatmap([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], x=["H0", "H1", "H2"], y=["L0", "L1"],
+                                  x_title="head", y_title="layer"))
+    cells = next(t for t in fig.data if t.name == OVERLAY)
+    assert [list(c) for c in cells.customdata] == [[r, c, 3.0 * r + c + 1] for r in range(2) for c in range(3)]
+    assert list(cells.x) == ["H0", "H1", "H2"] * 2 and list(cells.y) == ["L0"] * 3 + ["L1"] * 3
+    assert "%{customdata[2]:.4g}" in cells.hovertemplate and "%{z" not in cells.hovertemplate
+    assert fig.data[0].hoverinfo == "skip" and fig.layout.hoverdistance == -1  # a click anywhere in a cell counts
+
+
+def test_clicking_a_dla_head_picks_its_layer_and_pattern_head_once(monkeypatch):
+    at = open_app(monkeypatch, saved_runs(), run="dla-1")
+    at = _click(at, "dla-1:heads", 1, 2)
+    assert not problems(at) and not at.warning
+    assert at.selectbox(key="dla-1:layer").value == 1 and at.query_params["dla-1:layer"] in ("1", ["1"])
+    assert at.selectbox(key="dla-1:pattern_head").value == (1, 2)
+    at.selectbox(key="dla-1:layer").set_value(0).run()  # a later choice is not undone by the old click
+    assert at.selectbox(key="dla-1:layer").value == 0
+
+
+@pytest.mark.parametrize(("run", "chart_key", "pickers"), [
+    ("sinks-1", "sinks-1:map", {"sinks-1:layer": 1, "sinks-1:head": 3}),
+    ("lens-1", "lens-1:lens", {"lens-1:layer": 1, "lens-1:column": 3}),
+])
+def test_clicking_a_cell_sets_the_pickers(monkeypatch, run, chart_key, pickers):
+    at = _click(open_app(monkeypatch, saved_runs(), run=run), chart_key, 1, 3)
+    assert not problems(at) and not at.warning
+    assert {key: at.selectbox(key=key).value for key in pickers} == pickers
