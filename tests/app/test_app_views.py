@@ -187,3 +187,48 @@ def test_clicking_a_cell_sets_the_pickers(monkeypatch, run, chart_key, pickers):
     at = _click(open_app(monkeypatch, saved_runs(), run=run), chart_key, 1, 3)
     assert not problems(at) and not at.warning
     assert {key: at.selectbox(key=key).value for key in pickers} == pickers
+
+
+# ---- 5. links between pages: massive dimension -> vector coordinate, vector -> playground --------------
+def test_link_targets_name_the_page_and_its_pickers():
+    from app.links import playground_target, url, vector_coordinate_target
+
+    assert vector_coordinate_target("v.safetensors", 7, 2) == {"run": "v.safetensors", "v.safetensors:dim": "7",
+                                                               "v.safetensors:layer": "2"}
+    assert playground_target("tour/v.safetensors") == {"view": "playground", "vector": "tour/v.safetensors"}
+    assert url(playground_target("a b")) == "?view=playground&vector=a+b"
+
+
+def test_a_massive_dimension_opens_the_vector_with_that_coordinate_highlighted(monkeypatch):
+    from app.figdata import decode
+    from test_app_fixes import spec
+
+    at = open_app(monkeypatch, saved_runs(), run="massive-1")
+    dim = at.selectbox(key="massive-1:dim").value
+    layer = at.selectbox(key="massive-1:layer").value
+    (link,) = [b for b in at.button if b.key == "massive-1:to:v.safetensors"]
+    assert link.label == f"dimension {dim} in v.safetensors"
+    link.click().run()
+    assert not problems(at) and not at.warning
+    assert at.title[0].value == "steering vector: v.safetensors"
+    assert at.number_input(key="v.safetensors:dim").value == dim
+    assert at.query_params["v.safetensors:dim"] in (str(dim), [str(dim)])
+    assert at.selectbox(key="v.safetensors:layer").value == layer  # the vector has layers 0, 1, 2
+    bars = spec(at, "v.safetensors:coords")["data"][0]
+    colours = decode(bars["marker"]["color"])
+    assert colours[dim] == "#d62728" and colours.count("#d62728") == 1
+    assert any(f"coordinate {dim}:" in c.value for c in at.caption)
+
+
+def test_a_vector_opens_the_playground_with_it_chosen(monkeypatch, tiny_llama_folder):
+    at = open_app(monkeypatch, saved_runs(), run="v.safetensors")
+    at.button(key="v.safetensors:playground").click().run()
+    assert not problems(at) and not at.warning
+    assert at.sidebar.radio(key="view").value == "playground"
+    assert at.query_params["vector"] in ("v.safetensors", ["v.safetensors"])
+    assert at.text_input(key="pg:spec").value == "tiny-llama"  # the vector's model, ready to load
+    at.text_input(key="pg:spec").set_value(str(tiny_llama_folder))
+    at.button(key="pg:load").click().run()
+    assert not problems(at)
+    box = at.selectbox(key="pg:vector:runs")
+    assert len(box.options) > 1 and box.options[box.index] == "file v.safetensors"
