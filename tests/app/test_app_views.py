@@ -232,3 +232,80 @@ def test_a_vector_opens_the_playground_with_it_chosen(monkeypatch, tiny_llama_fo
     assert not problems(at)
     box = at.selectbox(key="pg:vector:runs")
     assert len(box.options) > 1 and box.options[box.index] == "file v.safetensors"
+
+
+# ---- 6. the "misleading" fixes, pinned (were checked by screenshots only) ------------------------------
+def _order(at: AppTest) -> list[str]:
+    """Widget keys and chart ids of the main area, in the order the page draws them."""
+    out = []
+
+    def walk(node) -> None:
+        for index in sorted(getattr(node, "children", None) or {}):
+            child = node.children[index]
+            proto = getattr(child, "proto", None)
+            out.append(getattr(child, "key", None) or getattr(proto, "id", "") or type(child).__name__)
+            walk(child)
+
+    walk(at.main)
+    return out
+
+
+def _at(order: list[str], needle: str) -> int:
+    return next(i for i, name in enumerate(order) if needle in name)
+
+
+def test_lens_pickers_sit_under_the_grid_and_the_rank_axis_starts_at_1(monkeypatch):
+    import math
+
+    from app.figdata import decode
+    from test_app_fixes import spec
+
+    at = open_app(monkeypatch, saved_runs(), run="lens-1")
+    order = _order(at)
+    grid = _at(order, "lens-1:lens")
+    assert grid < order.index("lens-1:layer") and grid < order.index("lens-1:column")
+    axis = spec(at, "lens-1:rank")["layout"]["yaxis"]
+    assert axis["type"] == "log" and axis["tickvals"][0] == 1 and min(axis["tickvals"]) == 1
+    assert 10 ** min(axis["range"]) > 0.5 and axis["range"][0] > axis["range"][1]  # rank 1 at the top, nothing below
+    ranks = [y for trace in spec(at, "lens-1:rank")["data"] for y in decode(trace["y"])]
+    assert min(ranks) >= 1 and math.log10(max(ranks)) < max(axis["range"])  # every rank inside the axis
+
+
+def test_dla_layer_picker_sits_between_the_head_map_and_the_chart_it_drives(monkeypatch):
+    at = open_app(monkeypatch, saved_runs(), run="dla-1")
+    order = _order(at)
+    assert _at(order, "dla-1:heads") < order.index("dla-1:layer") < _at(order, "dla-1:layer_bars")
+
+
+def test_massive_bar_labels_are_readable_and_ranks_count_from_1(monkeypatch):
+    from test_app_fixes import spec
+
+    at = open_app(monkeypatch, saved_runs(), run="massive-1")
+    bars = [t for t in spec(at, "massive-1:bars")["data"] if t["type"] == "bar" and t.get("text")]
+    assert bars and all(t["textfont"]["size"] >= 11 for t in bars)
+    assert spec(at, "massive-1:bars")["layout"]["uniformtext"] == {"minsize": 10, "mode": "show"}  # never shrunk
+    (top,) = [d.value for d in at.dataframe if {"rank", "dim", "token"} <= set(d.value.columns)]
+    assert top["rank"].min() == 1
+    at = open_app(monkeypatch, saved_runs(), run="lens-1")
+    (ranked,) = [d.value for d in at.dataframe if "rank" in d.value.columns]
+    assert ranked["rank"].tolist()[0] == 1
+
+
+@pytest.mark.parametrize("run", ["dla-1", "sinks-1", "massive-1", "v.safetensors"])
+def test_header_metrics_have_human_labels_and_values_that_fit(monkeypatch, run):
+    from app.runs import SavedRun
+
+    at = open_app(monkeypatch, saved_runs(), run=run)
+    assert at.metric
+    for metric in at.metric:
+        assert "_" not in metric.label, metric.label  # not a raw field name
+        assert len(metric.value) <= 12, (metric.label, metric.value)  # four columns of a 1000 px window
+    if run != "v.safetensors":
+        from app.labels import metric as label
+
+        summary = SavedRun(saved_runs() / run).summary  # every header metric is the labelled form of a field
+        expected = {label(k, v) for k, v in summary.items() if isinstance(v, (int, float))}
+        assert {(m.label, m.value) for m in at.metric if m.label} <= {(e.label, e.value) for e in expected}
+        assert all(e.value.endswith("%") for e in expected if e.label.startswith("Sink rate"))
+        (css,) = [h.proto.body for h in at.get("html") if "stMetricValue" in h.proto.body]
+        assert "text-overflow: clip" in css and "overflow: visible" in css
