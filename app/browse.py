@@ -167,6 +167,11 @@ def _open_vector(path: str, stamp: int):
     return SteeringVector.load(path)
 
 
+def open_vector(entry: RunEntry):
+    """The `SteeringVector` of a listed vector file, kept until the file changes."""
+    return _open_vector(str(entry.path), entry.path.stat().st_mtime_ns)
+
+
 def run_page(entry: RunEntry) -> None:
     start = time.perf_counter()
     if entry.broken:
@@ -176,7 +181,7 @@ def run_page(entry: RunEntry) -> None:
         return
     try:
         if entry.kind == "vector":
-            opened = _open_vector(str(entry.path), entry.path.stat().st_mtime_ns)
+            opened = open_vector(entry)
         else:
             opened = open_run(entry)
     except Exception as e:

@@ -1,19 +1,24 @@
 """Compare two runs of one analysis side by side (two models, or two settings).
 
 Chosen on the run list among the listed runs (names only, as everywhere). Shows what
-differs in their config, their summary numbers with the difference, and every figure
-both runs saved, next to each other.
+differs in their config, their summary numbers with the difference, every figure both runs
+saved, next to each other, and the difference B - A of one tensor or heatmap both runs hold
+(`difference_figure`: a diverging colour scale symmetric about 0), or one line saying that
+their shapes differ.
 """
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from . import labels
-from .runs import RunEntry
+from .figdata import decode
+from .runs import RunEntry, SavedRun
 
 
 def compare_section(entries: list[RunEntry], open_run) -> None:
@@ -47,6 +52,69 @@ def compare_section(entries: list[RunEntry], open_run) -> None:
             chart(a.figure(name), key=f"compare:a:{name}")
         with two:
             chart(b.figure(name), key=f"compare:b:{name}")
+    difference_section(a, b)
+
+
+def difference_section(a: SavedRun, b: SavedRun) -> None:
+    """A picker among the tensors and heatmaps both runs hold, and the map of B - A for the pick."""
+    choices = diff_candidates(a, b)
+    if not choices:
+        return
+    st.subheader("Difference (B − A)")
+    pick = st.selectbox("Difference (B − A) of", choices, key="compare:diff",
+                        format_func=lambda c: f"{c[0]} {c[1]}")
+    values = [diff_values(run, *pick) for run in (a, b)]
+    (va, axes), (vb, _) = values
+    if va.shape != vb.shape:
+        st.info(f"The shapes differ ({a.name}: {list(va.shape)}, {b.name}: {list(vb.shape)}), so there is no "
+                "difference map.")
+        return
+    from .generic import chart
+
+    chart(difference_figure(vb - va, f"{pick[0]} {pick[1]}: {b.name} − {a.name}", **axes), key="compare:diff:plot",
+          name=f"difference-{pick[1]}")
+
+
+def diff_candidates(a: SavedRun, b: SavedRun) -> list[tuple[str, str]]:
+    """("tensor", name) for tensors both runs saved, ("figure", name) for figures with a heatmap in both."""
+    shared = [n for n in a.tensor_info() if n in b.tensor_info() and a.tensor_info()[n][0]]
+    heatmaps = [n for n in a.figure_names() if n in set(b.figure_names()) and all(
+        _first_heatmap(run.figure(n)) is not None for run in (a, b))]
+    return [("tensor", n) for n in shared] + [("figure", n) for n in heatmaps]
+
+
+def diff_values(run: SavedRun, kind: str, name: str) -> tuple[np.ndarray, dict]:
+    """The values to subtract, with axis labels and titles: a tensor as saved (float), or the z of
+    the figure's first heatmap."""
+    if kind == "tensor":
+        return run.tensor(name).float().numpy(), {}
+    trace, fig = _first_heatmap(run.figure(name)), run.figure(name)
+    return np.asarray(decode(trace.z), dtype=float), {
+        "x": decode(trace.x), "y": decode(trace.y), "x_title": fig.layout.xaxis.title.text or "",
+        "y_title": fig.layout.yaxis.title.text or ""}
+
+
+def difference_figure(diff: np.ndarray, title: str, x=None, y=None, x_title: str = "", y_title: str = "") -> go.Figure:
+    """B - A as a heatmap on a diverging scale symmetric about 0 (|B - A| max at both ends). Tensors of
+    more than two axes are averaged over the leading ones (said in the title); 1-D ones are one row."""
+    diff = np.asarray(diff, dtype=float)
+    if diff.ndim > 2:
+        title += f" (mean over the leading {diff.ndim - 2} axes)"
+        diff = diff.reshape(-1, *diff.shape[-2:]).mean(0)
+    diff = diff.reshape(1, -1) if diff.ndim < 2 else diff
+    top = float(np.nanmax(np.abs(diff))) if diff.size and np.isfinite(diff).any() else 0.0
+    top = top if top > 0 else 1.0
+    from .generic import heatmap
+
+    x = list(x) if x is not None and len(x) == diff.shape[1] else None
+    y = list(y) if y is not None and len(y) == diff.shape[0] else None
+    return heatmap(diff.tolist(), x=x, y=y, title=title, colorscale="RdBu", zmid=0.0, zmin=-top, zmax=top,
+                   value="B − A", x_title=x_title or ("last axis" if x is None else ""),
+                   y_title=y_title or ("axis before" if y is None else ""))
+
+
+def _first_heatmap(fig: go.Figure):
+    return next((t for t in fig.data if t.type == "heatmap" and t.z is not None), None)
 
 
 def compare_table(a: dict, b: dict, name_a: str, name_b: str, only_differences: bool = False) -> pd.DataFrame:

@@ -10,6 +10,7 @@ of the run still renders.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import zipfile
@@ -20,6 +21,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from . import labels
+from .export import FORMATS, export_problem, figure_image
 from .figdata import figure_table
 from .runs import SavedRun
 
@@ -40,21 +42,41 @@ def section(what: str) -> Iterator[None]:
         st.error(f"Cannot show {what}: {type(e).__name__}: {e}")
 
 
-def chart(fig: go.Figure, key: str, name: str | None = None) -> None:
+def chart(fig: go.Figure, key: str, name: str | None = None, clickable: bool = False):
     """A plotly chart (hover shows values) with a "data" switch that shows its decoded numbers
-    as a table with named columns (`app.figdata.figure_table`) and a CSV download. Heatmaps
-    with a layer axis get layer 0 at the top, as on every layer map of the explorer."""
+    as a table with named columns (`app.figdata.figure_table`), a CSV, PNG, SVG and HTML download.
+    Heatmaps with a layer axis get layer 0 at the top, as on every layer map of the explorer.
+    With `clickable`, a click on a heatmap cell selects it (`app.cellpick`): returns the selection
+    event for `cellpick.apply_click`."""
     layers_top_down(fig)
     if fig.layout.margin.t is None or fig.layout.margin.t < 60:
         fig.update_layout(margin={"t": 70})  # room between the title and the chart's toolbar
-    st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG)
+    name = name or key.replace(":", "-").replace("/", "-")
+    if clickable:
+        from .cellpick import clickable_cells
+
+        event = st.plotly_chart(clickable_cells(go.Figure(fig)), key=key, config=chart_config(name),
+                                on_select="rerun", selection_mode="points")
+    else:
+        event = st.plotly_chart(fig, key=key, config=chart_config(name))
     if st.toggle("data", key=f"{key}:data", help="the numbers behind this figure, with a CSV download, and the "
-                 "figure as a standalone HTML file (the toolbar's camera saves a PNG)"):
-        name = name or key.replace(":", "-").replace("/", "-")
-        table_view(figure_table(fig), key=f"{key}:table", name=name)
-        st.download_button(f"Download {name}.html (interactive figure)",
-                           fig.to_html(include_plotlyjs="cdn", full_html=True).encode(), file_name=f"{name}.html",
-                           mime="text/html", key=f"{key}:html", on_click="ignore")
+                 "figure as a standalone HTML file, a PNG and an SVG"):
+        table_view(figure_table(fig), key=f"{key}:table", name=name)  # fig: without the click markers
+        html, png, svg = st.columns(3)
+        html.download_button(f"Download {name}.html (interactive figure)",
+                             fig.to_html(include_plotlyjs="cdn", full_html=True).encode(), file_name=f"{name}.html",
+                             mime="text/html", key=f"{key}:html", on_click="ignore")
+        problem = export_problem()
+        for column, fmt in ((png, "png"), (svg, "svg")):  # made when clicked (a headless Chrome, seconds)
+            column.download_button(f"Download {name}.{fmt}", functools.partial(figure_image, fig, fmt),
+                                   file_name=f"{name}.{fmt}", mime=FORMATS[fmt], key=f"{key}:{fmt}",
+                                   on_click="ignore", disabled=problem is not None, help=problem)
+    return event if clickable else None
+
+
+def chart_config(name: str) -> dict:
+    """plotly.js config of every chart: toolbar on hover, its camera saving `name`.png at twice the pixels."""
+    return {**PLOTLY_CONFIG, "toImageButtonOptions": {"format": "png", "filename": name, "scale": 2}}
 
 
 def layers_top_down(fig: go.Figure) -> go.Figure:
@@ -97,6 +119,8 @@ def linked_selectbox(container, label: str, options: list, key: str, index: int 
         raw = st.query_params.get(key)
         if isinstance(raw, str) and raw.isdigit() and int(raw) < len(options):
             index = int(raw)
+    else:
+        index = 0  # the state (a click on a heatmap cell, or an earlier choice) decides
     value = container.selectbox(label, options, index=index, key=key, **kwargs)
     if value in options:
         st.query_params[key] = str(options.index(value))
@@ -130,10 +154,7 @@ def header(run: SavedRun) -> None:
         for i, (key, value) in enumerate(list(numbers.items())[:12]):
             shown = labels.metric(key, value)
             columns[i % len(columns)].metric(shown.label, shown.value, help=shown.help)
-    note = labels.NOTES.get(run.analysis)
-    if note:
-        with st.expander("How to read this page"):
-            st.markdown(note)
+    how_to_read(run.analysis)
     st.download_button("Download the whole run (.zip)", lambda: run_zip(run), file_name=f"{run.path.name}.zip",
                        mime="application/zip", key=f"{run.name}:zip", on_click="ignore",
                        help="manifest.json and every file it lists, as saved")
@@ -148,6 +169,14 @@ def header(run: SavedRun) -> None:
         right.markdown("**Timings (s) and versions**")
         right.json({"timings": run.manifest.get("timings"), "versions": run.manifest.get("versions")},
                    expanded=False)
+
+
+def how_to_read(analysis: str | None) -> None:
+    """The page's "How to read this page" note (`labels.NOTES`: from the analysis' docstring, paper linked)."""
+    note = labels.NOTES.get(analysis or "")
+    if note:
+        with st.expander("How to read this page"):
+            st.markdown(note)
 
 
 def run_zip(run: SavedRun) -> bytes:

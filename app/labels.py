@@ -114,12 +114,13 @@ NOTES = {
               "can see it; a head counts as a sink when it exceeds eps (usually at the first token). The colour is "
               "that share of attention on a fixed 0-1 scale. "
               "[Gu et al. 2025](https://arxiv.org/abs/2410.10781), [Xiao et al. 2024](https://arxiv.org/abs/2309.17453)"),
-    "massive": ("A massive activation is a residual entry far above the median (ratio above the threshold); they "
-                "appear at a few fixed dimensions from an early layer on and act like biases. "
+    "massive": ("A massive activation is a residual entry far above the median (ratio above the threshold). They "
+                "appear at a few fixed dimensions from an early layer on, mostly at the first token, and act like "
+                "biases; ranks count from 1. "
                 "[Sun et al. 2024](https://arxiv.org/abs/2402.17762)"),
     "voids": ("LAC marks a layer active for a token when the change of the residual norm it makes reaches alpha "
-              "times the spread of the changes of the earlier layers for that token; the other layers are voids, "
-              "which the paper skips. "
+              "times the spread of the changes of the earlier layers for that token. The other layers are voids, "
+              "which the paper skips; layer 0 is at the top of every map. "
               "[Void in Language Models](https://arxiv.org/abs/2505.14467)"),
     "austeer-eval": ("AUSteer scores single coordinates (atomic units) by how well they separate right from "
                      "wrong answers and steers only the top k of them; compare with no steering and a whole-layer "
@@ -129,3 +130,41 @@ NOTES = {
                       "prompts; adding it makes benign prompts refused, ablating it lets harmful ones through. "
                       "Rates are out of n prompts. [Arditi et al. 2024](https://arxiv.org/abs/2406.11717)"),
 }
+NOTES.update({
+    "voids_eval": ("Multiple-choice accuracy (out of n questions, zero-shot, greedy) without skipping and with "
+                   "the LAC void layers skipped, against alpha, next to the % of layers used: a higher alpha "
+                   "marks more layers void. With paper skipping the final norm reads the last active layer (no compute saved); "
+                   "with real skipping void layers are not run. "
+                   "[Void in Language Models](https://arxiv.org/abs/2505.14467)"),
+    "skills": ("A skill direction is one principal component of the texts' mean activations (all middle layers "
+               "concatenated); it is named by the texts most and least aligned with it and by contrasting "
+               "keywords. The projection places every corpus text on two directions. "
+               "[Characterizing Model-Native Skills](https://arxiv.org/abs/2604.17614)"),
+    "skills-steer": ("Each direction is added, times alpha, to every layer's MLP output at every position; the "
+                     "task accuracy (out of n items) is read against held-out perplexity, the damage. The proxy "
+                     "ranks directions by the drop of the right answers' NLL. "
+                     "[Characterizing Model-Native Skills](https://arxiv.org/abs/2604.17614)"),
+    "steering-vector": ("A steering vector holds one direction per layer, applied at its site (layer output, MLP "
+                        "output or attention o_proj input) as x + alpha v, or x (1 + alpha v) for AUSteer masks. "
+                        "Large per-layer norms and high cosines between layers mean one shared direction; the "
+                        "coordinates show which dimensions carry it. "
+                        "[Turner et al. 2023](https://arxiv.org/abs/2308.10248), "
+                        "[Rimsky et al. 2024](https://arxiv.org/abs/2312.06681)"),
+    "experts": ("Each cell scores how much more often the router picks one expert on the target prompts than "
+                "on the others (fTRI difference or risk difference). The candidates are then switched off one by "
+                "one: only a change of the behaviour counts as causal. "
+                "[MoTE](https://arxiv.org/abs/2502.11096), [SteerMoE](https://arxiv.org/abs/2509.09660)"),
+    "routing": ("Interchange necessity is how much the harmful prompt's NLL of its refusing continuation "
+                "changes when one head's output is taken from the matched benign prompt (nats); sufficiency is "
+                "the reverse swap on the benign prompt. The head with the highest "
+                "necessity is the gate; stars mark p<0.05 and p<0.01 over pairs. "
+                "[How Alignment Routes](https://arxiv.org/abs/2604.04385)"),
+    "rise": ("A sparse autoencoder trained on the residual at the end of each reasoning step splits it into "
+             "latents; a latent is tied to a behaviour (reflection, backtracking) when it is the top latent of "
+             "steps with that label. Check FVU, L0 and dead latents before trusting the map. "
+             "[RISE](https://arxiv.org/abs/2512.23988)"),
+    "rise-steer": ("A behaviour vector (normalised mean of its latents' decoder columns) is removed (alpha > 0) "
+                   "or amplified (alpha < 0) at the last token of each step, h - alpha w (w . h); the dose-response "
+                   "counts the behaviour's steps per alpha. [RISE](https://arxiv.org/abs/2512.23988)"),
+})
+NOTES["voids-eval"] = NOTES["voids_eval"]

@@ -41,6 +41,7 @@ def main() -> None:
         playground.page(root, browse.runs_in(root))
         return
     st.query_params.pop("view", None)
+    st.query_params.pop("vector", None)  # the playground's vector choice (app.links)
     entries = browse.runs_in(root, warm=True)
     entry = browse.choose_run(entries)
     if st.sidebar.button("Rescan runs folder", key="rescan"):

@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from .cellpick import apply_click
 from .generic import chart, heatmap, linked_selectbox, pick_prompt, table_view
 from .registry import Shown, page
 from .patterns import pattern_view
@@ -38,9 +39,11 @@ def dla_page(run: SavedRun, r) -> Shown:
     heads = _select(r.head_attr, prompt, position)  # [L, H]
     where = f"mean over {len(r.prompts)} prompts" if prompt == "mean" else f"prompt {prompt}"
     direction = _direction_label(r.direction)
-    chart(heatmap(heads.tolist(), x=[f"H{h}" for h in range(r.n_heads)], y=[f"L{l}" for l in range(r.n_layers)],
-                  title=f"Heads: DLA on {direction} ({where})", x_title="head", y_title="layer", value="logit"),
-          key=f"{run.name}:heads")
+    event = chart(heatmap(heads.tolist(), x=[f"H{h}" for h in range(r.n_heads)], y=[f"L{l}" for l in range(r.n_layers)],
+                          title=f"Heads: DLA on {direction} ({where}); click a cell to pick its layer and head",
+                          x_title="head", y_title="layer", value="logit"), key=f"{run.name}:heads", clickable=True)
+    clicked = apply_click(event, f"{run.name}:heads", lambda l, h: {f"{run.name}:layer": l,
+                                                                    f"{run.name}:pattern_head": (l, h)})
     strongest = int(heads.abs().argmax()) // r.n_heads  # first shown: the layer of the strongest head
     layer = linked_selectbox(st, "Layer", list(range(r.n_layers)), f"{run.name}:layer", index=strongest,
                              help="the layer whose components the bar chart below shows")
@@ -61,7 +64,10 @@ def dla_page(run: SavedRun, r) -> Shown:
     st.subheader("Attention pattern of a head")
     ranked = top[top["head"].notna()].head(10)
     choices = [(int(a), int(b)) for a, b in zip(ranked["layer"], ranked["head"])]
-    picked = st.selectbox("Head (the 10 strongest of this selection)", choices, key=f"{run.name}:pattern_head",
+    clicked = clicked or st.session_state.get(f"{run.name}:heads:clicked")
+    if clicked is not None and tuple(clicked) not in choices:  # a clicked head joins the list
+        choices.insert(0, tuple(clicked))
+    picked = st.selectbox("Head (the 10 strongest of this selection, or the clicked one)", choices, key=f"{run.name}:pattern_head",
                           format_func=lambda c: f"L{c[0]}H{c[1]}")
     if picked is not None:
         pattern_view(run, r.prompts, picked[0], picked[1], key=f"{run.name}:dla")
@@ -122,13 +128,16 @@ def lens_page(run: SavedRun, r) -> Shown:
                   value="top-1 prob", title="Logit lens: top next token per layer (hover: top 5 and the target)",
                   x_title="input token", y_title="layer", hover="%{customdata}<extra></extra>")
     fig.update_traces(customdata=hover, textfont={"size": 10})
-    chart(fig, key=f"{run.name}:lens")
-    st.caption("Pick a cell of the grid for its full top-k list:")
+    event = chart(fig, key=f"{run.name}:lens", clickable=True)
+    apply_click(event, f"{run.name}:lens", lambda layer, column: {f"{run.name}:layer": layer,
+                                                                  f"{run.name}:column": column})
+    st.caption("Click a cell of the grid, or pick it here, for its full top-k list:")
     c2, c3 = st.columns([1, 2])
-    layer = c2.selectbox("Layer", range(len(labels)), index=len(labels) - 1, format_func=labels.__getitem__,
-                         key=f"{run.name}:layer")
-    column = c3.selectbox("Position", range(len(rows)), index=len(rows) - 1, format_func=columns.__getitem__,
-                          key=f"{run.name}:column")
+    clicked = f"{run.name}:layer" in st.session_state  # then the state decides, not the default
+    layer = c2.selectbox("Layer", range(len(labels)), index=0 if clicked else len(labels) - 1,
+                         format_func=labels.__getitem__, key=f"{run.name}:layer")
+    column = c3.selectbox("Position", range(len(rows)), index=0 if clicked else len(rows) - 1,
+                          format_func=columns.__getitem__, key=f"{run.name}:column")
     row = rows[column]
     top = pd.DataFrame({"rank": range(1, r.top_ids.shape[-1] + 1),
                         "token": [visible(t) for t in r.top_tokens[row][layer]],

@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from .cellpick import apply_click
 from .generic import chart, heatmap
 from .playground import register_controls
 from .registry import Shown, page
@@ -33,15 +34,15 @@ def experts_page(run: SavedRun, r) -> Shown:
         ranking.insert(0, "rank", range(1, len(ranking) + 1))
         st.subheader("Candidates ranked by causal effect (off: baseline − value on target prompts)")
         st.dataframe(ranking, hide_index=True)
-    c1, c2 = st.columns([2, 1])
-    score = c1.selectbox("Map", list(SCORES), format_func=SCORES.get, key=f"{run.name}:score")
+    score = st.selectbox("Map", list(SCORES), format_func=SCORES.get, key=f"{run.name}:score")
     z = getattr(r, score)
-    layer = c2.selectbox("Layer", r.layers, key=f"{run.name}:layer")
-    chart(heatmap(z.tolist(), x=[f"E{e}" for e in range(z.shape[1])], y=[f"L{layer_}" for layer_ in r.layers],
+    event = chart(heatmap(z.tolist(), x=[f"E{e}" for e in range(z.shape[1])], y=[f"L{layer_}" for layer_ in r.layers],
                   zmid=None if score in ("p_value", "freq_target", "freq_other") else 0.0,
                   colorscale="Viridis" if score == "p_value" else "RdBu", value=score,
-                  title=f"{SCORES[score]} per layer and expert", x_title="expert", y_title="MoE layer"),
-          key=f"{run.name}:map")
+                  title=f"{SCORES[score]} per layer and expert (click a cell to pick its layer)", x_title="expert",
+                  y_title="MoE layer"), key=f"{run.name}:map", clickable=True)
+    apply_click(event, f"{run.name}:map", lambda row, _: {f"{run.name}:layer": r.layers[row]})
+    layer = st.selectbox("Layer", r.layers, key=f"{run.name}:layer", help="the layer whose experts the bars below compare")
     li = r.layers.index(layer)
     fig = go.Figure([go.Bar(name="target", y=r.freq_target[li].tolist()),
                      go.Bar(name="other", y=r.freq_other[li].tolist())])

@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from .generic import chart, pick_prompt, table_view
+from .links import open_vector_coordinate
 from .registry import Shown, page
 from .runs import SavedRun
 from .tokens import visible
@@ -59,6 +60,7 @@ def massive_page(run: SavedRun, r) -> Shown:
     fig.update_layout(title=f"Dimension {dim}: largest listed value per layer", xaxis_title="layer",
                       yaxis_title="activation", height=320, margin={"t": 40})
     chart(fig, key=f"{run.name}:dim_curve")
+    vector_links(run, r, dim, None if layer == "all" else layer)
     if "massive_bars" in run.figure_names():
         chart(readable_bars(run.figure("massive_bars")), key=f"{run.name}:bars")
     if r.notes:
@@ -78,3 +80,28 @@ def readable_bars(fig: go.Figure) -> go.Figure:
                          textfont={"size": 11, "color": "white"})
     fig.update_layout(uniformtext={"minsize": 10, "mode": "show"}, height=420)
     return fig
+
+
+def vector_links(run: SavedRun, r, dim: int, layer: int | None, most: int = 5) -> None:
+    """Buttons to the steering vectors of the runs folder that live in this run's residual basis
+    (width d_model, site "layer" or "ffn"), each opening the vector with coordinate `dim` highlighted."""
+    from .access import app_options
+    from .browse import open_vector, runs_in
+
+    found = []
+    for entry in runs_in(app_options().runs):
+        if entry.kind != "vector" or entry.broken:
+            continue
+        try:
+            vector = open_vector(entry)
+        except Exception:  # the run list marks unreadable files
+            continue
+        if vector.width == r.d_model and vector.site in ("layer", "ffn"):
+            found.append((entry.name, vector))
+    if not found:
+        return
+    st.caption(f"Dimension {dim} in the steering vectors of width {r.d_model} in the runs folder:")
+    for column, (name, vector) in zip(st.columns(min(len(found), most)), found[:most]):
+        with column:
+            open_vector_coordinate(name, dim, vector.layers, layer, key=f"{run.name}:to:{name}",
+                                   label=f"dimension {dim} in {name}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
+from .cellpick import apply_click
 from .generic import chart
 from .registry import Shown, page
 from .runs import SavedRun
@@ -25,14 +26,16 @@ def routing_page(run: SavedRun, r) -> Shown:
         gate = tuple(r.gate)
         st.markdown(f"**Gate: L{gate[0]}H{gate[1]}** (highest interchange necessity; positions aligned "
                     f"{screen.align}, screen method {screen.method})")
-        c1, c2 = st.columns(2)
-        with c1:
-            chart(figures["necessity"], key=f"{run.name}:necessity")
-        with c2:
-            chart(figures["sufficiency"], key=f"{run.name}:sufficiency")
-        shown |= {"necessity", "sufficiency"}
         heads = [tuple(h) for h in screen.heads]
-        pick = st.selectbox("Head", range(len(heads)), index=heads.index(gate), key=f"{run.name}:head",
+        st.caption("Click a cell of either map to pick that head below.")
+        for column, which in zip(st.columns(2), ("necessity", "sufficiency")):
+            with column:
+                event = chart(figures[which], key=f"{run.name}:{which}", clickable=True)
+            apply_click(event, f"{run.name}:{which}", lambda layer, head: {
+                f"{run.name}:head": heads.index((layer, head)) if (layer, head) in heads else None})
+        shown |= {"necessity", "sufficiency"}
+        pick = st.selectbox("Head", range(len(heads)), key=f"{run.name}:head",
+                            index=0 if f"{run.name}:head" in st.session_state else heads.index(gate),
                             format_func=lambda i: f"L{heads[i][0]}H{heads[i][1]}" + (" (gate)" if heads[i] == gate else ""))
         labels = [f"{i}: {p['harmful'][:40]}" for i, p in enumerate(r.pairs)]
         fig = go.Figure([go.Bar(x=labels, y=screen.necessity[pick].tolist(), name="necessity"),

@@ -12,6 +12,7 @@ import streamlit as st
 import torch
 
 from .generic import chart, heatmap, linked_selectbox, pick_prompt
+from .cellpick import apply_click
 from .patterns import pattern_view
 from .registry import Shown, page
 from .runs import SavedRun
@@ -36,11 +37,12 @@ def sinks_page(run: SavedRun, r) -> Shown:
     rate = 100.0 * float((at_k > r.eps).float().mean())
     n_heads_total = r.n_layers * r.n_heads
     above = int((at_k > r.eps).sum())
-    chart(share_map(torch.nan_to_num(at_k), r.eps, [f"H{h}" for h in range(r.n_heads)],
+    event = chart(share_map(torch.nan_to_num(at_k), r.eps, [f"H{h}" for h in range(r.n_heads)],
                     [f"L{l}" for l in range(r.n_layers)], "head", "layer",
                     f"Sink importance of key {k}: {rate:.1f}% of heads above eps={r.eps} ({above} of "
                     f"{n_heads_total}; {kind}, {'mean' if seq == 'mean' else f'sequence {seq}'})"),
-          key=f"{run.name}:map")
+          key=f"{run.name}:map", clickable=True)
+    apply_click(event, f"{run.name}:map", lambda layer, head: {f"{run.name}:layer": layer, f"{run.name}:head": head})
     c4, c5 = st.columns(2)
     top = int(torch.nan_to_num(at_k, nan=-1.0).argmax())  # first shown: the strongest sink head
     layer = linked_selectbox(c4, "Layer", list(range(r.n_layers)), f"{run.name}:layer", index=top // r.n_heads)

@@ -76,7 +76,8 @@ def page(root: Path, entries: list[RunEntry]) -> None:
 
 def model_section():
     left, right = st.columns([4, 1])
-    spec = left.text_input("Model (zoo alias, model folder or .gguf file)", value=DEFAULT_MODEL, key="pg:spec")
+    spec = left.text_input("Model (zoo alias, model folder or .gguf file)", key="pg:spec",
+                           value="" if "pg:spec" in st.session_state else DEFAULT_MODEL)  # a link may have set it
     right.write("")
     if right.button("Load model", key="pg:load"):
         refusal = access.model_refusal(spec.strip(), access.app_options())
@@ -127,6 +128,9 @@ def vector_section(root: Path, model) -> VectorChoice | None:
         if not choices:
             st.info(how_to_make(model, root, st.session_state["pg:loaded"]))
             return None
+    wanted = f"file {st.query_params.get('vector')}"  # ?vector=<file>: a link from a vector page
+    if source == "runs" and "pg:vector:runs" not in st.session_state and wanted in [c.label for c in choices]:
+        st.session_state["pg:vector:runs"] = [c.label for c in choices].index(wanted)
     index = st.selectbox("Vector", range(len(choices)), key=f"pg:vector:{source}",
                          format_func=lambda i: choices[i].label)
     choice = choices[index]

@@ -275,3 +275,58 @@ def test_attention_pattern_view_from_a_dla_head(server, browser):
     data = wait(browser, lambda d: d.execute_script(PLOT_DATA, title))
     assert data["rows"] >= 2 and data["cells"] == data["rows"] * (data["rows"] + 1) // 2  # causal: lower triangle
     browser.save_screenshot(str(ARTIFACTS / "explorer-attention-pattern.png"))
+
+
+# ---- issue 18, second round: a click on a heatmap cell, the compare difference map, how-to-read notes ----
+CELL_OFFSET = """
+const gd = [...document.querySelectorAll('.js-plotly-plot')].find(p => String(p.layout.title.text || '')
+  .replace(/<[^>]+>/g, '').startsWith(arguments[0]));
+const [xa, ya] = [gd._fullLayout.xaxis, gd._fullLayout.yaxis];
+const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
+return [xa.d2p(arguments[1]) - box.width / 2, ya.d2p(arguments[2]) - box.height / 2];  // from the plot area's centre
+"""
+
+
+def test_clicking_a_dla_head_cell_picks_that_layer(server, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    browser.get(f"{server}/?run=dla-1")
+    wait(browser, page_ready("dla-1"))
+    (shown,) = [t.split(":")[0] for t in figure_titles(browser) if t.startswith("Layer ")]
+    layer = 0 if shown != "Layer 0" else 1
+    chart = next(c for c in browser.find_elements(By.CSS_SELECTOR, "[data-testid='stPlotlyChart']")
+                 if c.text and "Heads: DLA" in c.text)
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", chart)
+    time.sleep(0.5)
+    dx, dy = browser.execute_script(CELL_OFFSET, "Heads: DLA", "H1", f"L{layer}")
+    area = chart.find_element(By.CSS_SELECTOR, ".nsewdrag")
+    ActionChains(browser).move_to_element_with_offset(area, int(dx), int(dy)).pause(0.5).click().perform()
+    wait(browser, lambda d: any(t.startswith(f"Layer {layer}:") for t in figure_titles(d)), timeout=60)
+    assert f"dla-1%3Alayer={layer}" in browser.current_url or f"dla-1:layer={layer}" in browser.current_url
+    browser.save_screenshot(str(ARTIFACTS / "explorer-dla-clicked-cell.png"))
+
+
+def test_compare_difference_map_and_a_how_to_read_note_render(server, browser):
+    browser.get(server)
+    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "h1").text == "steerlens runs")
+    toggle = wait(browser, lambda d: next(t for t in d.find_elements(By.CSS_SELECTOR, "[data-testid='stCheckbox']")
+                                          if t.text == "Compare two runs of one analysis"))
+    toggle.find_element(By.TAG_NAME, "label").click()
+    choose(browser, "Run A", "dla-1")
+    choose(browser, "Difference (B − A) of", "figure head_heatmap")
+    title = "figure head_heatmap: tour-x/dla − dla-1"
+    data = wait(browser, lambda d: d.execute_script(PLOT_DATA, title))
+    assert data["cells"] >= 4 and data["images"] >= 1
+    chart = next(c for c in browser.find_elements(By.CSS_SELECTOR, "[data-testid='stPlotlyChart']")
+                 if title in c.text)
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", chart)
+    time.sleep(0.5)
+    browser.save_screenshot(str(ARTIFACTS / "explorer-compare-difference.png"))
+    browser.get(f"{server}/?run=v.safetensors")
+    wait(browser, page_ready("v.safetensors"))
+    note = wait(browser, lambda d: next(e for e in d.find_elements(By.CSS_SELECTOR, "[data-testid='stExpander']")
+                                        if "How to read this page" in e.text))
+    note.find_element(By.TAG_NAME, "summary").click()
+    wait(browser, lambda d: "arxiv.org" in note.get_attribute("innerHTML") and "per layer" in note.text)
+    wait(browser, page_ready("v.safetensors"))
+    browser.save_screenshot(str(ARTIFACTS / "explorer-how-to-read.png"))

@@ -64,3 +64,18 @@ def test_playground_expert_toggles_steer_the_planted_moe(monkeypatch, tmp_path):
     assert not at.exception and not at.error
     result = at.session_state["pg:result"]
     assert all("!" not in t for t in result["plain"]) and all(t.replace(" ", "") == "!!!" for t in result["steered"])
+
+
+def test_clicking_a_cell_of_the_expert_map_picks_its_layer(monkeypatch, runs):
+    monkeypatch.setenv("STEERLENS_RUNS", str(runs))
+    at = AppTest.from_file(str(MAIN), default_timeout=180)
+    at.query_params["run"] = "experts-1"
+    at.run()
+    layers = at.selectbox(key="experts-1:layer").options
+    at.session_state["experts-1:map"] = {"selection": {"points": [{"customdata": [len(layers) - 1, 0, 0.0]}],
+                                                       "point_indices": [0], "box": [], "lasso": []}}
+    at.run()
+    assert not at.exception and not at.error and not at.warning
+    assert str(at.selectbox(key="experts-1:layer").value) == layers[-1]
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if "experts-1:freq" in c.proto.id]
+    assert f"Layer {layers[-1]}" in specs[0]["layout"]["title"]["text"]

@@ -24,7 +24,7 @@ def test_routing_page_shows_heatmaps_per_pair_scores_and_dose_response(monkeypat
     at = open_app(monkeypatch, root, run="routing-1")
     assert not problems(at)
     gate = result.gate
-    assert f"L{gate[0]}H{gate[1]}" in at.markdown[0].value
+    assert any(m.value.startswith(f"**Gate: L{gate[0]}H{gate[1]}**") for m in at.markdown)
     assert chart(at, "routing-1:necessity")["data"][0]["z"]
     assert chart(at, "routing-1:dose")["data"]
     screen = result.step("interchange")
@@ -36,3 +36,16 @@ def test_routing_page_shows_heatmaps_per_pair_scores_and_dose_response(monkeypat
     assert not problems(at)
     assert torch.allclose(torch.tensor(chart(at, "routing-1:pairs")["data"][0]["y"]),
                           screen.necessity[other].float(), atol=1e-6)
+
+
+def test_clicking_a_cell_of_the_necessity_map_picks_that_head(monkeypatch, runs):
+    root, result = runs
+    heads = [tuple(h) for h in result.step("interchange").heads]
+    other = next(h for h in heads if h != tuple(result.gate))
+    at = open_app(monkeypatch, root, run="routing-1")
+    at.session_state["routing-1:necessity"] = {"selection": {"points": [{"customdata": [*other, 0.0]}],
+                                                             "point_indices": [0], "box": [], "lasso": []}}
+    at.run()
+    assert not problems(at) and not at.warning
+    assert at.selectbox(key="routing-1:head").value == heads.index(other)
+    assert chart(at, "routing-1:pairs")["layout"]["title"]["text"].startswith(f"L{other[0]}H{other[1]}")
