@@ -307,8 +307,9 @@ class HookSet:
                                      f"release, so '{site.name}' cannot be captured; upgrade transformers")
                 logits, weights, ids = out[0], out[1], out[2]
                 shape = (state.batch, state.seq_len, -1)
-                if site.io == "router":
-                    run(logits.view(shape))
+                if site.io == "router":  # recomputed: the first output is probabilities in some 5.x releases
+                    from ..arch.moe import router_logits
+                    run(router_logits(mod, args[0]).to(logits.dtype).view(shape))
                 else:
                     run(ExpertSelection(ids.view(shape), weights.view(shape)))
             self._handles.append(module.register_forward_hook(router_hook))

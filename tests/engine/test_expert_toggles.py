@@ -201,3 +201,26 @@ def test_per_row_toggles_follow_caller_rows_in_chunked_generation():
     alone = [model.generate([p], edits=expert_toggles(model, off=off, on=on), max_new_tokens=4, stop_at_eos=False).texts[0]
              for p, off, on in zip(prompts, ([], [(layer, 0), (layer, 1)], []), ([], [], [(layer, 3)]))]
     assert whole.texts == alone
+
+
+def test_router_logits_capture_is_the_routers_linear_map_in_every_release(model):
+    """`hook_router_logits` holds raw logits (some transformers 5 releases return softmax
+    probabilities as the router's first output): the router's linear map of its own input."""
+    layer = moe_layers(model)[0]
+    router = router_of(model, layer)
+    seen = {}
+
+    def grab(mod, args):
+        seen["x"] = args[0]
+
+    handle = router.register_forward_pre_hook(grab)
+    try:
+        _, cache = model.run_with_cache(PROMPTS, [f"blocks.{layer}.moe.hook_router_logits"], positions="all")
+    finally:
+        handle.remove()
+    logits = cache[f"blocks.{layer}.moe.hook_router_logits"]
+    bias = getattr(router, "bias", None)
+    expected = torch.nn.functional.linear(seen["x"].float(), router.weight.float(), bias)
+    assert torch.allclose(logits.reshape(-1, logits.shape[-1]).float(), expected.reshape(-1, logits.shape[-1]),
+                          atol=1e-5)
+    assert (logits < 0).any()  # logits, not probabilities
