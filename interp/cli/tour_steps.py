@@ -115,7 +115,7 @@ def lens_step(model, out_dir: Path, quick: bool):
 
     prompts = FACT_PROMPTS[:2] if quick else FACT_PROMPTS
     target, _ = fact_tokens(model, prompts)
-    result = logit_lens(model, prompts, target, positions="last" if quick else "all")
+    result = logit_lens(model, prompts, target, positions="all")  # the full grid for the explorer
     result.save(out_dir, overwrite=True)
     first = result.summary()["first_top1_layer"][0]
     where = f"top-1 from {first}" if first else "never top-1"
