@@ -69,10 +69,8 @@ def screen_heads(model, harmful: Sequence[str], benign: Sequence[str], continuat
     tokens = tokenize_pairs(model, harmful, benign, continuations, chat)
     n = tokens.n
     size = _batch_size(config.batch_size, model)
-    per_chunk = max(1, size // max(sum(1 for l, _ in heads if l == layer) for layer, _ in heads))
-    chunks = [list(range(s, min(n, s + per_chunk))) for s in range(0, n, per_chunk)]
     store = Checkpoint(checkpoint_dir)
-    base_key = [model.info.get("spec"), model.info.get("sha256"), str(model.dtype), config.align, chunks,
+    base_key = [model.info.get("spec"), model.info.get("sha256"), str(model.dtype), config.align,
                 [torch.cat([a, b]) .tolist() for a, b in tokens.prompts], [c.tolist() for c in tokens.continuations]]
     timings["tokenize"] = time.perf_counter() - start
 
@@ -80,7 +78,8 @@ def screen_heads(model, harmful: Sequence[str], benign: Sequence[str], continuat
     nll = None
     if config.method in ("atp", "atp+exact"):
         t = time.perf_counter()
-        key = fingerprint(base_key, heads, "atp")
+        chunks = pair_chunks(n, 2, size)  # two rows (prompts) per pair
+        key = fingerprint(base_key, chunks, heads, "atp")
         atp_nec, atp_suf, nll = _staged(store, "atp", key, chunks, n, len(heads), progress, "AtP screen",
                                         lambda pairs: atp_scores(model, tokens, pairs, heads, config.align, size))
         timings["atp"] = time.perf_counter() - t
@@ -91,7 +90,9 @@ def screen_heads(model, harmful: Sequence[str], benign: Sequence[str], continuat
     if exact_rows:
         t = time.perf_counter()
         chosen = [heads[r] for r in exact_rows]
-        key = fingerprint(base_key, chosen, "exact")
+        sparsest = min(sum(1 for l, _ in chosen if l == layer) for layer, _ in chosen)
+        chunks = pair_chunks(n, sparsest, size)  # every layer's batches hold >= `size` rows
+        key = fingerprint(base_key, chunks, chosen, "exact")
         e_nec, e_suf, nll = _staged(store, "exact", key, chunks, n, len(chosen), progress, "exact interchange",
                                     lambda pairs: exact_scores(model, tokens, pairs, chosen, config.align, size))
         nec[exact_rows], suf[exact_rows] = e_nec, e_suf
@@ -105,6 +106,19 @@ def screen_heads(model, harmful: Sequence[str], benign: Sequence[str], continuat
     result.meta = RunMeta(model=dict(model.info), config=dataclasses.asdict(config), seed=config.seed,
                           timings=dict(timings))
     return result
+
+
+MAX_CHUNK = 32  # pairs per checkpointed chunk: an interruption loses at most this many pairs' work
+
+
+def pair_chunks(n: int, rows_per_pair: int, size: int) -> list[list[int]]:
+    """Pairs 0..n-1 in chunks (the unit of checkpointing) just large enough that a batch of
+    `size` rows fills up: with `rows_per_pair` rows of a pass per pair (2 prompts for AtP; the
+    patched heads of the sparsest layer for the exact screen, whose rows are grouped by layer),
+    ceil(size / rows_per_pair) pairs, at most MAX_CHUNK. Small chunks of scattered heads
+    would run batches of one or two rows."""
+    per_chunk = min(MAX_CHUNK, max(1, -(-size // max(1, rows_per_pair))))
+    return [list(range(s, min(n, s + per_chunk))) for s in range(0, n, per_chunk)]
 
 
 def _batch_size(batch_size, model) -> int:
