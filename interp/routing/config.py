@@ -61,6 +61,11 @@ class RoutingConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.verify < 0 or self.verify_random < 0 or self.null_heads < 0:
             raise ValueError("--verify, --verify-random and --null-heads must be >= 0")
+        if self.bootstrap < 1:
+            raise ValueError(f"--bootstrap must be >= 1, got {self.bootstrap}")
+        if self.cipher_n is not None and self.cipher_n > self.n:
+            raise ValueError(f"--cipher-n {self.cipher_n} is more than --n {self.n}: the cipher steps use the first "
+                             f"--cipher-n of the --n pairs; pass --cipher-n {self.n} or fewer")
         if self.permutations < 100:
             raise ValueError(f"--permutations {self.permutations}: use at least 100 for a usable p-value")
         if self.alpha_step <= 0 or self.alpha_max < 0:
@@ -107,7 +112,7 @@ class RoutingConfig:
                              "request texts")
         start, stop = self.layer_range(model.n_layers) or (0, model.n_layers)
         heads = (stop - start) * model.n_heads
-        if self.method == "atp+exact" and self.verify > heads:
+        if self.method == "atp+exact" and self.verify > heads and "interchange" in self.ordered_steps():
             raise ValueError(f"--verify {self.verify} is larger than the {heads} heads screened "
                              f"({stop - start} layers x {model.n_heads}); pass --verify {heads} or fewer, "
                              "or --method exact")

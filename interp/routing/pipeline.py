@@ -32,21 +32,39 @@ def _fingerprint(model, pairs: Sequence[Pair], config: RoutingConfig, chat: bool
             "pairs": [[p.harmful, p.benign] for p in pairs], "chat": chat, "seed": seed, "options": options}
 
 
+_SCREEN = ("layers", "top_k")
+_INTERCHANGE = ("layers", "top_k", "method", "verify", "verify_random", "permutations", "bootstrap", "align")
+# the options each stored record was computed with (prerequisites' options included)
+STEP_OPTIONS = {
+    "baseline": ("probe_layer",), "screen": _SCREEN, "ablate": (*_SCREEN, "probe_layer"),
+    "interchange": _INTERCHANGE, "knockout": (*_INTERCHANGE, "amplifiers", "null_heads"),
+    "modulate": ("probe_layer", "alpha_max", "alpha_step", "modulate_n", "gen_tokens"),
+    "collapse": (*_INTERCHANGE, "cipher_n"), "rescue": (*_INTERCHANGE, "cipher_n", "gen_tokens"),
+    "contrast": (*_SCREEN, "probe_layer", "cipher_n"),
+}
+
+
 def _resume(out, fingerprint: dict) -> RoutingResult | None:
+    """The run stored in `out` when it can be extended with these settings: the same model,
+    pairs, chat and seed, and the same options for every step it holds (options of steps it
+    does not hold yet may change). Raises ValueError naming what differs otherwise."""
     if out is None or not Path(out).is_dir():
         return None
     try:
         old = RoutingResult.load(out)
     except RunLoadError:
         return None
-    if old.fingerprint == fingerprint:
-        return old
     names = {"model": "the model", "pairs": "the pairs", "chat": "--chat", "seed": "--seed"}
     differs = [names.get(k, k) for k in fingerprint if k != "options" and old.fingerprint.get(k) != fingerprint[k]]
     options = old.fingerprint.get("options", {})
-    differs += [f"--{k.replace('_', '-')}" for k, v in fingerprint["options"].items() if options.get(k) != v]
-    raise ValueError(f"{out} holds a routing run made with other settings ({', '.join(differs) or 'options'}); "
-                     "rerun with those settings to add steps to it, or pass a new --out")
+    used = {o for step, opts in STEP_OPTIONS.items() if old.has(step) for o in opts}
+    differs += [f"--{k.replace('_', '-')}" for k, v in fingerprint["options"].items()
+                if k in used and options.get(k) != v]
+    if not differs:
+        old.fingerprint = fingerprint  # steps added from now on use these options
+        return old
+    raise ValueError(f"{out} holds a routing run made with other settings ({', '.join(differs)}) for the steps it "
+                     "has done; rerun with those settings to add steps to it, or pass a new --out")
 
 
 def run_routing(model, pairs: Sequence[Pair], config: RoutingConfig, *, chat: bool = True, out=None, seed: int = 0,

@@ -41,12 +41,17 @@ def test_screen_and_interchange_are_enough_for_the_gate_and_resume_reuses_steps(
         raise AssertionError("a completed step was recomputed")
     monkeypatch.setattr(pipeline._Context, "interchange", fail)
     monkeypatch.setattr(pipeline._Context, "screen", fail)
-    more = run_routing(model, pairs, RoutingConfig(steps=["knockout"], **FAST), out=tmp_path / "run")
+    # options of steps not run yet may change when adding them
+    knock = {**FAST, "amplifiers": 1, "null_heads": 1}
+    more = run_routing(model, pairs, RoutingConfig(steps=["knockout"], **knock), out=tmp_path / "run")
     assert more.done[:3] == ["baseline", "screen", "interchange"] and more.has("knockout")
     assert more.step("interchange").necessity.equal(result.step("interchange").necessity)
-    # other settings on the same --out are refused, never overwriting the finished steps
-    with pytest.raises(ValueError, match=r"other settings \(the pairs, --n\); rerun with those settings"):
-        run_routing(model, pairs, RoutingConfig(steps=["screen"], **{**FAST, "n": 9}), out=tmp_path / "run")
+    assert len(more.step("knockout").null_heads) == 1
+    # other settings for finished steps are refused, never overwriting them
+    with pytest.raises(ValueError, match=r"other settings \(the pairs\) for the steps it has done"):
+        run_routing(model, pairs, RoutingConfig(steps=["screen"], **{**knock, "n": 9}), out=tmp_path / "run")
+    with pytest.raises(ValueError, match=r"other settings \(--verify, --amplifiers, --null-heads\)"):
+        run_routing(model, pairs, RoutingConfig(steps=["modulate"], **{**FAST, "verify": 3}), out=tmp_path / "run")
     assert RoutingResult.load(tmp_path / "run").done == more.done
 
 
@@ -86,6 +91,8 @@ def test_cli_bad_input_is_one_line(tiny_llama_folder, tmp_path, capsys):
         (["--model", model, "--verify", "13"], "--verify 13 is larger than the 12 heads"),
         (["--model", model, "--steps", "screen,nope"], "unknown step(s) ['nope']"),
         (["--model", model, "--chat", "--no-chat"], "--chat and --no-chat contradict each other"),
+        (["--model", model, "--bootstrap", "0"], "--bootstrap must be >= 1, got 0"),
+        (["--model", model, "--n", "8", "--cipher-n", "9"], "--cipher-n 9 is more than --n 8"),
         (["--model", model, "--verify-random", "-1"], "--verify-random and --null-heads must be >= 0"),
     ]
     capsys.readouterr()  # drop the saving's progress output
