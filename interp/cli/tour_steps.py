@@ -326,6 +326,9 @@ def routing_step(model, out_dir: Path, quick: bool):
               else RoutingConfig(n=24, steps=["screen", "interchange", "knockout"]))
     result = run_routing(model, load_pairs(), config, chat=_has_chat_template(model))
     result.save(out_dir, overwrite=True)
-    gate = result.summary()["gate"]
+    summary = result.summary()
+    gate = summary["gate"]
+    caveat = "; but " + summary["warnings"][0] if summary["warnings"] else ""
     return result, (f"gate L{gate['layer']}H{gate['head']}: necessity {gate['necessity_pct']:.1f}% of the "
-                    f"harmful-benign NLL gap (p={gate['p_value']:.3g}), sufficiency {gate['sufficiency_pct']:.1f}%")
+                    f"harmful-benign NLL gap (p={gate['p_value']:.3g}), sufficiency {gate['sufficiency_pct']:.1f}%"
+                    f"{caveat}")

@@ -52,11 +52,12 @@ class ExpertsResult(Result):
 
     def warnings(self) -> list[str]:
         """One line when the baseline shows no behaviour to attribute: the target prompts score
-        no higher than the other prompts (then the ranked experts do not carry the behaviour)."""
+        no higher than the other prompts, within 0.1% (then the ranked experts do not carry
+        the behaviour)."""
         base = self.effects.get("baseline", {})
         target, other = base.get("target"), base.get("other")
-        if target is None or other is None or target > other:
-            return []
+        if target is None or other is None or target > other + 1e-3 * max(abs(other), abs(target), 1e-12):
+            return []  # stronger on the targets by more than rounding
         return [f"the behaviour ({self.metric}) is no stronger on the {self.n_target} target prompts ({target:.3g}) "
                 f"than on the {self.n_other} other prompts ({other:.3g}): there is no behaviour for the experts "
                 "to carry; check the prompt sets (e.g. does the model refuse the target prompts at all?)"]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from ..dla.directions import first_nonspace_token
+from ..metrics.refusal import MODES, refusal_rate
 
 MAX_CONTINUATION = 5
 
@@ -32,6 +33,7 @@ class Baseline:
     probe_layer: int
     probe: torch.Tensor  # [d_model] float32, unit norm
     probe_norm: float  # norm of the mean difference before normalising
+    harmful_refusal: dict | None = None  # {mode: rate} of the harmful prompts' greedy openings (runs before 12-2026: None)
 
 
 def greedy_continuations(model, prompts: Sequence[str], *, chat: bool, batch_size: int = 8,
@@ -48,7 +50,10 @@ def greedy_continuations(model, prompts: Sequence[str], *, chat: bool, batch_siz
         for prompt, row in zip(gen.prompts, gen.new_tokens.tolist()):
             kept = [t for t in row if t not in special][:max_tokens]
             if not kept:
-                raise ValueError(f"the greedy answer to {prompt!r} holds only special tokens; drop this pair")
+                hint = (" (without the chat template a chat model often ends its answer at once: drop --no-chat)"
+                        if not chat else "")
+                raise ValueError(f"the greedy answer to {prompt!r} holds only special tokens{hint}; "
+                                 "drop this pair")
             conts.append(kept)
             try:
                 firsts.append(first_nonspace_token(model, row))
@@ -72,8 +77,22 @@ def probe_direction(model, harmful: Sequence[str], benign: Sequence[str], layer:
     return (diff / norm).float(), norm
 
 
+OPENING_TOKENS = 16  # enough for a refusal opener ("I'm sorry, but I can't help with that")
+
+
+def opening_refusal(model, prompts: Sequence[str], *, chat: bool, batch_size: int = 8) -> dict[str, float]:
+    """{classifier mode: refusal rate} of the first 16 greedy tokens the model gives each prompt
+    (`interp.metrics.refusal`): whether the model refuses these prompts at all."""
+    texts = []
+    for start in range(0, len(prompts), batch_size):
+        texts += model.generate(list(prompts[start:start + batch_size]), chat=chat,
+                                max_new_tokens=OPENING_TOKENS).texts
+    return {mode: refusal_rate(texts, mode) for mode in MODES}
+
+
 def compute_baseline(model, harmful: Sequence[str], benign: Sequence[str], probe_layer: int, *, chat: bool,
                      batch_size: int = 8) -> Baseline:
     conts, firsts = greedy_continuations(model, benign, chat=chat, batch_size=batch_size)
     probe, norm = probe_direction(model, harmful, benign, probe_layer, chat=chat, batch_size=batch_size)
-    return Baseline(conts, firsts, probe_layer, probe, norm)
+    refusal = opening_refusal(model, harmful, chat=chat, batch_size=batch_size)
+    return Baseline(conts, firsts, probe_layer, probe, norm, refusal)

@@ -40,6 +40,8 @@ def routing_summary(result) -> dict:
                        "sufficiency_pct": _num(screen.sufficiency_pct[i]), "p_value": _num(screen.p_necessity[i]),
                        "p_sufficiency": _num(screen.p_sufficiency[i])}
         out["heads"] = heads_rows(screen)
+        out["gate"]["atp_necessity_pct"] = out["heads"][i]["atp_necessity_pct"]  # the only number with --method atp
+        out["gate"]["exact"] = out["heads"][i]["exact"]
         out["timings"].update({f"screen.{k}": v for k, v in screen.timings.items()})
     if result.has("knockout"):
         ko = result.step("knockout")
@@ -70,6 +72,7 @@ def routing_summary(result) -> dict:
     if result.has("modulate"):
         dose = result.step("modulate")
         out["dose_response"] = {"curves": dose.table.to_dict("records"), "baseline_refusal": dose.baseline}
+    out["harmful_refusal"] = getattr(result.step("baseline"), "harmful_refusal", None) if result.has("baseline") else None
     out["warnings"] = behaviour_warnings(result)
     return out
 
@@ -82,8 +85,8 @@ def behaviour_warnings(result) -> list[str]:
 
     - interchange: the harmful prompt does not make the benign continuation less likely
       (mean clean NLL gap <= 0 nats, or a positive gap in fewer than half of the pairs);
-    - modulate: the model refuses fewer than 10% of the harmful prompts at alpha = 0, under
-      every classifier mode recorded."""
+    - baseline (or, for runs made before it recorded them, modulate at alpha = 0): the model
+      refuses fewer than 10% of the harmful prompts under every classifier mode."""
     lines = []
     if result.has("interchange"):
         gap = result.step("interchange").baseline_delta.double()
@@ -92,11 +95,14 @@ def behaviour_warnings(result) -> list[str]:
             lines.append(f"the harmful prompts barely change the benign continuation (mean NLL gap "
                          f"{float(gap.mean()):.3f} nats, positive in {100 * positive:.0f}% of pairs): the behaviour "
                          "is absent here, so the top head is not a refusal gate")
-    if result.has("modulate"):
+    rates, where = {}, ""
+    if result.has("baseline") and getattr(result.step("baseline"), "harmful_refusal", None):
+        rates, where = result.step("baseline").harmful_refusal, " (greedy openings)"
+    elif result.has("modulate"):
         rates = {mode: r.get("harmful") for mode, r in result.step("modulate").baseline.items()}
         rates = {m: r for m, r in rates.items() if r is not None}
-        if rates and max(rates.values()) < MIN_REFUSAL:
-            shown = ", ".join(f"{100 * r:.0f}% ({m})" for m, r in rates.items())
-            lines.append(f"the model refuses only {shown} of the harmful prompts: with no refusal to route, "
-                         "the gate and amplifiers describe another behaviour")
+    if rates and max(rates.values()) < MIN_REFUSAL:
+        shown = ", ".join(f"{100 * r:.0f}% ({m})" for m, r in rates.items())
+        lines.append(f"the model refuses only {shown} of the harmful prompts{where}: with no refusal to route, "
+                     "the gate and amplifiers describe another behaviour")
     return lines

@@ -96,3 +96,17 @@ def test_bad_inputs_stop_with_one_line(folder, files, tiny_llama_folder, capsys)
         assert f"{flag} must be >= 1, got -5" in _error(capsys, [*scan, "--model", str(folder), flag, "-5"])
     many = [*scan, "--model", str(folder), "--top-n", "8", "--candidates", "4"]
     assert "--top-n 8 is more than --candidates 4" in _error(capsys, many)
+
+
+def test_the_no_behaviour_warning_ignores_rounding_differences():
+    from types import SimpleNamespace
+
+    from interp.experts.result import ExpertsResult
+
+    def warnings(target, other):
+        fake = SimpleNamespace(effects={"baseline": {"target": target, "other": other}}, metric="prob",
+                               n_target=4, n_other=4)
+        return ExpertsResult.warnings(fake)
+
+    assert len(warnings(0.00757289445, 0.00757289398)) == 1  # the same prompts on both sides: no behaviour
+    assert warnings(0.9, 0.1) == [] and len(warnings(0.1, 0.9)) == 1

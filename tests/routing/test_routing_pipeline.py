@@ -15,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 FAST = dict(n=8, top_k=3, verify=4, permutations=200, bootstrap=20, gen_tokens=4, modulate_n=2, alpha_max=5.0,
             null_heads=2, amplifiers=2, cipher_n=8)
-KEYS = {"gate", "heads", "amplifiers", "knockout", "cipher", "dose_response", "timings", "warnings"}
+KEYS = {"gate", "heads", "amplifiers", "knockout", "cipher", "dose_response", "timings", "warnings", "harmful_refusal"}
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,7 @@ def test_screen_and_interchange_are_enough_for_the_gate_and_resume_reuses_steps(
     assert result.done == ["baseline", "screen", "interchange"]
     summary = result.summary()
     assert set(summary) == KEYS and summary["gate"]["layer"] == result.gate[0]
+    assert set(summary["harmful_refusal"]) == {"rules", "substring"}  # greedy openings of the harmful prompts
     assert set(summary["gate"]) >= {"layer", "head", "necessity_pct", "sufficiency_pct", "p_value"}
     assert len(summary["heads"]) == model.n_layers * model.n_heads
     loaded = RoutingResult.load(tmp_path / "run")

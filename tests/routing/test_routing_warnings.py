@@ -7,8 +7,10 @@ import torch
 from interp.routing.summary import behaviour_warnings
 
 
-def fake_result(gap=None, harmful_rates=None):
+def fake_result(gap=None, harmful_rates=None, openings=None):
     steps = {}
+    if openings is not None:
+        steps["baseline"] = SimpleNamespace(harmful_refusal=openings)
     if gap is not None:
         steps["interchange"] = SimpleNamespace(baseline_delta=torch.tensor(gap))
     if harmful_rates is not None:
@@ -32,3 +34,10 @@ def test_no_refusal_at_alpha_0_is_reported_under_every_mode():
     (line,) = behaviour_warnings(fake_result(harmful_rates={"rules": 0.0, "substring": 0.05}))
     assert "refuses only 0% (rules), 5% (substring) of the harmful prompts" in line
     assert behaviour_warnings(fake_result(harmful_rates={"rules": 0.0, "substring": 0.2})) == []  # one mode sees it
+
+
+def test_the_baselines_refusal_of_the_harmful_prompts_decides_when_recorded():
+    (line,) = behaviour_warnings(fake_result([2.0, 3.0], openings={"rules": 0.0, "substring": 0.0}))
+    assert "refuses only 0% (rules), 0% (substring) of the harmful prompts (greedy openings)" in line
+    # the openings take precedence over the dose-response's alpha-0 rates
+    assert behaviour_warnings(fake_result(harmful_rates={"rules": 0.0}, openings={"rules": 0.8})) == []
