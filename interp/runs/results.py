@@ -154,6 +154,8 @@ class Result:
         final = Path(dir) if dir is not None else default_run_dir(self.analysis)
         if final.exists() and (not overwrite or not final.is_dir()):
             raise FileExistsError(f"{final} exists; pass overwrite=True to replace it")
+        if final.is_dir():
+            _check_replaceable(final, self.analysis)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -271,6 +273,23 @@ def default_run_dir(analysis: str, root: str | Path = "runs") -> Path:
 
 
 # --- writing -------------------------------------------------------------------------------
+
+
+def _check_replaceable(folder: Path, analysis: str) -> None:
+    """ValueError unless `folder` is empty or holds a run of `analysis` (overwriting replaces
+    the whole folder: another analysis's run, or a folder of runs, would be lost)."""
+    manifest = folder / "manifest.json"
+    if manifest.is_file():
+        try:
+            other = json.loads(manifest.read_text(encoding="utf-8")).get("analysis")
+        except (OSError, ValueError):
+            other = None
+        if other not in (None, analysis):
+            raise ValueError(f"{folder} holds a {other} run; saving this {analysis} run there would replace it: "
+                             "pass another --out")
+    elif any(folder.iterdir()):
+        raise ValueError(f"{folder} holds files that are not a steerlens run (a folder of runs?); saving this "
+                         f"{analysis} run there would replace them all: pass a new folder as --out")
 
 
 def _write_run(result: Result, tmp: Path) -> None:
