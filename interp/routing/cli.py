@@ -35,6 +35,9 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                          help="send the raw request texts (models without a chat template); the default wraps "
                               "each request in the chat template (--chat, the default here)")
     add_config_args(routing, RoutingConfig)
+    for action in routing._actions:  # the shared --chat reads as opt-in elsewhere; here it is the default
+        if "--chat" in action.option_strings:
+            action.help = "wrap each request in the chat template (the default here; --no-chat to turn it off)"
     routing.set_defaults(func=cmd_routing)
 
 

@@ -21,7 +21,7 @@ MIN_PAIRS = 8  # the sign-flip null over n pairs cannot reach p < 0.01 below 2**
 
 @dataclass
 class RoutingConfig:
-    n: int = option(120, "use the first N pairs of the pairs file")
+    n: int = option(120, f"use the first N pairs of the pairs file (at least {MIN_PAIRS})")
     layers: str | None = option(None, "layers A:B ([A, B)) for the interchange screen and the DLA band "
                                       "(default: all layers to screen; 0.25L..0.65L for the DLA band)")
     top_k: int = option(20, "candidate heads from the DLA screen and the top-k of the interchange screen")
