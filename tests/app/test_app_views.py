@@ -169,6 +169,18 @@ def test_clickable_cells_put_one_marker_with_the_cells_hover_over_every_cell():
     assert fig.data[0].hoverinfo == "skip" and fig.layout.hoverdistance == -1  # a click anywhere in a cell counts
 
 
+def test_click_markers_never_overlap_the_next_row_only_the_picked_one_is_large():
+    """Plotly's hover distance is 0 anywhere inside a marker: an 18 px marker on a routing map's
+    ~8.5 px rows (30 layers, half-width column) overlapped the next row's, which won the click."""
+    from app.cellpick import OVERLAY, clickable_cells
+    from app.generic import heatmap
+
+    fig = clickable_cells(heatmap([[0.0] * 8 for _ in range(30)], x=[f"H{h}" for h in range(8)],
+                                  y=[f"L{i}" for i in range(30)]))
+    cells = next(t for t in fig.data if t.name == OVERLAY)
+    assert cells.marker.size <= 4 and cells.selected.marker.size >= 12  # the outline of the pick stays visible
+
+
 def test_clicking_a_dla_head_picks_its_layer_and_pattern_head_once(monkeypatch):
     at = open_app(monkeypatch, saved_runs(), run="dla-1")
     at = _click(at, "dla-1:heads", 1, 2)
