@@ -171,6 +171,12 @@ def header(run: SavedRun) -> None:
                    expanded=False)
 
 
+def show_warnings(lines) -> None:
+    """Each of a result's one-line warnings (``summary()["warnings"]``) as a warning box."""
+    for line in lines or []:
+        st.warning(line[:1].upper() + line[1:], icon="⚠️")
+
+
 def how_to_read(analysis: str | None) -> None:
     """The page's "How to read this page" note (`labels.NOTES`: from the analysis' docstring, paper linked)."""
     note = labels.NOTES.get(analysis or "")
