@@ -2,8 +2,8 @@
 
 Streamlit's chart selection (`st.plotly_chart(on_select="rerun")`) returns nothing for plotly
 heatmaps (plotly.js heatmaps have no point selection: streamlit issues 8760 and 15042), so
-`clickable_cells` lays one invisible square marker over the centre of every cell, carrying
-``customdata = [row, column, value]`` and the heatmap's own hover; the layout's
+`clickable_cells` lays one small invisible square marker over the centre of every cell, carrying
+``customdata = [row, column, value]`` and the heatmap's own hover (and per-cell ``hovertext``); the layout's
 ``hoverdistance = -1`` makes a click anywhere in a cell land on its marker, and the picked cell
 gets an outline. `selected_cell(event)` maps the selection event to ``(row, column)``, and
 `apply_click` sets the pickers' session state once per new click, before they are drawn, so a
@@ -23,6 +23,11 @@ import streamlit as st
 from .figdata import decode
 
 OVERLAY = "cells"  # name of the marker trace
+# Plotly measures a marker's hover distance from its edge (0 anywhere inside it), so markers that
+# overlap their neighbours (an 18 px square on an 8 px row) hand a click to the next row's marker.
+# Unselected markers are a few pixels (no overlap on any realistic map, so the nearest centre, the
+# cell's own, wins); only the picked cell's outline is drawn large.
+MARKER, PICKED = 3, 18
 
 
 def clickable_cells(fig: go.Figure) -> go.Figure:
@@ -35,15 +40,18 @@ def clickable_cells(fig: go.Figure) -> go.Figure:
     x = decode(trace.x) if trace.x is not None else list(range(cols))
     y = decode(trace.y) if trace.y is not None else list(range(rows))
     text = decode(trace.text) if trace.text is not None else None
+    hover = decode(trace.hovertext) if trace.hovertext is not None else None
     cells = [(r, c) for r in range(rows) for c in range(cols)]
     template = trace.hovertemplate or "%{y}, %{x}: %{z:.4g}<extra></extra>"
     fig.add_scatter(
         x=[x[c] for _, c in cells], y=[y[r] for r, _ in cells], mode="markers", name=OVERLAY, showlegend=False,
         customdata=[[r, c, z[r][c]] for r, c in cells],
         text=[text[r][c] for r, c in cells] if isinstance(text, list) and text and isinstance(text[0], list) else None,
+        hovertext=[hover[r][c] for r, c in cells] if isinstance(hover, list) and hover and isinstance(hover[0], list)
+        else None,
         hovertemplate=re.sub(r"%\{z([:}])", r"%{customdata[2]\1", template),
-        marker={"symbol": "square-open", "size": 18, "color": "black", "line": {"width": 2}, "opacity": 0},
-        selected={"marker": {"opacity": 1}}, unselected={"marker": {"opacity": 0}})
+        marker={"symbol": "square-open", "size": MARKER, "color": "black", "line": {"width": 2}, "opacity": 0},
+        selected={"marker": {"opacity": 1, "size": PICKED}}, unselected={"marker": {"opacity": 0}})
     trace.hoverinfo = "skip"  # the marker on top shows the same hover
     fig.update_layout(hoverdistance=-1, clickmode="event+select")
     return fig

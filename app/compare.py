@@ -2,9 +2,10 @@
 
 Chosen on the run list among the listed runs (names only, as everywhere). Shows what
 differs in their config, their summary numbers with the difference, every figure both runs
-saved, next to each other, and the difference B - A of one tensor or heatmap both runs hold
-(`difference_figure`: a diverging colour scale symmetric about 0), or one line saying that
-their shapes differ.
+saved, next to each other on one shared colour scale per heatmap (`shared_scale`), and the
+difference B - A of one tensor or heatmap both runs hold with the same shape (`difference_figure`:
+a diverging colour scale symmetric about 0); one line says how many were left out because their
+shapes differ.
 """
 
 from __future__ import annotations
@@ -48,31 +49,64 @@ def compare_section(entries: list[RunEntry], open_run) -> None:
     for name in [n for n in a.figure_names() if n in set(b.figure_names())]:
         st.caption(f"figure `{name}`")
         one, two = st.columns(2)
+        left, right = shared_scale(a.figure(name), b.figure(name))
         with one:
-            chart(a.figure(name), key=f"compare:a:{name}")
+            chart(left, key=f"compare:a:{name}")
         with two:
-            chart(b.figure(name), key=f"compare:b:{name}")
+            chart(right, key=f"compare:b:{name}")
     difference_section(a, b)
 
 
 def difference_section(a: SavedRun, b: SavedRun) -> None:
-    """A picker among the tensors and heatmaps both runs hold, and the map of B - A for the pick."""
-    choices = diff_candidates(a, b)
-    if not choices:
+    """A picker among the tensors and heatmaps both runs hold with one shape, and the map of B - A for the pick."""
+    candidates = diff_candidates(a, b)
+    choices = [c for c in candidates if _shape(a, *c) == _shape(b, *c)]
+    if not candidates:
         return
     st.subheader("Difference (B − A)")
-    pick = st.selectbox("Difference (B − A) of", choices, key="compare:diff",
-                        format_func=lambda c: f"{c[0]} {c[1]}")
-    values = [diff_values(run, *pick) for run in (a, b)]
-    (va, axes), (vb, _) = values
-    if va.shape != vb.shape:
-        st.info(f"The shapes differ ({a.name}: {list(va.shape)}, {b.name}: {list(vb.shape)}), so there is no "
-                "difference map.")
+    left_out = len(candidates) - len(choices)
+    if left_out:
+        st.caption(f"{left_out} tensor(s)/figure(s) both runs hold are left out because their shapes differ.")
+    if not choices:
         return
+    pick = st.selectbox("Difference (B − A) of", choices, key="compare:diff", format_func=option_label)
+    (va, axes), (vb, _) = (diff_values(run, *pick) for run in (a, b))
     from .generic import chart
 
-    chart(difference_figure(vb - va, f"{pick[0]} {pick[1]}: {b.name} − {a.name}", **axes), key="compare:diff:plot",
-          name=f"difference-{pick[1]}")
+    chart(difference_figure(vb - va, f"{option_label(pick)}: {b.name} − {a.name}", **axes), key="compare:diff:plot",
+          name=f"difference-{pick[1].replace('/', '-')}")
+
+
+def option_label(choice: tuple[str, str]) -> str:
+    """"tensor <name>" or "figure <name>", the same for every analysis (no "tensors/" prefix)."""
+    kind, name = choice
+    return f"{kind} {name.removeprefix('tensors/')}"
+
+
+def _shape(run: SavedRun, kind: str, name: str) -> tuple:
+    if kind == "tensor":
+        return tuple(run.tensor_info()[name][0])
+    return np.shape(decode(_first_heatmap(run.figure(name)).z))
+
+
+def shared_scale(a: go.Figure, b: go.Figure) -> tuple[go.Figure, go.Figure]:
+    """Copies of two figures whose heatmaps (paired in order) share one colour range: the range of
+    both; symmetric about the trace's zmid, or about 0 when the values straddle 0."""
+    a, b = go.Figure(a), go.Figure(b)
+    pairs = zip(*([t for t in fig.data if t.type == "heatmap" and t.z is not None] for fig in (a, b)))
+    for one, two in pairs:
+        values = np.concatenate([np.asarray(decode(t.z), dtype=float).ravel() for t in (one, two)])
+        values = values[np.isfinite(values)]
+        if not values.size:
+            continue
+        low, high = float(values.min()), float(values.max())
+        mid = one.zmid if one.zmid is not None else 0.0 if low < 0 < high else None
+        if mid is not None:
+            top = max(abs(low - mid), abs(high - mid)) or 1.0
+            low, high = mid - top, mid + top
+        for trace in (one, two):
+            trace.update(zmin=low, zmax=high, zauto=False, zmid=None)
+    return a, b
 
 
 def diff_candidates(a: SavedRun, b: SavedRun) -> list[tuple[str, str]]:
@@ -118,7 +152,8 @@ def _first_heatmap(fig: go.Figure):
 
 
 def compare_table(a: dict, b: dict, name_a: str, name_b: str, only_differences: bool = False) -> pd.DataFrame:
-    """One row per key of either dict: both values and, for numbers, B - A."""
+    """One row per key of either dict: both values and B - A (signed text for numbers, "same" or
+    "differs" for other values)."""
     rows = []
     for key in list(dict.fromkeys([*a, *b])):
         va, vb = a.get(key), b.get(key)
@@ -126,8 +161,13 @@ def compare_table(a: dict, b: dict, name_a: str, name_b: str, only_differences: 
             continue
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (va, vb))
         rows.append({"field": labels.metric(key, va if va is not None else 0).label if numeric else key,
-                     name_a: _text(va), name_b: _text(vb), "B - A": (vb - va) if numeric else None})
+                     name_a: _text(va), name_b: _text(vb),
+                     "B - A": _signed(vb - va) if numeric else "same" if va == vb else "differs"})
     return pd.DataFrame(rows, columns=["field", name_a, name_b, "B - A"])
+
+
+def _signed(value: float) -> str:
+    return "0" if value == 0 else f"{value:+.4g}"
 
 
 def _text(value) -> str:

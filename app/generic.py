@@ -20,6 +20,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from interp.runs.figstyle import layers_top_down
+
 from . import labels
 from .export import FORMATS, export_problem, figure_image
 from .figdata import figure_table
@@ -77,14 +79,6 @@ def chart(fig: go.Figure, key: str, name: str | None = None, clickable: bool = F
 def chart_config(name: str) -> dict:
     """plotly.js config of every chart: toolbar on hover, its camera saving `name`.png at twice the pixels."""
     return {**PLOTLY_CONFIG, "toImageButtonOptions": {"format": "png", "filename": name, "scale": 2}}
-
-
-def layers_top_down(fig: go.Figure) -> go.Figure:
-    """Layer 0 at the top of every heatmap whose y axis is titled "layer..." (in place)."""
-    title = fig.layout.yaxis.title.text
-    if title and str(title).lower().startswith("layer") and any(t.type == "heatmap" for t in fig.data):
-        fig.update_yaxes(autorange="reversed")
-    return fig
 
 
 def heatmap(z, x=None, y=None, title: str = "", colorscale: str = "RdBu", zmid: float | None = 0.0,
@@ -169,6 +163,12 @@ def header(run: SavedRun) -> None:
         right.markdown("**Timings (s) and versions**")
         right.json({"timings": run.manifest.get("timings"), "versions": run.manifest.get("versions")},
                    expanded=False)
+
+
+def show_warnings(lines) -> None:
+    """Each of a result's one-line warnings (``summary()["warnings"]``) as a warning box."""
+    for line in lines or []:
+        st.warning(line[:1].upper() + line[1:], icon="⚠️")
 
 
 def how_to_read(analysis: str | None) -> None:

@@ -1,6 +1,6 @@
 """Explorer page for MoE expert scans (`interp.experts`, MoTE arXiv 2502.11096).
 
-Controls: the association score shown in the layer x expert map (fTRI difference, risk
+The run's warning (no behaviour to attribute) comes first. Controls: the association score shown in the layer x expert map (fTRI difference, risk
 difference, selection frequency on either set, permutation p), and a layer whose experts'
 selection frequency on the target and other prompts is compared. Shows the candidates ranked
 by causal effect with their association scores beside it, and the condition bars.
@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from .cellpick import apply_click
-from .generic import chart, heatmap
+from .generic import chart, heatmap, show_warnings
 from .playground import register_controls
 from .registry import Shown, page
 from .runs import SavedRun
@@ -27,6 +27,7 @@ SCORES = {"ftri": "fTRI difference", "risk_diff": "risk difference", "freq_targe
 
 @page("experts", result="interp.experts.result")
 def experts_page(run: SavedRun, r) -> Shown:
+    show_warnings(r.warnings())
     st.caption(f"{r.metric} · {r.n_target} target / {r.n_other} other prompts · {len(r.layers)} MoE layers × "
                f"{max(r.n_experts)} experts, top-{max(r.top_k)}")
     ranking = pd.DataFrame(r.experts)

@@ -52,6 +52,7 @@ from typing_extensions import Self
 
 from ..engine.files import save_safetensors
 from .fields import FieldLoadError, data_fields, decode_fields, encode_fields
+from .figstyle import layers_top_down
 from .jsonable import jsonable
 
 MANIFEST = "manifest.json"
@@ -341,6 +342,7 @@ def _write_figures(figures: dict[str, Any], folder: Path) -> list[str]:
     for name, fig in figures.items():
         if not _SAFE_NAME.match(name):
             raise ValueError(f"figure name {name!r} is not a safe file name")
+        layers_top_down(fig)  # layer 0 at the top, as in the explorer
         fig.write_html(folder / f"{name}.html", include_plotlyjs="cdn")
         (folder / f"{name}.json").write_text(fig.to_json(), encoding="utf-8")
     return [f"figures/{n}.{ext}" for n in figures for ext in ("html", "json")]

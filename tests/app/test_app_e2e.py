@@ -59,7 +59,22 @@ def runs_root(tiny_llama_folder, tmp_path_factory) -> Path:
     shutil.copytree(saved_runs(), root)
     assert main(["tour", "--quick", "--only", "dla,skills", "--model", str(tiny_llama_folder), "--out",
                  str(root / "tour-x")]) == 0
+    deep_routing(root / "routing-deep")
     return root
+
+
+def deep_routing(folder: Path) -> None:
+    """A routing run of a 24-layer tiny llama: its maps have many thin rows (about 12 px each)."""
+    import torch
+    from tiny import tiny_model
+
+    from interp.routing.config import RoutingConfig
+    from interp.routing.pairs import load_pairs
+    from interp.routing.pipeline import run_routing
+
+    torch.set_num_threads(1)
+    config = RoutingConfig(n=8, steps=["interchange"], method="exact", permutations=100, bootstrap=5, gen_tokens=2)
+    run_routing(tiny_model("llama", num_hidden_layers=24), load_pairs(), config, out=folder)
 
 
 @pytest.fixture(scope="module")
@@ -287,7 +302,7 @@ return [xa.d2p(arguments[1]) - box.width / 2, ya.d2p(arguments[2]) - box.height 
 """
 
 
-def test_clicking_a_dla_head_cell_picks_that_layer(server, browser):
+def test_clicking_a_dla_head_cell_picks_that_layer(server, browser, runs_root):
     from selenium.webdriver.common.action_chains import ActionChains
 
     browser.get(f"{server}/?run=dla-1")
@@ -304,6 +319,25 @@ def test_clicking_a_dla_head_cell_picks_that_layer(server, browser):
     wait(browser, lambda d: any(t.startswith(f"Layer {layer}:") for t in figure_titles(d)), timeout=60)
     assert f"dla-1%3Alayer={layer}" in browser.current_url or f"dla-1:layer={layer}" in browser.current_url
     browser.save_screenshot(str(ARTIFACTS / "explorer-dla-clicked-cell.png"))
+    # a map with many thin rows: the click picks the clicked row, not its neighbour (markers do not overlap)
+    from interp.runs.results import load_run
+
+    heads = [tuple(h) for h in load_run(runs_root / "routing-deep").step("interchange").heads]
+    browser.get(f"{server}/?run=routing-deep")
+    wait(browser, page_ready("routing-deep"))
+    chart = next(c for c in browser.find_elements(By.CSS_SELECTOR, "[data-testid='stPlotlyChart']")
+                 if c.text and "interchange necessity" in c.text)
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", chart)
+    time.sleep(0.5)
+    for layer, head in ((13, 1), (14, 2)):
+        dx, dy = browser.execute_script(CELL_OFFSET, "interchange necessity", head, layer)
+        area = chart.find_element(By.CSS_SELECTOR, ".nsewdrag")
+        ActionChains(browser).move_to_element_with_offset(area, int(dx), int(dy)).pause(0.5).click().perform()
+        title = f"L{layer}H{head}:"
+        wait(browser, lambda d, title=title: any(t.startswith(title) for t in figure_titles(d)), timeout=60)
+        assert f"routing-deep%3Ahead={heads.index((layer, head))}" in browser.current_url
+        chart = next(c for c in browser.find_elements(By.CSS_SELECTOR, "[data-testid='stPlotlyChart']")
+                     if c.text and "interchange necessity" in c.text)
 
 
 def test_compare_difference_map_and_a_how_to_read_note_render(server, browser):

@@ -79,3 +79,20 @@ def test_clicking_a_cell_of_the_expert_map_picks_its_layer(monkeypatch, runs):
     assert str(at.selectbox(key="experts-1:layer").value) == layers[-1]
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if "experts-1:freq" in c.proto.id]
     assert f"Layer {layers[-1]}" in specs[0]["layout"]["title"]["text"]
+
+
+def test_experts_page_shows_the_warning_when_the_target_prompts_show_no_behaviour(monkeypatch, runs):
+    """Target and other prompts swapped: the behaviour is no stronger on the target prompts."""
+    from interp.experts.planted import BEHAVIOUR_TOKEN, planted_model
+    from interp.experts.scan import ExpertsConfig, experts_scan
+
+    config = ExpertsConfig(behaviour_token=BEHAVIOUR_TOKEN, candidates=3, top_n=1, random_seeds=1, permutations=50)
+    result = experts_scan(planted_model(), ["abc", "xy"], ["ab#", "x@"], config)
+    result.save(runs / "experts-swapped")
+    (line,) = result.summary()["warnings"]
+    monkeypatch.setenv("STEERLENS_RUNS", str(runs))
+    at = AppTest.from_file(str(MAIN), default_timeout=180)
+    at.query_params["run"] = "experts-swapped"
+    at.run()
+    assert not at.exception and not at.error
+    assert [w.value for w in at.warning] == [line[:1].upper() + line[1:]]

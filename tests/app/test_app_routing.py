@@ -46,6 +46,61 @@ def test_clicking_a_cell_of_the_necessity_map_picks_that_head(monkeypatch, runs)
     at.session_state["routing-1:necessity"] = {"selection": {"points": [{"customdata": [*other, 0.0]}],
                                                              "point_indices": [0], "box": [], "lasso": []}}
     at.run()
-    assert not problems(at) and not at.warning
+    assert not problems(at)
     assert at.selectbox(key="routing-1:head").value == heads.index(other)
     assert chart(at, "routing-1:pairs")["layout"]["title"]["text"].startswith(f"L{other[0]}H{other[1]}")
+
+
+# ---- issue 18, third round: warnings, the head picker in the URL, heads only AtP estimated ----------
+@pytest.fixture(scope="module")
+def atp_run(runs):
+    root, _ = runs
+    config = RoutingConfig(n=8, steps=["interchange"], method="atp+exact", verify=2, verify_random=0,
+                           permutations=100, bootstrap=5, gen_tokens=2)
+    return run_routing(tiny_model("llama"), load_pairs(), config, out=root / "routing-atp")
+
+
+def test_routing_page_shows_the_runs_warnings_at_the_top(monkeypatch, runs):
+    root, result = runs
+    lines = result.summary()["warnings"]
+    assert lines  # a tiny random model: the behaviour is absent
+    at = open_app(monkeypatch, root, run="routing-1")
+    assert not problems(at)
+    shown = [w.value for w in at.warning]
+    assert all(any(line[1:] in s for s in shown) for line in lines)
+
+
+def test_clicked_head_goes_to_the_url_and_maps_fit_and_read(monkeypatch, runs):
+    root, result = runs
+    heads = [tuple(h) for h in result.step("interchange").heads]
+    other = next(h for h in heads if h != tuple(result.gate))
+    at = open_app(monkeypatch, root, run="routing-1")
+    at.session_state["routing-1:sufficiency"] = {"selection": {"points": [{"customdata": [*other, 0.0]}],
+                                                               "point_indices": [0], "box": [], "lasso": []}}
+    at.run()
+    assert not problems(at)
+    assert at.query_params["routing-1:head"] in (str(heads.index(other)), [str(heads.index(other))])
+    for which in ("necessity", "sufficiency"):
+        spec = chart(at, f"routing-1:{which}")
+        assert len(spec["layout"]["title"]["text"]) <= 30  # fits a half-width column
+        assert spec["data"][0]["textfont"]["size"] >= 11
+
+
+def test_a_head_only_estimated_by_atp_says_so_and_draws_no_pairs(monkeypatch, runs, atp_run):
+    root, _ = runs
+    screen = atp_run.step("interchange")
+    index = next(i for i, e in enumerate(screen.exact.tolist()) if not e)
+    layer, head = screen.heads[index]
+    at = open_app(monkeypatch, root, run="routing-atp")
+    at.session_state["routing-atp:necessity"] = {"selection": {"points": [{"customdata": [layer, head, None]}],
+                                                               "point_indices": [0], "box": [], "lasso": []}}
+    at.run()
+    assert not problems(at)
+    assert at.selectbox(key="routing-atp:head").value == index
+    (line,) = [m.value for m in at.info if m.value.startswith(f"L{layer}H{head} was not measured exactly")]
+    assert "% necessity); rerun with a larger --verify or --method exact" in line
+    assert not any("routing-atp:pairs" in c.proto.id for c in at.get("plotly_chart"))
+    cells = next(t for t in chart(at, "routing-atp:necessity")["data"] if t.get("name") == "cells")
+    hover = cells["hovertext"][[list(c[:2]) for c in cells["customdata"]].index([layer, head])]
+    assert "blank: AtP estimate only" in hover
+    assert any("blank: AtP estimate only" in c.value for c in at.caption)

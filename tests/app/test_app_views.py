@@ -91,10 +91,28 @@ def test_compare_draws_b_minus_a_on_a_symmetric_scale_and_refuses_other_shapes(m
     assert trace["zmid"] == 0 and trace["zmin"] == -trace["zmax"] == pytest.approx(-float(z.abs().max()))
     assert trace["colorscale"][0][1] != trace["colorscale"][-1][1]  # diverging: two ends of different colours
     at = _compare(monkeypatch, dla_runs, "dla-1", "dla-3p")
-    at.selectbox(key="compare:diff").set_value(("tensor", "head_attr")).run()
     assert not problems(at)
-    assert not [c for c in at.get("plotly_chart") if "compare:diff:plot" in c.proto.id]
-    assert any("shapes differ" in i.value and "[2," in i.value and "[3," in i.value for i in at.info)
+    options = at.selectbox(key="compare:diff").options
+    assert "tensor head_attr" not in options and "figure head_heatmap" in options  # [2, ...] vs [3, ...]: left out
+    (line,) = [c.value for c in at.caption if "shapes differ" in c.value]
+    assert int(line.split()[0]) >= 1 and line.endswith("left out because their shapes differ.")
+
+
+def test_compare_puts_both_heatmaps_on_one_colour_scale_and_names_options_alike():
+    import plotly.graph_objects as go
+
+    from app.compare import compare_table, option_label, shared_scale
+
+    a = go.Figure(go.Heatmap(z=[[0.0, 1.0], [2.0, 3.0]]))
+    b = go.Figure(go.Heatmap(z=[[-5.0, 1.0], [2.0, 4.0]]))
+    left, right = shared_scale(a, b)
+    assert (left.data[0].zmin, left.data[0].zmax) == (right.data[0].zmin, right.data[0].zmax) == (-5.0, 5.0)
+    positive, _ = shared_scale(go.Figure(go.Heatmap(z=[[1.0, 2.0]])), go.Figure(go.Heatmap(z=[[3.0, 6.0]])))
+    assert (positive.data[0].zmin, positive.data[0].zmax) == (1.0, 6.0)  # no zero inside: the range of both
+    assert a.data[0].zmin is None  # the saved figures are left alone
+    assert option_label(("tensor", "tensors/resid")) == "tensor resid" == option_label(("tensor", "resid"))
+    table = compare_table({"site": "resid", "n": 2, "mode": "x"}, {"site": "mlp", "n": 5, "mode": "x"}, "A", "B")
+    assert table["B - A"].tolist() == ["differs", "+3", "same"]
 
 
 # ---- 3. PNG and SVG of every figure ---------------------------------------------------------------------
@@ -167,6 +185,18 @@ def test_clickable_cells_put_one_marker_with_the_cells_hover_over_every_cell():
     assert list(cells.x) == ["H0", "H1", "H2"] * 2 and list(cells.y) == ["L0"] * 3 + ["L1"] * 3
     assert "%{customdata[2]:.4g}" in cells.hovertemplate and "%{z" not in cells.hovertemplate
     assert fig.data[0].hoverinfo == "skip" and fig.layout.hoverdistance == -1  # a click anywhere in a cell counts
+
+
+def test_click_markers_never_overlap_the_next_row_only_the_picked_one_is_large():
+    """Plotly's hover distance is 0 anywhere inside a marker: an 18 px marker on a routing map's
+    ~8.5 px rows (30 layers, half-width column) overlapped the next row's, which won the click."""
+    from app.cellpick import OVERLAY, clickable_cells
+    from app.generic import heatmap
+
+    fig = clickable_cells(heatmap([[0.0] * 8 for _ in range(30)], x=[f"H{h}" for h in range(8)],
+                                  y=[f"L{i}" for i in range(30)]))
+    cells = next(t for t in fig.data if t.name == OVERLAY)
+    assert cells.marker.size <= 4 and cells.selected.marker.size >= 12  # the outline of the pick stays visible
 
 
 def test_clicking_a_dla_head_picks_its_layer_and_pattern_head_once(monkeypatch):
