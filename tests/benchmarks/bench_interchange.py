@@ -18,11 +18,16 @@ then covers those heads. Prints the ratios against the naive loop and the projec
 (per-pair cost x 120, plus the pipeline's fixed statistics cost), and writes them as JSON.
 Timings are not tests: nothing here asserts a speed.
 
-Measured 2026-11-30 (`--pairs 1 --naive-layers 0,23 --threads 1`, 2-core machine shared with
-five other jobs, load average 7-30, so one forward of a 44-token prompt took 2.3 s instead
-of ~0.15 s): naive 1668 s per pair (scaled from 139 s for 28 heads), batched exact 388 s
-(4.3x), AtP 3.5 s (473x), atp+exact pipeline 91 s per pair (18x; about 39 forward
-equivalents per pair); batched == naive to 4.8e-7 nats; AtP vs exact Spearman 0.99.
+Timings are wall seconds, and process CPU seconds per phase (`cpu_seconds`,
+`speedup_vs_naive_cpu`): on a shared machine the wall ratio depends on what else ran during
+each phase, the CPU ratio much less (use `--threads 1` so both phases run one thread).
+
+Measured 2026-12-01 (`--pairs 1 --naive-layers 0,23 --threads 1`, 2-core machine also
+running a routing run and the CI suite, load average 3-5): process CPU seconds per pair
+naive 754 (scaled from 28 heads), batched exact 146 (5.1x; wall 5.4x), AtP 2.1 (365x),
+atp+exact pipeline 26 (29x); batched == naive to 3.8e-6 nats; AtP vs exact Spearman 0.991.
+Before the exact passes skipped the pair's shared prefix (2026-11-30, same flags, lighter
+load) batched exact was 1.75x naive in wall time.
 """
 
 from __future__ import annotations
@@ -56,9 +61,14 @@ def continuations(model, benign: list[str]) -> list[list[int]]:
     return conts
 
 
-def timed(fn):
-    start = time.perf_counter()
+CPU = {}  # label -> process CPU seconds of the last timed call (robust to other load on the machine)
+
+
+def timed(fn, label=None):
+    start, cpu = time.perf_counter(), time.process_time()
     value = fn()
+    if label:
+        CPU[label] = time.process_time() - cpu
     return value, time.perf_counter() - start
 
 
@@ -95,18 +105,20 @@ def main() -> None:
     naive_layers = range(model.n_layers) if args.naive_layers == "all" else [int(x) for x in args.naive_layers.split(",")]
     naive_rows = [k for k, (layer, _) in enumerate(heads) if layer in naive_layers]
     (nec_ref, suf_ref), naive_part_s = timed(
-        lambda: naive_screen(model, tokens, [heads[k] for k in naive_rows], args.align, progress=True))
+        lambda: naive_screen(model, tokens, [heads[k] for k in naive_rows], args.align, progress=True), "naive")
     naive_s = naive_part_s * len(heads) / len(naive_rows)
     print(f"naive: {naive_part_s:.1f} s for {len(naive_rows)} heads", flush=True)
-    (nec, suf, _), exact_s = timed(lambda: exact_scores(model, tokens, pairs, heads, args.align, size))
+    (nec, suf, _), exact_s = timed(lambda: exact_scores(model, tokens, pairs, heads, args.align, size), "batched_exact")
     print(f"batched exact: {exact_s:.1f} s for {len(heads)} heads", flush=True)
-    (atp_nec, _, _), atp_s = timed(lambda: atp_scores(model, tokens, pairs, heads, args.align, 8))
+    (atp_nec, _, _), atp_s = timed(lambda: atp_scores(model, tokens, pairs, heads, args.align, 8), "atp")
     print(f"atp: {atp_s:.1f} s", flush=True)
     config = ScreenConfig(method="atp+exact", align=args.align)
     copies = 2 if tokens.n < 2 else 1  # the statistics need two pairs: time one pair twice
     screen, pipeline_s = timed(lambda: screen_heads(model, harmful * copies, benign * copies, conts * copies, config,
-                                                    progress=False))
+                                                    progress=False), "atp+exact")
     pipeline_s /= copies
+    CPU["atp+exact"] /= copies
+    CPU["naive"] *= len(heads) / len(naive_rows)
     diff = max(float((nec[naive_rows] - nec_ref).abs().max()), float((suf[naive_rows] - suf_ref).abs().max()))
     assert diff < 1e-4, f"batched exact differs from the naive loop by {diff:.2e} nats"
     stats_s = screen.timings.get("stats", 0.0)
@@ -121,6 +133,7 @@ def main() -> None:
         "naive_measured_s": naive_part_s, "naive_patches_measured": 2 * tokens.n * len(naive_rows), "seconds": {"naive": naive_s, "batched_exact": exact_s, "atp": atp_s,
                                                         "atp+exact": pipeline_s},
         "speedup_vs_naive": {k: per_pair["naive"] / v for k, v in per_pair.items()},
+        "cpu_seconds": dict(CPU), "speedup_vs_naive_cpu": {k: CPU["naive"] / v for k, v in CPU.items()},
         "projected_n120_s": projected, "max_abs_diff_batched_vs_naive": diff,
         "atp_vs_exact_spearman": _spearman(atp_nec.mean(1), nec.mean(1)),
         "pipeline_rank_correlation": screen.rank_correlation, "pipeline_timings": screen.timings,
@@ -132,6 +145,8 @@ def main() -> None:
     for key in per_pair:
         print(f"{key:<16}{report['seconds'][key]:>10.1f}{per_pair[key]:>10.1f}"
               f"{report['speedup_vs_naive'][key]:>9.1f}x{projected[key] / 60:>13.1f}")
+    print("process CPU seconds (robust to other load): " + ", ".join(
+        f"{k} {v:.1f} s ({report['speedup_vs_naive_cpu'][k]:.1f}x)" for k, v in CPU.items()))
     print(f"batched exact vs naive: max |diff| {diff:.1e} nats; AtP vs exact Spearman "
           f"{report['atp_vs_exact_spearman']:.3f}")
     Path(args.json).write_text(json.dumps(report, indent=2), encoding="utf-8")
