@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from ..arch.moe import router_logits
 from ..arch.spec import get_module
 from .sites import ExpertSelection, SiteInfo, norm_divisor
 
@@ -308,7 +309,6 @@ class HookSet:
                 logits, weights, ids = out[0], out[1], out[2]
                 shape = (state.batch, state.seq_len, -1)
                 if site.io == "router":  # recomputed: the first output is probabilities in some 5.x releases
-                    from ..arch.moe import router_logits
                     run(router_logits(mod, args[0]).to(logits.dtype).view(shape))
                 else:
                     run(ExpertSelection(ids.view(shape), weights.view(shape)))

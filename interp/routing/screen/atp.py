@@ -36,7 +36,7 @@ import torch
 from ...engine.batching import run_batched
 from ...engine.gradients import run_with_grads
 from .align import aligned_donor
-from .batched import pair_prefixes
+from .batched import after_shared_prefix, pair_prefixes
 from .metric import continuation_nll
 from .pairs import BENIGN, HARM, PairTokens
 
@@ -56,9 +56,7 @@ def prompt_grads(model, tokens: PairTokens, rows: Sequence[tuple[int, int]], lay
 
     def run(chunk: list[int]):
         picked = [rows[k] for k in chunk]
-        start = min(tokens.shared_prefix(i) for i, _ in picked) if kv is not None else 0
-        batch, cont = tokens.batch(picked, start=start)
-        cache = kv.cache([pairs.index(i) for i, _ in picked], start) if start else None
+        batch, cont, start, cache = after_shared_prefix(tokens, kv, pairs, picked)
         value, acts, grads = run_with_grads(model, batch, sites, lambda logits: metric(logits, batch.input_ids, cont),
                                             logits_to_keep=tail, prefix=cache)
         out = []

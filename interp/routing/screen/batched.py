@@ -66,6 +66,19 @@ def clean_pass(model, tokens: PairTokens, pairs: Sequence[int], layers: Sequence
     return CleanPass(pairs, nll, resid, z, pair_prefixes(model, tokens, pairs))
 
 
+def after_shared_prefix(tokens: PairTokens, kv: PrefixKV | None, order: Sequence[int],
+                        rows: Sequence[tuple[int, int]]):
+    """(batch of the (pair, member) `rows` from their shortest shared prefix on, continuation
+    lengths [b], that prefix length, the cache of it for `forward_from_layer` / `run_with_grads`).
+
+    `kv` holds the prefixes of the pairs in `order` (`pair_prefixes`); with None the batch
+    holds whole sequences (start 0, no cache)."""
+    start = min(tokens.shared_prefix(i) for i, _ in rows) if kv is not None else 0
+    batch, cont = tokens.batch(rows, start=start)
+    cache = kv.cache([order.index(i) for i, _ in rows], start) if start else None
+    return batch, cont, start, cache
+
+
 def pair_prefixes(model, tokens: PairTokens, pairs: Sequence[int]) -> PrefixKV | None:
     """The shared prefixes' keys and values, or None when whole passes must run (no prefix
     to share, or a sliding window shorter than the longest sequence)."""
@@ -106,8 +119,7 @@ def _run_rows(model, tokens: PairTokens, clean: CleanPass, base: int, units: Seq
     donor = BENIGN if base == HARM else HARM
     picked = [rows[k] for k in chunk]
     pairs = [clean.pairs[c] for _, c in picked]
-    start = min(tokens.shared_prefix(i) for i in pairs) if clean.prefix is not None else 0
-    batch, cont = tokens.batch([(i, base) for i in pairs], start=start)
+    batch, cont, start, cache = after_shared_prefix(tokens, clean.prefix, clean.pairs, [(i, base) for i in pairs])
     width, device = batch.input_ids.shape[1], model.device  # tokens after the prefix
     resid = torch.zeros(len(picked), width, model.d_model, dtype=model.dtype, device=device)
     # edit layout: [prefix (start) | pads | tokens after the prefix], the engine's layout after a cache
@@ -125,7 +137,6 @@ def _run_rows(model, tokens: PairTokens, clean: CleanPass, base: int, units: Seq
         where[r, left: left + ok.shape[0] - start] = ok[start:]
         head_mask[r, list(units[u][1])] = True
     edit = RowHeadSet(f"blocks.{layer}.attn.hook_z", positions=where, values=values, head_mask=head_mask)
-    cache = clean.prefix.cache([clean.pairs.index(i) for i in pairs], start) if start else None
     logits = forward_from_layer(model, batch, layer, resid, edits=[edit], logits_to_keep=tail, prefix=cache)
     return continuation_nll(logits, batch.input_ids, cont).double().cpu()
 
