@@ -19,6 +19,10 @@ T = TypeVar("T")
 
 AUTO_START_GPU = 64
 DEFAULT_CPU = 8
+# Generation feeds one token per prompt per decode step, so small batches are bound by reading
+# the weights: 32 prompts per step share one read. Qwen2.5-0.5B, one CPU thread, 16 new tokens:
+# 1.22 CPU s per prompt at 8 rows, 0.85 at 32, 0.77 at 64 (2026-12-01).
+GENERATION_BATCH = 32
 
 
 def is_oom(err: BaseException) -> bool:

@@ -26,6 +26,7 @@ from .hooks import GenerationPlan, HookFn, HookSet, Positions
 from .sites import ExpertSelection, SiteInfo, build_sites
 from .placement import gather_device, input_device
 from .transfer import to_host, wait_for_copies
+from .unembed import contiguous_unembed_input
 
 BOS_POLICIES = ("default", "always", "never")
 
@@ -69,6 +70,7 @@ class Model:
             raise ValueError(f"bos policy must be one of {BOS_POLICIES}, got '{self.bos}'")
         self._sites = build_sites(self.spec, self.hf)
         self.hf.requires_grad_(False)  # analyses read weights; nothing here trains them
+        contiguous_unembed_input(self.hf)  # logits_to_keep slices would take a slow CPU matmul path
         if getattr(self.tokenizer, "pad_token_id", None) is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"
@@ -183,10 +185,13 @@ class Model:
         """Context manager installing edits (first) and hooks on the model."""
         return HookSet(self, [e.as_hook() for e in edits] + list(hooks), prompt_len, rows, generation)
 
-    def _forward(self, batch: TokenBatch) -> torch.Tensor:
+    def _forward(self, batch: TokenBatch, keep: int = 0) -> torch.Tensor:
+        """Logits [b, P, vocab], or [b, keep, vocab] of the last `keep` columns when keep > 0
+        (HF's `logits_to_keep`: the unembedding, a quarter of a small model's cost, runs only there)."""
         device = self.device
+        kwargs = {"logits_to_keep": int(keep)} if keep else {}
         out = self.hf(input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device),
-                      position_ids=batch.position_ids().to(device), use_cache=False)
+                      position_ids=batch.position_ids().to(device), use_cache=False, **kwargs)
         return out.logits
 
     @torch.inference_mode()
@@ -217,16 +222,20 @@ class Model:
         """Capture `sites` (after `edits`) at `positions`; returns (logits, cache).
 
         logits: "last" -> [b, vocab] at each prompt's last token, "all" -> [b, P, vocab],
-        None -> not kept. Runs in length-bucketed batches with OOM back-off; results come
-        back in prompt order, left-padded to the longest prompt.
+        an int k >= 1 -> [b, k, vocab] of the last k columns (left padding: each prompt's last
+        k tokens, when it has k), None -> not kept. Only the kept columns are unembedded.
+        Runs in length-bucketed batches with OOM back-off; results come back in prompt order,
+        left-padded to the longest prompt.
         """
         sites = list(dict.fromkeys(sites))
         for name in sites:
             self.site(name)
         if isinstance(positions, str) and positions not in ("all", "last"):
             raise ValueError(f"capture positions must be 'all', 'last' or a list of ints, got '{positions}'")
-        if logits not in ("last", "all", None):
-            raise ValueError(f"logits must be 'last', 'all' or None, got {logits!r}")
+        tail = isinstance(logits, int) and not isinstance(logits, bool)
+        if not (logits in ("last", "all", None) or (tail and logits >= 1)):
+            raise ValueError(f"logits must be 'last', 'all', a number of last columns >= 1 or None, got {logits!r}")
+        keep = 0 if logits == "all" else (logits if tail else 1)
         batch = self._as_batch(prompts, chat)
         if not isinstance(positions, str):
             shortest = min(batch.lengths)
@@ -242,12 +251,12 @@ class Model:
             store: dict[str, object] = {}
             grabs = [(name, _grabber(store, name, positions, to_cpu, dtype, gather)) for name in sites]
             with self.hooks(grabs, edits, rows=rows):
-                out = self._forward(sub)
+                out = self._forward(sub, keep)
             kept = None
             if logits == "last":
                 kept = out[:, -1]
-            elif logits == "all":
-                kept = out
+            elif logits is not None:
+                kept = _left_pad(out, (1,), keep) if keep else out  # a batch narrower than k columns
             if kept is not None and to_cpu:
                 kept = to_host(kept)
             if to_cpu:

@@ -14,6 +14,7 @@ import torch
 
 from ..engine.edits import Edit
 from ..engine.model import TokenBatch
+from .screen.metric import continuation_nll as tail_nll
 
 
 def prompt_ids(model, prompts: Sequence[str], chat: bool) -> list[list[int]]:
@@ -49,11 +50,9 @@ def continuation_nll(model, prompts: Sequence[str], continuations: Sequence[Sequ
     out = []
     for start in range(0, len(prompts), batch_size):
         chunk = slice(start, start + batch_size)
-        batch, scored = scored_batch(model, prompts[chunk], continuations[chunk], chat)
-        logits = model.forward(batch, edits=edits).double().cpu()  # [b, P, V]
-        logp = logits.log_softmax(-1)[:, :-1]  # predicts tokens 1..P-1
-        target = batch.input_ids[:, 1:]
-        token_nll = -logp.gather(-1, target[..., None])[..., 0]  # [b, P-1]
-        keep = scored[:, :-1]
-        out.append((token_nll * keep).sum(-1) / keep.sum(-1))
+        batch, _ = scored_batch(model, prompts[chunk], continuations[chunk], chat)
+        cont = torch.tensor([len(c) for c in continuations[chunk]])
+        # only the columns that predict the continuation are unembedded (the rows are left-padded)
+        logits, _ = model.run_with_cache(batch, [], edits=edits, logits=int(cont.max()) + 1, batch_size=len(cont))
+        out.append(tail_nll(logits, batch.input_ids, cont).double().cpu())
     return torch.cat(out)

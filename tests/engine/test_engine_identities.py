@@ -137,3 +137,19 @@ def test_bos_policies_and_formatted_texts():
     assert answered.input_ids[0].tolist() == chat.input_ids[0].tolist() + answer_ids
     with pytest.raises(ValueError, match="pass one"):
         model.tokenize(["Hi"], chat=True, formatted=True)
+
+
+def test_kept_logit_columns_equal_the_full_logits(model):
+    """run_with_cache unembeds only the columns it returns ("last", a tail of k, none); they
+    equal the full pass's logits, also for a k wider than a length bucket."""
+    batch = model.tokenize(PROMPTS)
+    full = model.forward(batch)
+    last, _ = model.run_with_cache(batch, [], logits="last", batch_size=1)
+    tail, _ = model.run_with_cache(batch, [], logits=3, batch_size=2)
+    wide, _ = model.run_with_cache(batch, [], logits=batch.input_ids.shape[1] + 2, batch_size=1)
+    assert torch.allclose(last, full[:, -1], atol=1e-5)
+    assert torch.allclose(tail, full[:, -3:], atol=1e-5)
+    real = batch.attention_mask.bool()
+    assert torch.allclose(wide[:, 2:][real], full[real], atol=1e-5)
+    with pytest.raises(ValueError, match="number of last columns"):
+        model.run_with_cache(batch, [], logits=0)

@@ -93,3 +93,24 @@ def test_gradients_of_a_row_metric_match_finite_differences():
         assert torch.allclose(numeric, analytic, rtol=2e-3, atol=1e-6)
     with pytest.raises(ValueError, match="one value per row"):
         run_with_grads(model, batch, sites, lambda logits: logits.sum())
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2"])
+def test_the_unembedding_gets_a_contiguous_input_when_only_the_tail_is_kept(family):
+    """HF unembeds `hidden[:, -k:]`, a non-contiguous slice that CPU `linear` multiplies by the
+    weight broadcast per row (5x slower on a real vocabulary); the engine hands it a contiguous
+    copy, with the same logits."""
+    model = tiny_model(family)
+    batch = model.tokenize(PROMPTS)
+    seen = []
+    handle = model.hf.get_output_embeddings().register_forward_pre_hook(
+        lambda module, args: seen.append(args[0].is_contiguous()))
+    try:
+        _, cache = model.run_with_cache(batch, ["blocks.1.hook_resid_pre"], logits="all")
+        full = forward_from_layer(model, batch, 1, cache["blocks.1.hook_resid_pre"])
+        tail = forward_from_layer(model, batch, 1, cache["blocks.1.hook_resid_pre"], logits_to_keep=2)
+        model.generate(PROMPTS[:2], max_new_tokens=2)
+    finally:
+        handle.remove()
+    assert seen and all(seen)
+    assert torch.allclose(tail, full[:, -2:], atol=1e-6)

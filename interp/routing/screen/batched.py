@@ -56,7 +56,7 @@ def clean_pass(model, tokens: PairTokens, pairs: Sequence[int], layers: Sequence
     rows = [(i, m) for i in pairs for m in (HARM, BENIGN)]
     batch, cont = tokens.batch(rows)
     sites = [f"blocks.{l}.hook_resid_pre" for l in layers] + [f"blocks.{l}.attn.hook_z" for l in layers]
-    logits, cache = model.run_with_cache(batch, sites, positions="all", logits="all", batch_size=batch_size)
+    logits, cache = model.run_with_cache(batch, sites, positions="all", logits=tokens.tail(), batch_size=batch_size)
     nll = continuation_nll(logits, batch.input_ids, cont).double().view(len(pairs), 2).cpu()
     resid, z = {}, {}
     for r, (i, m) in enumerate(rows):
