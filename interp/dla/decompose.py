@@ -120,15 +120,17 @@ def head_attributions(model, cache, d_final: torch.Tensor) -> tuple[torch.Tensor
 
 @torch.inference_mode()
 def head_dla(model, prompts, direction: Direction, *, chat: bool = False, edits=(), batch_size=None,
-             progress: bool = False) -> torch.Tensor:
+             progress: bool = False, start=None) -> torch.Tensor:
     """Per-head DLA at the last prompt token, batched: float64 [b, n_layers, n_heads] on CPU.
 
     One forward pass per batch capturing only z and norm divisors at the last position;
     `edits` (e.g. a head knockout) are applied during that pass. `direction` may hold one
-    row per prompt (see `interp.dla.directions.stack_directions`).
+    row per prompt (see `interp.dla.directions.stack_directions`). `start`
+    (`interp.engine.resume.StartAt`) runs only the layers from its layer on, the lower heads'
+    captures coming from its clean cache (every edit must sit at or above that layer).
     """
     _, cache = model.run_with_cache(prompts, head_sites(model), positions="last", edits=edits, chat=chat,
-                                    logits=None, batch_size=batch_size, progress=progress)
+                                    logits=None, batch_size=batch_size, progress=progress, start=start)
     return head_dla_from_cache(model, cache, direction)
 
 

@@ -25,6 +25,7 @@ from .edits import Edit
 from .hooks import GenerationPlan, HookFn, HookSet, Positions
 from .sites import ExpertSelection, SiteInfo, build_sites
 from .placement import gather_device, input_device
+from .resume import StartAt, check_start, run_from
 from .transfer import to_host, wait_for_copies
 from .unembed import contiguous_unembed_input
 
@@ -218,6 +219,7 @@ class Model:
         logits: str | None = "last",
         batch_size: int | str | None = None,
         progress: bool | str = False,
+        start: StartAt | None = None,
     ) -> tuple[torch.Tensor | None, ActivationCache]:
         """Capture `sites` (after `edits`) at `positions`; returns (logits, cache).
 
@@ -225,7 +227,8 @@ class Model:
         an int k >= 1 -> [b, k, vocab] of the last k columns (left padding: each prompt's last
         k tokens, when it has k), None -> not kept. Only the kept columns are unembedded.
         Runs in length-bucketed batches with OOM back-off; results come back in prompt order,
-        left-padded to the longest prompt.
+        left-padded to the longest prompt. `start` (`interp.engine.resume.StartAt`) runs only
+        the layers from `start.layer` on, reusing a clean cache of the same prompts below it.
         """
         sites = list(dict.fromkeys(sites))
         for name in sites:
@@ -242,6 +245,7 @@ class Model:
             bad = [i for i in positions if not -shortest <= i < shortest]
             if bad:
                 raise ValueError(f"positions {bad} out of range for the shortest prompt ({shortest} tokens)")
+        low = check_start(self, start, batch, sites, positions, edits) if start is not None else []
         size = resolve_batch_size(batch_size, self.device)
         # a model split by device_map: captures kept on the accelerator gather on one device
         gather = gather_device(self.hf) if getattr(self.hf, "hf_device_map", None) and not to_cpu else None
@@ -250,8 +254,11 @@ class Model:
             sub = batch.select(rows)
             store: dict[str, object] = {}
             grabs = [(name, _grabber(store, name, positions, to_cpu, dtype, gather)) for name in sites]
-            with self.hooks(grabs, edits, rows=rows):
-                out = self._forward(sub, keep)
+            if start is not None:
+                out = run_from(self, start, sub, rows, grabs, edits, keep, low, store, positions)
+            else:
+                with self.hooks(grabs, edits, rows=rows):
+                    out = self._forward(sub, keep)
             kept = None
             if logits == "last":
                 kept = out[:, -1]

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 def forward_from_layer(model: "Model", batch: "TokenBatch", layer: int, resid_pre: torch.Tensor,
                        edits: Sequence[Edit] = (), hooks: Sequence[tuple[str, HookFn]] = (), *,
-                       logits_to_keep: int = 0, prefix=None) -> torch.Tensor:
+                       logits_to_keep: int = 0, prefix=None, rows: list[int] | None = None) -> torch.Tensor:
     """Logits [b, S or logits_to_keep, vocab] of `batch` [b, S] run from decoder layer `layer`.
 
     `resid_pre` [b, S, d_model] is `blocks.{layer}.hook_resid_pre` on `batch`'s left-padded
@@ -46,6 +46,7 @@ def forward_from_layer(model: "Model", batch: "TokenBatch", layer: int, resid_pr
     pads sit between prefix and suffix), positions count from P, and position masks and
     values of edits are laid out over [b, P + S] (the engine's layout for passes after a
     cache; give bool masks, not position words or ints, which assume left padding only).
+    `rows`: each row's index in the caller's larger batch (donor-indexed edits line up).
     Raises ValueError for a layer out of range or a residual of the wrong shape.
     """
     if not 0 <= layer < model.n_layers:
@@ -61,7 +62,7 @@ def forward_from_layer(model: "Model", batch: "TokenBatch", layer: int, resid_pr
     kwargs = {"logits_to_keep": int(logits_to_keep)} if logits_to_keep else {}
     mask, positions = after_prefix(model, batch, prefix, kwargs)
     with SkipLayers(model, whole=range(layer), allow_cache=prefix is not None), \
-            model.hooks([(f"blocks.{layer}.hook_resid_pre", set_resid), *hooks], edits):
+            model.hooks([(f"blocks.{layer}.hook_resid_pre", set_resid), *hooks], edits, rows=rows):
         out = model.hf(input_ids=batch.input_ids.to(device), attention_mask=mask.to(device),
                        position_ids=positions.to(device), **kwargs)
     return out.logits

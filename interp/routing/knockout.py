@@ -19,8 +19,10 @@ from dataclasses import dataclass
 
 import torch
 
+from ..dla.decompose import head_dla, head_sites
+from ..dla.directions import refusal_direction
 from ..engine.edits import Zero
-from .dla_screen import dla_screen
+from ..engine.resume import StartAt
 
 
 @dataclass
@@ -87,13 +89,22 @@ def knockout_cascade(model, harmful: Sequence[str], benign: Sequence[str], benig
     idx = (torch.tensor([c[0] for c in cands], dtype=torch.long), torch.tensor([c[1] for c in cands], dtype=torch.long))
     normal = delta[idx]
 
+    nulls = null_pool(model.n_layers, model.n_heads, gate, null_heads, seed) if cands else []
+    # every knockout sits at layer >= first: the layers below it run once, clean (engine StartAt)
+    first = min(layer for layer, _ in [gate, *nulls])
+    direction = refusal_direction(model, list(benign_first))
+    sides = [list(harmful), list(benign)]
+    low = [s for s in head_sites(model) if s.startswith("blocks.") and int(s.split(".")[1]) < first]
+    starts = [StartAt(first, model.run_with_cache(prompts, low + [f"blocks.{first}.hook_resid_pre"], positions="all",
+                                                  chat=chat, logits=None, batch_size=batch_size)[1])
+              for prompts in (sides if cands else [])]
+
     def knocked_delta(head) -> torch.Tensor:
-        screen = dla_screen(model, harmful, benign, benign_first, band=(0, model.n_layers), top_k=1, chat=chat,
-                            edits=[zero_head(*head)], batch_size=batch_size)
-        return screen.delta[idx]
+        harm, ben = (head_dla(model, prompts, direction, chat=chat, edits=[zero_head(*head)], batch_size=batch_size,
+                              start=start).float() for prompts, start in zip(sides, starts))
+        return (harm - ben).mean(0)[idx]  # as `dla_screen(..., edits=[knockout]).delta`
 
     knocked = knocked_delta(gate) if cands else normal.clone()
-    nulls = null_pool(model.n_layers, model.n_heads, gate, null_heads, seed) if cands else []
     null_rows = [_change(knocked_delta(h), normal) for h in tqdm(nulls, desc="knockout null", disable=not progress,
                                                                   leave=False)]
     null = torch.stack(null_rows) if null_rows else torch.zeros(0, len(cands))

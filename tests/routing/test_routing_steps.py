@@ -146,3 +146,27 @@ def test_amplifiers_are_the_drops_beyond_the_null_band():
     assert ko.amplifiers == [(2, 0), (3, 1)]  # -10 is inside the band (-15): a random head does as much
     bare = Knockout((1, 0), cands, torch.ones(4), torch.ones(4), change, [], torch.zeros(0, 4))
     assert bare.amplifiers == [(2, 0), (2, 1), (3, 1)]  # no null: any drop
+
+
+def test_knockouts_started_above_the_lower_layers_equal_whole_knocked_passes(model, base):
+    """The cascade runs the layers below the lowest knocked head once (engine StartAt); each
+    knockout's candidate DLA equals a whole pass with the zero edit."""
+    last = model.n_layers - 1
+    gate = (last - 1, 1)
+    delta = torch.zeros(model.n_layers, model.n_heads)
+    delta[last, :2] = torch.tensor([2.0, 1.0])  # two candidates in the last layer
+    for nulls in (0, 3):  # without nulls the pass starts at the gate's layer, with them one below
+        ko = knockout_cascade(model, HARM, BEN, base.benign_first, delta, gate, k=2, null_heads=nulls, chat=True)
+        assert len(ko.candidates) == 2 and len(ko.null_heads) == nulls
+    direction = refusal_direction(model, list(base.benign_first))
+
+    def whole(head):
+        edit = [Zero(f"blocks.{head[0]}.attn.hook_z", heads=[head[1]])]
+        return (head_dla(model, HARM, direction, chat=True, edits=edit).float()
+                - head_dla(model, BEN, direction, chat=True, edits=edit).float()).mean(0)
+
+        idx = tuple(zip(*ko.candidates))
+        assert torch.allclose(ko.knocked, whole(gate)[idx], atol=1e-5)
+        for null, change in zip(ko.null_heads, ko.null_change_pct):
+            expected = 100 * (whole(null)[idx] - ko.normal) / ko.normal.abs()
+            assert torch.allclose(change, expected, atol=1e-3)
