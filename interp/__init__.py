@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "Scale": "interp.engine.edits",
     "Set": "interp.engine.edits",
     "SiteInfo": "interp.engine.sites",
+    "StartAt": "interp.engine.resume",
     "TokenBatch": "interp.engine.model",
     "UnsupportedArchitectureError": "interp.arch",
     "Zero": "interp.engine.edits",
@@ -58,7 +59,7 @@ _PACKAGES: dict[str, str] = {
 
 __all__ = [
     "ActivationCache", "Add", "ArchSpec", "Edit", "ExpertSelection", "Fn", "Generation", "HookPoint",
-    "HookSet", "Model", "Patch", "ProjectOut", "Scale", "Set", "SiteInfo", "TokenBatch",
+    "HookSet", "Model", "Patch", "ProjectOut", "Scale", "Set", "SiteInfo", "StartAt", "TokenBatch",
     "UnsupportedArchitectureError", "Zero", "dla", "generate", "load", "logit_lens", "massive_activations", "sinks", "supported_families",
 ]
 
