@@ -3,7 +3,9 @@
 Subcommand modules (`interp/<package>/cli.py`, `steering/cli_*.py`, ...) call these so that every analysis behaves the same:
 `--out` optional (default `./runs/<analysis>-<timestamp>/`, path printed, on stderr when
 `--json` is given so stdout stays one JSON document), `--json` prints the result's
-summary, and without it a short human summary is printed.
+summary, and without it a readable plain-text summary is printed (laid out by
+`interp.cli.text.summary_lines`; a result may define `text_summary()`, a dict arranged for
+reading, e.g. sorted and trimmed, printed instead of `summary()`).
 """
 
 from __future__ import annotations
@@ -69,8 +71,9 @@ def out_dir(args: argparse.Namespace, analysis: str) -> Path:
 def finish(result: Result, args: argparse.Namespace, analysis: str, extra: dict | None = None) -> int:
     """Save the run, then print its JSON summary (--json) or a readable one."""
     path = result.save(out_dir(args, analysis), overwrite=True)
-    summary = {**result.summary(), **(extra or {}), "run_dir": str(path)}
-    print_summary(summary, args, path)
+    text_view = getattr(result, "text_summary", None)
+    shown = result.summary() if getattr(args, "json", False) or text_view is None else text_view()
+    print_summary({**shown, **(extra or {}), "run_dir": str(path)}, args, path)
     return 0
 
 
@@ -80,10 +83,10 @@ def print_summary(summary: dict, args: argparse.Namespace, path: Path | None = N
             print(f"run saved to {path}", file=sys.stderr)
         print(json.dumps(summary, default=_jsonable))
         return
-    for key, value in summary.items():
-        if isinstance(value, (list, dict)) and len(json.dumps(value, default=_jsonable)) > 200:
-            value = f"<{type(value).__name__} of {len(value)}; see --json>"
-        print(f"{key}: {value}")
+    from .text import summary_lines
+
+    for line in summary_lines({k: v for k, v in summary.items() if not (k == "run_dir" and path is not None)}):
+        print(line)
     if path is not None:
         print(f"run saved to {path}")
 

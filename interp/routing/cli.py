@@ -80,6 +80,7 @@ def cmd_routing(args) -> int:
     model = load_model(args)
     result = run_routing(model, pairs, config, chat=args.chat, out=args.out, seed=args.seed, batch_size=size,
                          progress=show_progress(args))
-    for line in result.summary()["warnings"]:
-        print(f"warning: {line}", file=sys.stderr)
+    if args.json:  # the readable summary lists them; next to JSON, say them on stderr
+        for line in result.summary()["warnings"]:
+            print(f"warning: {line}", file=sys.stderr)
     return finish(result, args, "routing")
