@@ -60,8 +60,11 @@ def batch_size(args: argparse.Namespace) -> int | str:
 
 
 def show_progress(args: argparse.Namespace) -> bool:
-    """Progress bars go to stderr: shown unless --json output goes to a script (stderr not a terminal)."""
-    return not getattr(args, "json", False) or sys.stderr.isatty()
+    """Progress goes to stderr, with or without --json: redrawn in place on a terminal, else as
+    occasional plain lines (`interp.cli.progress`), so stdout holds only the result (one JSON
+    document with --json) and a log of stderr shows how far a long run got. `2>/dev/null`
+    silences it."""
+    return True
 
 
 def out_dir(args: argparse.Namespace, analysis: str) -> Path:
