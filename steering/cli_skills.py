@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from interp.cli.common import batch_size, finish, load_model, print_summary, show_progress
+from interp.cli.common import batch_size, finish, load_model, option_help, print_summary, show_progress
 from interp.runs.config import add_config_args, config_from_args
 
 
@@ -86,6 +86,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     select.add_argument("--pool", default=None, help="JSONL pool (same formats as the corpus)")
     select.add_argument("--store", default=None, help="activation store for the pool (default: temporary)")
     select.add_argument("--resume", action="store_true", help="reuse the finished batches of --store")
+    option_help(select, "--out", "JSONL file to write the selected records to (required)")
     select.set_defaults(func=cmd_select)
 
     corpus = ssub.add_parser("corpus", parents=[common], help="make an offline corpus: the model's own answers "
@@ -94,6 +95,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     corpus.add_argument("--prompts", default=None, help="JSONL with 'prompt' (and metadata) per line "
                                                         "(default: steering/data/skills_prompts.jsonl)")
     corpus.add_argument("--max-new-tokens", type=int, default=48, help="tokens per answer (default: 48)")
+    option_help(corpus, "--out", "JSONL corpus file to write (required)")
     corpus.set_defaults(func=cmd_corpus)
 
 

@@ -119,8 +119,17 @@ def _register(sub, common: argparse.ArgumentParser, modules: list[str]) -> None:
             module.register(sub, common)
 
 
+class Parser(argparse.ArgumentParser):
+    """Every steerlens parser: options must be spelled in full (`--prompt` is not taken for
+    `--prompts`). Subcommand parsers are made of the same class (argparse's default
+    `parser_class`), so the top parser decides for all of them."""
+
+    def __init__(self, *args, allow_abbrev: bool = False, **kwargs):
+        super().__init__(*args, allow_abbrev=allow_abbrev, **kwargs)
+
+
 def _top_parser() -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(
+    return Parser(
         prog="steerlens",
         description="Interpretability analyses and steering for Hugging Face language models.",
     )

@@ -11,6 +11,7 @@ reading, e.g. sorted and trimmed, printed instead of `summary()`).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from pathlib import Path
@@ -18,6 +19,22 @@ from pathlib import Path
 from ..runs.results import Result, default_run_dir
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+def option_help(parser: argparse.ArgumentParser, option: str, text: str) -> None:
+    """Give one command its own help for a shared option (e.g. --out when it names a file).
+
+    `parents=[common]` hands every command the same action objects, so the action is
+    copied first: the other commands keep the shared help."""
+    old = parser._option_string_actions[option]
+    new = copy.copy(old)
+    new.help = text
+    for name in old.option_strings:
+        parser._option_string_actions[name] = new
+    parser._actions[parser._actions.index(old)] = new
+    for group in parser._action_groups:
+        if old in group._group_actions:
+            group._group_actions[group._group_actions.index(old)] = new
 
 
 def load_model(args: argparse.Namespace, attn: str | None = None):

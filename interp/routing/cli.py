@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli.common import batch_size, finish, load_model, show_progress
+from ..cli.common import batch_size, finish, load_model, option_help, show_progress
 from ..runs.config import add_config_args, config_from_args
 
 # read without importing this module (see interp.cli): the commands it adds
@@ -36,9 +36,10 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                          help="send the raw request texts (models without a chat template); the default wraps "
                               "each request in the chat template (--chat, the default here)")
     add_config_args(routing, RoutingConfig)
-    for action in routing._actions:  # the shared --chat reads as opt-in elsewhere; here it is the default
-        if "--chat" in action.option_strings:
-            action.help = "wrap each request in the chat template (the default here; --no-chat to turn it off)"
+    # the shared --chat reads as opt-in elsewhere; here it is the default
+    option_help(routing, "--chat", "wrap each request in the chat template (the default here; --no-chat to turn "
+                                   "it off)")
+    for action in routing._actions:
         if action.dest in _SCREEN_ONLY:  # None when not given, so an explicit value can be told from the default
             action.default = None
     routing.set_defaults(func=cmd_routing)
