@@ -18,7 +18,7 @@ import codecs
 import json
 from pathlib import Path
 
-from interp.cli.common import batch_size, finish, load_model, print_summary, show_progress
+from interp.cli.common import batch_size, check_out, finish, load_model, print_summary, show_progress
 from interp.runs.config import add_config_args, config_from_args
 
 # read without importing this module (see interp.cli): the commands it adds
@@ -90,15 +90,13 @@ def _model(args, run: Path):
 
 
 def cmd_collect(args) -> int:
-    from .collect import CollectConfig, collect
+    from .collect import COLLECT, STORE, TRACES, CollectConfig, collect
 
     if not args.out:
         raise ValueError("--out DIR is required: the run directory every later stage reads")
     args.separator = codecs.decode(args.separator, "unicode_escape")  # "\n\n" typed on a command line
-    manifest = Path(args.out) / "manifest.json"
-    if manifest.is_file():  # collect never writes one: this folder is another analysis's run
-        kind = json.loads(manifest.read_text(encoding="utf-8")).get("analysis", "another steerlens")
-        raise ValueError(f"--out {args.out} already holds a {kind} run; give rise collect a folder of its own")
+    # a new folder, or one this command started (resumed); never another run or a folder of runs
+    check_out(args.out, "rise collect", resumes=(COLLECT, TRACES, STORE))
     config = config_from_args(CollectConfig, args, layers=_layers(args.layer))
     if args.problems is not None and not Path(args.problems).is_file():
         raise ValueError(f"{args.problems}: problems file not found")

@@ -84,6 +84,23 @@ def show_progress(args: argparse.Namespace) -> bool:
     return True
 
 
+def check_out(out: str | Path | None, analysis: str, resumes: tuple[str, ...] = ()) -> None:
+    """Refuse, before the model loads, an --out that this run could not be written to: a file,
+    another analysis's run, or a folder of other things (e.g. a folder of runs), the same
+    folders `Result.save` refuses at the end. `resumes`: names an unfinished run of this
+    command leaves in its folder; a folder holding one of them is that run, to be resumed.
+    None (no --out: a new default folder) passes."""
+    from ..runs.results import _check_replaceable
+
+    if out is None:
+        return
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {path} is a file; pass a folder for the run")
+    if path.is_dir() and not any((path / name).exists() for name in resumes):
+        _check_replaceable(path, analysis)
+
+
 def out_dir(args: argparse.Namespace, analysis: str) -> Path:
     return Path(args.out) if getattr(args, "out", None) else default_run_dir(analysis)
 
