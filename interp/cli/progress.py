@@ -19,7 +19,8 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from typing import Callable, Iterator, TextIO
+from collections.abc import Callable, Iterator
+from typing import TextIO
 
 INTERVAL = 30.0  # seconds between two lines of the same bar
 
