@@ -137,6 +137,7 @@ def cmd_analyze(args) -> int:
     run = _run(args.run, f"run `steerlens rise collect --out {args.run}` first")
     trained_layers(run)  # fails before loading the model
     config = config_from_args(AnalyzeConfig, args)
+    check_out(args.out, "rise")
     model = _model(args, run)
     result = analyze(model, run, config, seed=args.seed, progress=show_progress(args))
     args.out = args.out or str(run / "analysis")
@@ -151,6 +152,7 @@ def cmd_steer(args) -> int:
     if not any((run / "vectors").glob(f"{config.behaviour}_layer*.safetensors")):
         raise ValueError(f"no '{config.behaviour}' vector in {run / 'vectors'}; run `steerlens rise analyze --run "
                          f"{run}` first (a behaviour gets a vector only when some latent is specific to it)")
+    check_out(args.out, "rise-steer")
     model = _model(args, run)
     result = steer(model, run, config, problems_file=args.problems, seed=args.seed, progress=show_progress(args))
     args.out = args.out or str(run / f"steer-{config.behaviour}-{config.mode}")

@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from interp.cli.common import batch_size, finish, load_model, option_help, print_summary, show_progress
+from interp.cli.common import batch_size, check_out, finish, load_model, option_help, print_summary, show_progress
 from interp.runs.config import add_config_args, config_from_args
 
 
@@ -144,6 +144,7 @@ def cmd_fit(args) -> int:
     if (store / "index.json").is_file() and not args.resume:
         raise ValueError(f"{store} already holds pooled activations; pass --resume to reuse its finished "
                          "batches, or --store DIR for a fresh store")
+    check_out(args.out, "skills")
     model = load_model(args)
     result = fit_skills(model, corpus, config, store=store, resume=args.resume, batch_size=batch_size(args),
                         progress=show_progress(args), seed=args.seed)
@@ -208,6 +209,7 @@ def cmd_steer(args) -> int:
         from interp.runs.results import default_run_dir
 
         args.out = str(default_run_dir("skills-steer"))
+    check_out(args.out, "skills-steer")
     model = _model_for(args, basis)
     result = run_skill_steer(model, basis, task, config, chat=args.chat, progress=show_progress(args), seed=args.seed)
     if not args.json:

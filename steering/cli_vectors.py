@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from interp.cli.common import batch_size, finish, load_model, option_help, print_summary, show_progress
+from interp.cli.common import batch_size, check_out, finish, load_model, option_help, print_summary, show_progress
 from interp.runs.config import add_config_args, config_from_args
 
 from .apply import parse_layers
@@ -189,6 +189,7 @@ def cmd_austeer_eval(args) -> int:
     config = config_from_args(AUSteerEvalConfig, args)
     task = _task(args)
     task.split(config.n_train, config.n_val, config.n_test, seed=args.seed)  # size errors before loading
+    check_out(args.out, "austeer-eval")
     model = load_model(args)
     result = run_austeer_eval(model, task, config, chat=args.chat, batch_size=batch_size(args),
                               progress=show_progress(args), seed=args.seed)
@@ -201,6 +202,7 @@ def cmd_refusal_steer(args) -> int:
     from .refusal_steer import RefusalSteerConfig, run_refusal_steer
 
     config = config_from_args(RefusalSteerConfig, args)
+    check_out(args.out, "refusal-steer")
     model = load_model(args)
     result = run_refusal_steer(model, config, batch_size=batch_size(args), seed=args.seed)
     if not args.json:
