@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli.common import batch_size, finish, load_model, option_help, show_progress
+from ..cli.common import batch_size, check_out, finish, load_model, option_help, show_progress
 from ..runs.config import add_config_args, config_from_args
 
 # read without importing this module (see interp.cli): the commands it adds
@@ -78,6 +78,7 @@ def cmd_routing(args) -> int:
     config = config_from_args(RoutingConfig, args)  # validates before loading
     pairs = load_pairs(args.pairs, config.n)
     size = batch_size(args)
+    check_out(args.out, "routing")  # a routing run there is resumed; a folder of runs is refused now
     model = load_model(args)
     result = run_routing(model, pairs, config, chat=args.chat, out=args.out, seed=args.seed, batch_size=size,
                          progress=show_progress(args))

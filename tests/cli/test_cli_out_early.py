@@ -17,6 +17,7 @@ COMMANDS = [
     (["voids", "eval"], "voids_eval"),
     (["austeer", "eval"], "austeer-eval"),
     (["refusal-steer"], "refusal-steer"),
+    (["routing", "--n", "8"], "routing"),
 ]
 
 
