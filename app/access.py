@@ -42,7 +42,7 @@ def is_loopback(address: str) -> bool:
 
 def app_options(argv: list[str] | None = None) -> AppOptions:
     """The options after streamlit's ``--``; the runs root falls back to $STEERLENS_RUNS, then ./runs."""
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--runs", default=None)
     parser.add_argument("--address", default=None)
     parser.add_argument("--allow-any-model", action="store_true")

@@ -14,7 +14,8 @@ import functools
 import io
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -106,18 +107,23 @@ def heatmap(z, x=None, y=None, title: str = "", colorscale: str = "RdBu", zmid: 
     return fig
 
 
-def linked_selectbox(container, label: str, options: list, key: str, index: int = 0, **kwargs):
-    """A select box whose choice lives in the URL (``?<key>=<option index>``), so that a view can be
-    shared: the URL's choice is honoured on a session's first draw, later choices are written back."""
+def linked_selectbox(container, label: str, options: list, key: str, index: int = 0,
+                     url_value: Callable[[Any], str] = str, **kwargs):
+    """A select box whose choice lives in the URL (``?<key>=<url_value(choice)>``, e.g. ``:layer=12``),
+    so that a view can be shared: the URL's choice is honoured on a session's first draw (when it
+    is one of `options`: a link made where the options differ still picks the same layer or head,
+    or falls back to `index`), later choices are written back. `url_value` names an option in the
+    URL (default `str`; e.g. ``L3H1`` for a head given as an index into a list of heads)."""
     if key not in st.session_state:
         raw = st.query_params.get(key)
-        if isinstance(raw, str) and raw.isdigit() and int(raw) < len(options):
-            index = int(raw)
+        named = [i for i, option in enumerate(options) if url_value(option) == raw]
+        if isinstance(raw, str) and named:
+            index = named[0]
     else:
         index = 0  # the state (a click on a heatmap cell, or an earlier choice) decides
     value = container.selectbox(label, options, index=index, key=key, **kwargs)
     if value in options:
-        st.query_params[key] = str(options.index(value))
+        st.query_params[key] = url_value(value)
     return value
 
 

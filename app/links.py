@@ -15,12 +15,12 @@ from urllib.parse import urlencode
 import streamlit as st
 
 
-def vector_coordinate_target(vector_name: str, dim: int, layer_index: int | None = None) -> dict[str, Any]:
+def vector_coordinate_target(vector_name: str, dim: int, layer: int | None = None) -> dict[str, Any]:
     """Query parameters that open the vector page of `vector_name` with coordinate `dim` highlighted
-    (and its layer picker on option `layer_index`, as `linked_selectbox` keeps it in the URL)."""
+    (and its layer picker on layer `layer`, as `linked_selectbox` keeps it in the URL)."""
     params = {"run": vector_name, f"{vector_name}:dim": str(int(dim))}
-    if layer_index is not None:
-        params[f"{vector_name}:layer"] = str(int(layer_index))
+    if layer is not None:
+        params[f"{vector_name}:layer"] = str(int(layer))
     return params
 
 
@@ -46,10 +46,10 @@ def open_vector_coordinate(vector_name: str, dim: int, layers: list[int], layer:
                            label: str) -> None:
     """A button that opens the vector page of `vector_name` (directions at `layers`) at coordinate
     `dim`, on `layer` when the vector has it."""
-    index = layers.index(layer) if layer in layers else None
-    params = vector_coordinate_target(vector_name, dim, index)
+    has_layer = layer in layers
+    params = vector_coordinate_target(vector_name, dim, layer if has_layer else None)
     state = {"view": "runs", "run": vector_name, f"{vector_name}:dim": int(dim)}
-    if index is not None:
+    if has_layer:
         state[f"{vector_name}:layer"] = layer
     st.button(label, key=key, on_click=_go, args=(params, state, ()), help=f"opens {url(params)}")
 

@@ -86,6 +86,7 @@ def routing_page(run: SavedRun, r) -> Shown:
                 f"{run.name}:head": heads.index((layer, head)) if (layer, head) in heads else None})
         shown |= {"necessity", "sufficiency"}
         pick = linked_selectbox(st, "Head", list(range(len(heads))), f"{run.name}:head", index=heads.index(gate),
+                                url_value=lambda i: f"L{heads[i][0]}H{heads[i][1]}",
                                 format_func=lambda i: f"L{heads[i][0]}H{heads[i][1]}" + (" (gate)" if heads[i] == gate else ""))
         missing = not_measured(screen, pick)
         if missing:

@@ -18,7 +18,7 @@ import codecs
 import json
 from pathlib import Path
 
-from interp.cli.common import batch_size, finish, load_model, print_summary, show_progress
+from interp.cli.common import batch_size, check_out, finish, load_model, print_summary, show_progress
 from interp.runs.config import add_config_args, config_from_args
 
 # read without importing this module (see interp.cli): the commands it adds
@@ -90,15 +90,13 @@ def _model(args, run: Path):
 
 
 def cmd_collect(args) -> int:
-    from .collect import CollectConfig, collect
+    from .collect import COLLECT, STORE, TRACES, CollectConfig, collect
 
     if not args.out:
         raise ValueError("--out DIR is required: the run directory every later stage reads")
     args.separator = codecs.decode(args.separator, "unicode_escape")  # "\n\n" typed on a command line
-    manifest = Path(args.out) / "manifest.json"
-    if manifest.is_file():  # collect never writes one: this folder is another analysis's run
-        kind = json.loads(manifest.read_text(encoding="utf-8")).get("analysis", "another steerlens")
-        raise ValueError(f"--out {args.out} already holds a {kind} run; give rise collect a folder of its own")
+    # a new folder, or one this command started (resumed); never another run or a folder of runs
+    check_out(args.out, "rise collect", resumes=(COLLECT, TRACES, STORE))
     config = config_from_args(CollectConfig, args, layers=_layers(args.layer))
     if args.problems is not None and not Path(args.problems).is_file():
         raise ValueError(f"{args.problems}: problems file not found")
@@ -139,6 +137,7 @@ def cmd_analyze(args) -> int:
     run = _run(args.run, f"run `steerlens rise collect --out {args.run}` first")
     trained_layers(run)  # fails before loading the model
     config = config_from_args(AnalyzeConfig, args)
+    check_out(args.out, "rise")
     model = _model(args, run)
     result = analyze(model, run, config, seed=args.seed, progress=show_progress(args))
     args.out = args.out or str(run / "analysis")
@@ -153,6 +152,7 @@ def cmd_steer(args) -> int:
     if not any((run / "vectors").glob(f"{config.behaviour}_layer*.safetensors")):
         raise ValueError(f"no '{config.behaviour}' vector in {run / 'vectors'}; run `steerlens rise analyze --run "
                          f"{run}` first (a behaviour gets a vector only when some latent is specific to it)")
+    check_out(args.out, "rise-steer")
     model = _model(args, run)
     result = steer(model, run, config, problems_file=args.problems, seed=args.seed, progress=show_progress(args))
     args.out = args.out or str(run / f"steer-{config.behaviour}-{config.mode}")

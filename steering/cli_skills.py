@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from interp.cli.common import batch_size, finish, load_model, print_summary, show_progress
+from interp.cli.common import batch_size, check_out, finish, load_model, option_help, print_summary, show_progress
 from interp.runs.config import add_config_args, config_from_args
 
 
@@ -86,6 +86,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     select.add_argument("--pool", default=None, help="JSONL pool (same formats as the corpus)")
     select.add_argument("--store", default=None, help="activation store for the pool (default: temporary)")
     select.add_argument("--resume", action="store_true", help="reuse the finished batches of --store")
+    option_help(select, "--out", "JSONL file to write the selected records to (required)")
     select.set_defaults(func=cmd_select)
 
     corpus = ssub.add_parser("corpus", parents=[common], help="make an offline corpus: the model's own answers "
@@ -94,6 +95,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     corpus.add_argument("--prompts", default=None, help="JSONL with 'prompt' (and metadata) per line "
                                                         "(default: steering/data/skills_prompts.jsonl)")
     corpus.add_argument("--max-new-tokens", type=int, default=48, help="tokens per answer (default: 48)")
+    option_help(corpus, "--out", "JSONL corpus file to write (required)")
     corpus.set_defaults(func=cmd_corpus)
 
 
@@ -142,6 +144,7 @@ def cmd_fit(args) -> int:
     if (store / "index.json").is_file() and not args.resume:
         raise ValueError(f"{store} already holds pooled activations; pass --resume to reuse its finished "
                          "batches, or --store DIR for a fresh store")
+    check_out(args.out, "skills")
     model = load_model(args)
     result = fit_skills(model, corpus, config, store=store, resume=args.resume, batch_size=batch_size(args),
                         progress=show_progress(args), seed=args.seed)
@@ -206,6 +209,7 @@ def cmd_steer(args) -> int:
         from interp.runs.results import default_run_dir
 
         args.out = str(default_run_dir("skills-steer"))
+    check_out(args.out, "skills-steer")
     model = _model_for(args, basis)
     result = run_skill_steer(model, basis, task, config, chat=args.chat, progress=show_progress(args), seed=args.seed)
     if not args.json:

@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from interp.cli.common import batch_size, finish, load_model, print_summary, show_progress
+from interp.cli.common import batch_size, check_out, finish, load_model, option_help, print_summary, show_progress
 from interp.runs.config import add_config_args, config_from_args
 
 from .apply import parse_layers
@@ -47,6 +47,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     make.add_argument("--negative", default=None, help="plain-text file of negative texts (with --positive)")
     add_config_args(make, ContrastConfig, skip=("layers",))
     make.add_argument("--layers", default=None, help="layers, e.g. 8,10 or 8-12 (default: the middle layer)")
+    option_help(make, "--out", "vector file to write (.safetensors; required); use it with generate --vector")
     make.set_defaults(func=cmd_make)
 
     info = vsub.add_parser("info", help="describe a vector file")
@@ -73,6 +74,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     fit.add_argument("--site", default="ffn", choices=("attention", "ffn", "layer"), help="atomic-unit site (default: ffn)")
     fit.add_argument("--k", type=int, default=32, help="coordinates to keep (default: 32)")
     fit.add_argument("--n-train", type=int, default=150, help="triples to fit on (default: 150)")
+    option_help(fit, "--out", "mask file to write (.safetensors; required); use it with generate --austeer")
     fit.set_defaults(func=cmd_austeer_fit)
     ev = asub.add_parser("eval", parents=[common], help="test accuracy: none vs block-level vs AUSteer at several k")
     _task_arguments(ev)
@@ -187,6 +189,7 @@ def cmd_austeer_eval(args) -> int:
     config = config_from_args(AUSteerEvalConfig, args)
     task = _task(args)
     task.split(config.n_train, config.n_val, config.n_test, seed=args.seed)  # size errors before loading
+    check_out(args.out, "austeer-eval")
     model = load_model(args)
     result = run_austeer_eval(model, task, config, chat=args.chat, batch_size=batch_size(args),
                               progress=show_progress(args), seed=args.seed)
@@ -199,6 +202,7 @@ def cmd_refusal_steer(args) -> int:
     from .refusal_steer import RefusalSteerConfig, run_refusal_steer
 
     config = config_from_args(RefusalSteerConfig, args)
+    check_out(args.out, "refusal-steer")
     model = load_model(args)
     result = run_refusal_steer(model, config, batch_size=batch_size(args), seed=args.seed)
     if not args.json:

@@ -16,7 +16,8 @@ module adds (e.g. `models pull`, or a `generate` option from an analysis).
 
 Errors that are the user's (bad input, missing files, unknown models) print one line
 `steerlens: error: ...` and exit 2, before any work starts where possible
-(set STEERLENS_DEBUG=1 for the traceback).
+(set STEERLENS_DEBUG=1 for the traceback). Progress bars go to stderr; when it is not a
+terminal they print as occasional plain lines (`interp.cli.progress`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import importlib.util
 import os
 import pkgutil
 import sys
+
+from .progress import line_progress
 
 PACKAGES = ("interp", "steering", "saes", "app")
 
@@ -116,8 +119,17 @@ def _register(sub, common: argparse.ArgumentParser, modules: list[str]) -> None:
             module.register(sub, common)
 
 
+class Parser(argparse.ArgumentParser):
+    """Every steerlens parser: options must be spelled in full (`--prompt` is not taken for
+    `--prompts`). Subcommand parsers are made of the same class (argparse's default
+    `parser_class`), so the top parser decides for all of them."""
+
+    def __init__(self, *args, allow_abbrev: bool = False, **kwargs):
+        super().__init__(*args, allow_abbrev=allow_abbrev, **kwargs)
+
+
 def _top_parser() -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(
+    return Parser(
         prog="steerlens",
         description="Interpretability analyses and steering for Hugging Face language models.",
     )
@@ -183,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        with line_progress():  # stderr to a file or pipe: bars print occasional lines, not \r frames
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("steerlens: interrupted", file=sys.stderr)
         return 130

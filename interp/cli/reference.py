@@ -68,9 +68,11 @@ def _table(actions: list[argparse.Action]) -> list[str]:
     return rows
 
 
-def _section(path: str, help_line: str, parser: argparse.ArgumentParser, common: set[str]) -> list[str]:
+def _section(path: str, help_line: str, parser: argparse.ArgumentParser, common: dict[str, str]) -> list[str]:
+    """`common`: {option: help} of the shared options; a command listing them all is sent to
+    their table, except for those it gives a help of its own (`interp.cli.common.option_help`)."""
     options = {s for a in parser._actions for s in a.option_strings}
-    shares_common = bool(common) and common <= options
+    shares_common = bool(common) and set(common) <= options
     lines = [f"## `{path}`", ""]
     text = parser.description or help_line
     if text:
@@ -80,7 +82,8 @@ def _section(path: str, help_line: str, parser: argparse.ArgumentParser, common:
         lines += ["Subcommands: " + ", ".join(f"`{path} {name}`" for name, _, _ in nested) + ".", ""]
     if shares_common:
         lines += ["Takes the [model and run options](#model-and-run-options).", ""]
-    actions = _own_actions(parser, common if shares_common else set())
+    shared = {o for a in parser._actions for o in a.option_strings if common.get(o) == a.help}
+    actions = _own_actions(parser, shared if shares_common else set())
     if actions:
         lines += _table(actions) + [""]
     for name, sub_help, sub in nested:
@@ -94,7 +97,7 @@ def render() -> str:
 
     parser = build_parser()
     common_actions = _own_actions(common_parser(), set())
-    common = {s for a in common_actions for s in a.option_strings}
+    common = {s: a.help for a in common_actions for s in a.option_strings}
     commands = _subcommands(parser)
     lines = [HEADER, "## Commands", "", "| command | what it does |", "|---|---|"]
     lines += [f"| `steerlens {name}` | {_cell(help_line)} |" for name, help_line, _ in commands]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli.common import batch_size, finish, load_model, read_prompt_file, show_progress
+from ..cli.common import batch_size, check_out, finish, load_model, read_prompt_file, show_progress
 from ..runs.config import add_config_args, config_from_args
 
 DEFAULT_DLA_PROMPTS = ["The capital of France is"]
@@ -52,6 +52,7 @@ def cmd_dla(args) -> int:
     config = config_from_args(DLAConfig, args)  # validates before loading
     prompts = read_prompt_file(args.prompts, DEFAULT_DLA_PROMPTS)
     size = batch_size(args)
+    check_out(args.out, "dla")
     model = load_model(args)
     config.check_model(model)
     config.direction(model)  # token errors now, before any forward pass
@@ -70,6 +71,7 @@ def cmd_lens(args) -> int:
     else:
         prompts = read_prompt_file(args.prompts)
     size = batch_size(args)
+    check_out(args.out, "lens")
     model = load_model(args)
     config.target_token(model)
     result = run_lens(model, prompts, config, chat=args.chat, batch_size=size, progress=show_progress(args), seed=args.seed)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli.common import DEFAULT_MODEL, batch_size, finish, load_model, read_prompt_file, show_progress
+from ..cli.common import DEFAULT_MODEL, batch_size, check_out, finish, load_model, read_prompt_file, show_progress
 from ..runs.config import add_config_args, config_from_args
 
 # read without importing this module (see interp.cli): the commands it adds (None: extends)
@@ -78,6 +78,7 @@ def cmd_scan(args) -> int:
     mixed, target, other = _prompt_sets(args)
     texts = read_prompt_file(args.perplexity_texts) if args.perplexity_texts else None
     _refuse_known_dense(args.model or DEFAULT_MODEL)
+    check_out(args.out, "experts")
     model = load_model(args)
     if mixed:
         target, other = split_by_refusal(model, mixed, chat=args.chat, max_new_tokens=config.max_new_tokens)

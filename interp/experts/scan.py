@@ -38,7 +38,8 @@ class ExpertsConfig:
                          "logit_diff between --behaviour-token and --contrast-token", choices=METRICS)
     behaviour_token: str | None = option(None, "token whose next-token probability is the behaviour "
                                          "(with the default --metric refusal, a token switches it to prob)")
-    contrast_token: str | None = option(None, "second token of --metric logit_diff")
+    contrast_token: str | None = option(None, "second token of --metric logit_diff (required with it, "
+                                              "unused otherwise)")
     candidates: int = option(16, "best-associated experts tested causally, each alone")
     top_n: int = option(4, "experts switched off / forced on together in the evaluation")
     random_seeds: int = option(3, "random control draws of top-n experts switched off")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli.common import batch_size, finish, load_model, read_prompt_file, show_progress
+from ..cli.common import batch_size, check_out, finish, load_model, read_prompt_file, show_progress
 from ..runs.config import add_config_args, config_from_args
 
 
@@ -58,6 +58,7 @@ def cmd_massive(args) -> int:
     prompts = _prompts(args.prompts)
     ppl_texts = read_text_file(config.ppl_file) if config.intervene and config.ppl_file else None
     size = batch_size(args)
+    check_out(args.out, "massive")
     model = load_model(args)
     result = run_massive(model, prompts, config, chat=args.chat, batch_size=size, progress=show_progress(args),
                          seed=args.seed, ppl_texts=ppl_texts)
@@ -78,6 +79,7 @@ def cmd_emergence(args) -> int:
         raise ValueError(f"--tokens must be at least 1, got {args.tokens}")
     prompts = _prompts(args.prompts)
     load_kwargs = {"device": args.device, "dtype": args.dtype, "bos": args.bos}
+    check_out(args.out, "emergence")
     result = run_emergence([(r["step"], str(r["model"])) for r in records], prompts, tokens=args.tokens,
                            load_kwargs=load_kwargs)
     return finish(result, args, "emergence")

@@ -71,6 +71,11 @@ class RoutingResult(Result):
 
         return routing_summary(self)
 
+    def text_summary(self) -> dict:
+        from .summary import routing_text_summary
+
+        return routing_text_summary(self)
+
     def figures(self) -> dict:
         from .figures import routing_figures
 

@@ -106,3 +106,33 @@ def behaviour_warnings(result) -> list[str]:
         lines.append(f"the model refuses only {shown} of the harmful prompts{where}: with no refusal to route, "
                      "the gate and amplifiers describe another behaviour")
     return lines
+
+
+def _named(row: dict) -> dict:
+    """A head's row with `layer`, `head` folded into one `head` cell (L3H1)."""
+    return {"head": f"L{row['layer']}H{row['head']}", **{k: v for k, v in row.items() if k not in ("layer", "head")}}
+
+
+def routing_text_summary(result) -> dict:
+    """The summary arranged for reading (`steerlens routing` without --json): the gate's numbers,
+    the heads sorted by necessity (exact where measured, else AtP), amplifiers with their
+    knockout change and the null band, cipher, dose-response, timings, warnings."""
+    full = routing_summary(result)
+    out = {"gate": _named(full["gate"]) if full["gate"] else None}
+    if full["heads"]:
+        def necessity(row):
+            value = row["necessity_pct"] if row["necessity_pct"] is not None else row["atp_necessity_pct"]
+            return -math.inf if value is None else value
+        out["top heads (by necessity)"] = [_named(r) for r in sorted(full["heads"], key=necessity, reverse=True)]
+    else:
+        out["top heads (by necessity)"] = None
+    out["amplifiers (knockout of the gate)"] = [_named(r) for r in full["amplifiers"]] if full["amplifiers"] else None
+    if full["knockout"] and "null" in full["knockout"]:
+        out["knockout null band"] = full["knockout"]["null"]
+    out["cipher"] = full["cipher"]
+    dose = full["dose_response"]
+    out["dose-response"] = {"baseline_refusal": dose["baseline_refusal"], "curves": dose["curves"]} if dose else None
+    out["harmful refusal (greedy openings)"] = full["harmful_refusal"]
+    out["timings (s)"] = full["timings"]
+    out["warnings"] = full["warnings"] or None
+    return out

@@ -67,8 +67,9 @@ def add_config_args(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] 
                                                                  any(c in default for c in "\n\t\r")) else default
         if "choices" in f.metadata:
             kwargs["choices"] = f.metadata["choices"]
-        says_default = default is None and "default" in help_text  # the help explains what None means
-        parser.add_argument(flag, help=help_text if says_default else f"{help_text} (default: {shown})", **kwargs)
+        # None means "not given": the help says what happens then (or the option is simply off),
+        # never "(default: None)"
+        parser.add_argument(flag, help=help_text if default is None else f"{help_text} (default: {shown})", **kwargs)
 
 
 def config_from_args(cls, args: argparse.Namespace, **overrides):

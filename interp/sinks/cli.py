@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli.common import batch_size, finish, load_model, read_prompt_file, show_progress
+from ..cli.common import batch_size, check_out, finish, load_model, read_prompt_file, show_progress
 from ..runs.config import add_config_args, config_from_args
 
 
@@ -49,6 +49,7 @@ def cmd_sinks(args) -> int:
     config = config_from_args(SinkConfig, args)
     prompts = _prompts(args.prompts)
     size = batch_size(args)
+    check_out(args.out, "sinks")
     model = load_model(args, attn="eager")
     result = run_sinks(model, prompts, config, chat=args.chat, batch_size=size, progress=show_progress(args), seed=args.seed)
     return finish(result, args, "sinks")

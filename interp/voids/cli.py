@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli.common import batch_size, finish, load_model, read_prompt_file, show_progress
+from ..cli.common import batch_size, check_out, finish, load_model, read_prompt_file, show_progress
 from ..runs.config import add_config_args, config_from_args
 
 
@@ -48,6 +48,7 @@ def cmd_voids(args) -> int:
         raise ValueError("no prompts: pass --prompts FILE (or use 'steerlens voids eval' for the accuracy sweep)")
     prompts = read_prompt_file(args.prompts)
     size = batch_size(args)
+    check_out(args.out, "voids")
     model = load_model(args)
     result = run_voids(model, prompts, config, chat=args.chat, batch_size=size, progress=show_progress(args), seed=args.seed)
     return finish(result, args, "voids")
@@ -60,6 +61,7 @@ def cmd_eval(args) -> int:
     config = config_from_args(VoidEvalConfig, args)
     load_questions(config.task, config.limit)  # a bad task file fails before the model loads
     size = batch_size(args)
+    check_out(args.out, "voids_eval")
     model = load_model(args)
     result = evaluate_voids(model, config, chat=args.chat, batch_size=size, progress=show_progress(args), seed=args.seed)
     return finish(result, args, "voids_eval")

@@ -274,7 +274,7 @@ def test_controls_live_in_the_url_so_a_view_can_be_shared(monkeypatch):
     monkeypatch.setenv("STEERLENS_RUNS", str(saved_runs()))
     at = AppTest.from_file(str(MAIN), default_timeout=180)
     at.query_params["run"] = "dla-1"
-    at.query_params["dla-1:prompt"] = "2"  # option 2: prompt 1 ("mean" is option 0)
+    at.query_params["dla-1:prompt"] = "1"  # prompt 1 (the URL holds the choice itself, not its option index)
     at.run()
     assert not problems(at)
     heads = torch.tensor(decode(spec(at, "dla-1:heads")["data"][0]["z"]))

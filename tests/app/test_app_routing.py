@@ -79,7 +79,8 @@ def test_clicked_head_goes_to_the_url_and_maps_fit_and_read(monkeypatch, runs):
                                                                "point_indices": [0], "box": [], "lasso": []}}
     at.run()
     assert not problems(at)
-    assert at.query_params["routing-1:head"] in (str(heads.index(other)), [str(heads.index(other))])
+    name = f"L{other[0]}H{other[1]}"  # the head itself, not its index among the picker's options
+    assert at.query_params["routing-1:head"] in (name, [name])
     for which in ("necessity", "sufficiency"):
         spec = chart(at, f"routing-1:{which}")
         assert len(spec["layout"]["title"]["text"]) <= 30  # fits a half-width column
@@ -104,3 +105,19 @@ def test_a_head_only_estimated_by_atp_says_so_and_draws_no_pairs(monkeypatch, ru
     hover = cells["hovertext"][[list(c[:2]) for c in cells["customdata"]].index([layer, head])]
     assert "blank: AtP estimate only" in hover
     assert any("blank: AtP estimate only" in c.value for c in at.caption)
+
+
+def test_a_shared_link_names_the_head_and_opens_on_it(monkeypatch, runs):
+    from apptest import MAIN
+    from streamlit.testing.v1 import AppTest
+
+    root, result = runs
+    heads = [tuple(h) for h in result.step("interchange").heads]
+    other = next(h for h in reversed(heads) if h != tuple(result.gate))
+    monkeypatch.setenv("STEERLENS_RUNS", str(root))
+    at = AppTest.from_file(str(MAIN), default_timeout=180)
+    at.query_params["run"] = "routing-1"
+    at.query_params["routing-1:head"] = f"L{other[0]}H{other[1]}"
+    at.run()
+    assert not problems(at)
+    assert at.selectbox(key="routing-1:head").value == heads.index(other)

@@ -145,6 +145,6 @@ def test_cli_stages_and_bad_input(tiny_llama_folder, tmp_path, capsys):
     other = tmp_path / "dla-run"
     other.mkdir()
     (other / "manifest.json").write_text(json.dumps({"analysis": "dla"}))
-    _fails(capsys, ["rise", "collect", *model, "--n", "2", "--out", str(other)], "already holds a dla run")
+    _fails(capsys, ["rise", "collect", *model, "--n", "2", "--out", str(other)], "holds a dla run; saving this rise collect run there")
     assert sorted(p.name for p in other.iterdir()) == ["manifest.json"]
     assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
