@@ -30,7 +30,7 @@ MAX_LINES = 400
 ENGINE_MAY_IMPORT = ("interp.engine", "interp.arch")
 PUBLIC_API = [
     "ActivationCache", "Add", "ArchSpec", "Edit", "ExpertSelection", "Fn", "Generation", "HookPoint",
-    "HookSet", "Model", "Patch", "ProjectOut", "Scale", "Set", "SiteInfo", "TokenBatch",
+    "HookSet", "Model", "Patch", "ProjectOut", "Scale", "Set", "SiteInfo", "StartAt", "TokenBatch",
     "UnsupportedArchitectureError", "Zero", "dla", "generate", "load", "logit_lens", "massive_activations",
     "sinks", "supported_families",
 ]

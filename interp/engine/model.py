@@ -13,6 +13,7 @@ attention mask so a prompt gives the same numbers alone and inside a padded batc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -26,6 +27,7 @@ from .hooks import GenerationPlan, HookFn, HookSet, Positions
 from .sites import ExpertSelection, SiteInfo, build_sites
 from .placement import gather_device, input_device
 from .resume import StartAt, check_start, run_from
+from .skipping import SkipLayers, layers_after
 from .transfer import to_host, wait_for_copies
 from .unembed import contiguous_unembed_input
 
@@ -227,7 +229,8 @@ class Model:
         an int k >= 1 -> [b, k, vocab] of the last k columns (left padding: each prompt's last
         k tokens, when it has k), None -> not kept. Only the kept columns are unembedded.
         Runs in length-bucketed batches with OOM back-off; results come back in prompt order,
-        left-padded to the longest prompt. `start` (`interp.engine.resume.StartAt`) runs only
+        left-padded to the longest prompt. With logits=None the layers above the highest
+        captured site do not run. `start` (`interp.engine.resume.StartAt`) runs only
         the layers from `start.layer` on, reusing a clean cache of the same prompts below it.
         """
         sites = list(dict.fromkeys(sites))
@@ -246,6 +249,7 @@ class Model:
             if bad:
                 raise ValueError(f"positions {bad} out of range for the shortest prompt ({shortest} tokens)")
         low = check_start(self, start, batch, sites, positions, edits) if start is not None else []
+        above = layers_after(self, sites) if logits is None else ()
         size = resolve_batch_size(batch_size, self.device)
         # a model split by device_map: captures kept on the accelerator gather on one device
         gather = gather_device(self.hf) if getattr(self.hf, "hf_device_map", None) and not to_cpu else None
@@ -256,8 +260,8 @@ class Model:
             grabs = [(name, _grabber(store, name, positions, to_cpu, dtype, gather)) for name in sites]
             if start is not None:
                 out = run_from(self, start, sub, rows, grabs, edits, keep, low, store, positions)
-            else:
-                with self.hooks(grabs, edits, rows=rows):
+            else:  # without logits, layers above the highest captured site are not run
+                with SkipLayers(self, whole=above) if above else nullcontext(), self.hooks(grabs, edits, rows=rows):
                     out = self._forward(sub, keep)
             kept = None
             if logits == "last":

@@ -2,6 +2,7 @@
 
     kv = prefix_kv(model, [ids_a, ids_b])             # one cached pass per prefix length
     cache = kv.cache(rows=[0, 1, 1], length=20)        # fresh HF cache for a batch of 3 rows
+    cache = kv.cache(rows=[0, 1], length=[20, 23])     # each row after its own prefix length
     logits = forward_from_layer(model, suffixes, layer, resid, edits=[...], prefix=cache)
 
 Causal attention means the hidden states of the first P tokens of a sequence do not depend
@@ -40,23 +41,40 @@ class PrefixKV:
     def length(self, prefix: int) -> int:
         return int(self.keys[prefix][0].shape[-2])
 
-    def cache(self, rows: Sequence[int], length: int):
-        """A fresh `DynamicCache` [len(rows), kv_heads, length, d_head] per layer: the first
-        `length` positions of prefix `rows[r]` for batch row r. A pass consumes it (appends
-        its own keys), so build one per pass. ValueError if a prefix is shorter than `length`."""
+    def cache(self, rows: Sequence[int], length: int | Sequence[int]):
+        """A fresh `DynamicCache` [len(rows), kv_heads, P, d_head] per layer for a batch whose
+        row r continues prefix `rows[r]`. `length` an int: every row holds its prefix's first
+        `length` positions (P = length). One length per row: row r holds its first length[r]
+        positions at the right end, after zero keys and values that `after_prefix` masks out
+        (P = max(length)), so rows of different prefixes each skip their own. A pass consumes
+        the cache (appends its own keys), so build one per pass. ValueError if a prefix is
+        shorter than its length or a length is below 1."""
         from transformers import DynamicCache
 
         rows = [int(r) for r in rows]
-        short = [r for r in rows if self.length(r) < length]
-        if short or length < 1:
-            raise ValueError(f"prefix length {length} is longer than prefix(es) {sorted(set(short))} "
-                             f"(or below 1); use at most the shortest prefix of the batch")
+        per_row = not isinstance(length, int)
+        lengths = [int(n) for n in length] if per_row else [int(length)] * len(rows)
+        if len(lengths) != len(rows):
+            raise ValueError(f"{len(lengths)} prefix lengths for {len(rows)} rows")
+        short = [r for r, n in zip(rows, lengths) if self.length(r) < n or n < 1]
+        if short:
+            raise ValueError(f"prefix length(s) {lengths} exceed prefix(es) {sorted(set(short))} (or are below 1); "
+                             "use at most each row's own prefix length")
+        width = max(lengths)
         cache = DynamicCache(config=self.config)
         for layer in range(len(self.keys[rows[0]])):
-            k = torch.stack([self.keys[r][layer][:, :length] for r in rows])
-            v = torch.stack([self.values[r][layer][:, :length] for r in rows])
+            k = torch.stack([_left_pad(self.keys[r][layer][:, :n], width) for r, n in zip(rows, lengths)])
+            v = torch.stack([_left_pad(self.values[r][layer][:, :n], width) for r, n in zip(rows, lengths)])
             cache.update(k, v, layer)
+        if per_row:
+            cache.steerlens_prefix_lengths = torch.tensor(lengths)  # read by after_prefix
         return cache
+
+
+def _left_pad(t: torch.Tensor, width: int) -> torch.Tensor:
+    """[kv_heads, n, d] -> [kv_heads, width, d] with zeros before the n positions."""
+    missing = width - t.shape[-2]
+    return torch.cat([t.new_zeros((t.shape[0], missing, t.shape[-1])), t], dim=-2) if missing else t
 
 
 @torch.no_grad()  # not inference mode: a pass that takes gradients after the prefix reads these tensors
@@ -75,7 +93,7 @@ def prefix_kv(model: "Model", prefixes: Sequence[torch.Tensor | Sequence[int]]) 
         by_length.setdefault(int(p.numel()), []).append(i)
     for members in by_length.values():
         batch = torch.stack([ids[i] for i in members]).to(model.device)
-        out = model.hf(input_ids=batch, attention_mask=torch.ones_like(batch), use_cache=True)
+        out = model.hf(input_ids=batch, attention_mask=torch.ones_like(batch), use_cache=True, logits_to_keep=1)
         layers = returned_cache(out).layers
         for r, i in enumerate(members):
             keys[i] = [layer.keys[r].clone() for layer in layers]
@@ -127,7 +145,11 @@ def after_prefix(model: "Model", batch, prefix, kwargs: dict) -> tuple[torch.Ten
         kwargs["use_cache"] = False
         return mask, positions
     start = int(prefix.get_seq_length())
-    mask = torch.cat([torch.ones(mask.shape[0], start, dtype=mask.dtype), mask.cpu()], dim=1)
+    lengths = getattr(prefix, "steerlens_prefix_lengths", None)  # per row: real prefix at the cache's right end
+    if lengths is None:
+        lengths = torch.full((mask.shape[0],), start, dtype=torch.long)
+    held = torch.arange(start)[None, :] >= (start - lengths)[:, None]
+    mask = torch.cat([held.to(mask.dtype), mask.cpu()], dim=1)
     check_window(model, int(mask.shape[1]))
     kwargs.update({cache_kwarg(model): prefix, "use_cache": True})
-    return mask, positions + start
+    return mask, positions + lengths[:, None].to(positions.device)

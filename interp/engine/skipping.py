@@ -135,3 +135,14 @@ def _refuse_cache(module, args, kwargs) -> None:
     if kwargs.get("use_cache") is True or cached_length(args, kwargs) > 0:
         raise ValueError("real layer skipping runs single forward passes without a KV cache (a skipped layer "
                          "writes no keys/values); use Model.forward, or paper-mode skipping for generation")
+
+
+def layers_after(model: "Model", sites: Iterable[str]) -> range:
+    """Decoder layers above the highest one `sites` read (all of them for `ln_final.*`): a
+    capture that keeps no logits need not run them."""
+    top = -1
+    for name in sites:
+        layer = model.site(name).layer
+        top = max(top, model.n_layers - 1 if layer is None and not name.startswith("hook_") else
+                  (-1 if layer is None else layer))
+    return range(top + 1, model.n_layers)

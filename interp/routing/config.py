@@ -29,7 +29,7 @@ class RoutingConfig:
                                       "re-measured exactly; 'exact' measures all; 'atp' only estimates",
                          choices=("atp+exact", "exact", "atp"))
     verify: int = option(24, "heads re-measured exactly after AtP (atp+exact)")
-    verify_random: int = option(24, "further heads, drawn at random from the rest, re-measured exactly to estimate "
+    verify_random: int = option(8, "further heads, drawn at random from the rest, re-measured exactly to estimate "
                                     "what AtP's ranking missed (atp+exact; 0 to skip)")
     permutations: int = option(10_000, "sign-flip permutations over pairs for p-values")
     bootstrap: int = option(2_000, "bootstrap resamples over pairs for the top-k stability")

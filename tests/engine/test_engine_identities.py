@@ -153,3 +153,26 @@ def test_kept_logit_columns_equal_the_full_logits(model):
     assert torch.allclose(wide[:, 2:][real], full[real], atol=1e-5)
     with pytest.raises(ValueError, match="number of last columns"):
         model.run_with_cache(batch, [], logits=0)
+
+
+def test_captures_without_logits_do_not_run_the_layers_above_them(model):
+    """logits=None: layers above the highest captured site are skipped; the captures equal a
+    whole pass's, and a final-norm capture still runs every layer."""
+    from interp.arch.spec import get_module
+
+    batch = model.tokenize(PROMPTS)
+    sites = ["blocks.0.hook_resid_post", "blocks.1.attn.hook_z"]
+    _, whole = model.run_with_cache(batch, sites, logits="last")
+    calls = []
+    top = get_module(model.hf, model.spec.layers)[model.n_layers - 1]
+    inside = next(top.children())  # the layer module's own hooks fire even when it is skipped
+    handle = inside.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        _, part = model.run_with_cache(batch, sites, logits=None)
+        assert not calls
+        model.run_with_cache(batch, ["ln_final.hook_scale"], logits=None)
+        assert calls
+    finally:
+        handle.remove()
+    for name in sites:
+        assert torch.allclose(part[name], whole[name], atol=1e-6)

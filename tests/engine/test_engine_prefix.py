@@ -98,8 +98,12 @@ def test_a_cache_longer_than_a_prefix_is_refused():
     model = tiny_model("llama")
     kv = prefix_kv(model, [torch.tensor([1, 2, 3]), torch.tensor([4, 5])])
     assert kv.length(0) == 3 and kv.cache([0, 1], 2).get_seq_length() == 2
-    with pytest.raises(ValueError, match="longer than prefix"):
+    with pytest.raises(ValueError, match="exceed prefix"):
         kv.cache([0, 1], 3)
+    with pytest.raises(ValueError, match="exceed prefix"):
+        kv.cache([0, 1], [2, 3])
+    with pytest.raises(ValueError, match="2 prefix lengths for 1 rows"):
+        kv.cache([0], [2, 2])
     with pytest.raises(ValueError, match="at least one token"):
         prefix_kv(model, [torch.tensor([], dtype=torch.long)])
 
@@ -134,3 +138,45 @@ def test_gradients_after_a_cached_prefix_equal_those_of_the_whole_pass():
         assert torch.allclose(acts_s[site][real], _suffix_values(acts[site], whole, suffix, start)[:, start:][real],
                               atol=1e-5)
     assert grads["blocks.0.attn.hook_z"].abs().max() > 1e-4
+
+
+def _own_suffix(whole_values, whole, starts, width, held):
+    """[b, held + width, ...]: row r's real positions >= starts[r] at the right end."""
+    out = whole_values.new_zeros((whole_values.shape[0], held + width, *whole_values.shape[2:]))
+    for r in range(whole_values.shape[0]):
+        real = whole_values[r][whole.attention_mask[r].bool()][starts[r]:]
+        out[r, out.shape[1] - real.shape[0]:] = real
+    return out
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2", "gemma2", "gpt2"])
+def test_rows_after_prefixes_of_their_own_lengths_equal_the_whole_pass(family):
+    """Each row skips its own prefix (cache left-padded to the longest, masked; positions
+    continue from each row's own prefix), with per-row head edits after the prefixes."""
+    model = _model(family)
+    ids, _, whole, _, kv = _setup(model)
+    held = max(OWN_PREFIX)
+    suffix = pad_rows([r[p:] for r, p in zip(ids, OWN_PREFIX)], PROMPTS, False, int(model.tokenizer.pad_token_id))
+    width = suffix.input_ids.shape[1]
+    site, sites = "blocks.1.attn.hook_z", [f"blocks.{l}.hook_resid_pre" for l in range(model.n_layers)]
+    full, cache = model.run_with_cache(whole, sites + [site], logits="all")
+    values = torch.randn_like(cache[site])
+    heads = torch.zeros(3, model.n_heads, dtype=torch.bool)
+    heads[0, 1] = heads[2, [0, 3]] = True
+    where = whole.attention_mask.bool().clone()
+    for r, n in enumerate(OWN_PREFIX):
+        where[r, : where.shape[1] - len(ids[r]) + n] = False
+    reference = model.forward(whole, edits=[RowHeadSet(site, positions=where, values=values, head_mask=heads)])
+    real = suffix.attention_mask.bool()
+    for layer in range(model.n_layers):
+        resid = _own_suffix(cache[sites[layer]], whole, OWN_PREFIX, width, held)[:, held:]
+        logits = forward_from_layer(model, suffix, layer, resid, prefix=kv.cache([0, 1, 2], OWN_PREFIX))
+        expected = _own_suffix(full, whole, OWN_PREFIX, width, held)[:, held:]
+        assert torch.allclose(logits[real], expected[real], atol=1e-5), (family, layer)
+    edit = RowHeadSet(site, positions=_own_suffix(where[..., None].float(), whole, OWN_PREFIX, width, held)[..., 0].bool(),
+                      values=_own_suffix(values, whole, OWN_PREFIX, width, held), head_mask=heads)
+    resid = _own_suffix(cache[sites[1]], whole, OWN_PREFIX, width, held)[:, held:]
+    logits = forward_from_layer(model, suffix, 1, resid, edits=[edit], prefix=kv.cache([0, 1, 2], OWN_PREFIX))
+    expected = _own_suffix(reference, whole, OWN_PREFIX, width, held)[:, held:]
+    assert torch.allclose(logits[real], expected[real], atol=1e-5)
+    assert (reference - full).abs().max() > 1e-3  # the edit does something

@@ -56,11 +56,11 @@ def prompt_grads(model, tokens: PairTokens, rows: Sequence[tuple[int, int]], lay
 
     def run(chunk: list[int]):
         picked = [rows[k] for k in chunk]
-        batch, cont, start, cache = after_shared_prefix(tokens, kv, pairs, picked)
+        batch, cont, starts, cache = after_shared_prefix(tokens, kv, pairs, picked)
         value, acts, grads = run_with_grads(model, batch, sites, lambda logits: metric(logits, batch.input_ids, cont),
                                             logits_to_keep=tail, prefix=cache)
         out = []
-        for r, (i, m) in enumerate(picked):
+        for r, ((i, m), start) in enumerate(zip(picked, starts)):
             n_prompt, pad = tokens.prompt_len(i, m), int((batch.attention_mask[r] == 0).sum())
             z = {l: _from(acts[s][r, pad: pad + n_prompt - start], start) for l, s in zip(layers, sites)}
             g = {l: _from(grads[s][r, pad: pad + n_prompt - start], start) for l, s in zip(layers, sites)}
@@ -68,7 +68,9 @@ def prompt_grads(model, tokens: PairTokens, rows: Sequence[tuple[int, int]], lay
         return out
 
     found = {}
-    for chunk, results in run_batched([tokens.prompt_len(i, m) for i, m in rows], run, batch_size):
+    skip = kv is not None  # rows run the tokens after their pair's prefix: bucket by those
+    lengths = [tokens.prompt_len(i, m) - (tokens.shared_prefix(i) if skip else 0) for i, m in rows]
+    for chunk, results in run_batched(lengths, run, batch_size):
         for k, res in zip(chunk, results):
             found[rows[k]] = res
     return found

@@ -16,7 +16,7 @@ class ScreenConfig:
                          "others are re-measured exactly; exact: every head exactly; atp: the estimate only",
                          choices=METHODS)
     verify: int = option(24, "top AtP heads re-measured exactly (atp+exact)")
-    verify_random: int = option(24, "extra random heads re-measured exactly, to estimate what AtP missed (atp+exact)")
+    verify_random: int = option(8, "extra random heads re-measured exactly, to estimate what AtP missed (atp+exact)")
     layers: tuple[int, int] | None = option(None, "[start, stop) layers screened, e.g. 4,12; default all")
     heads: list[tuple[int, int]] | None = option(None, "restrict to these (layer, head); default all in --layers")
     align: str = option("right", "position alignment of donor and base z_h: left (from the first token, the "

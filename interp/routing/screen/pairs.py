@@ -47,11 +47,12 @@ class PairTokens:
         same = (harm[:m] == benign[:m]).long()
         return min(int(same.cumprod(0).sum()), m - 1)
 
-    def batch(self, rows: Sequence[tuple[int, int]], start: int = 0):
+    def batch(self, rows: Sequence[tuple[int, int]], start: int | Sequence[int] = 0):
         """Left-padded `TokenBatch` of (pair, member) rows from token `start` on (0: whole
-        sequences; after a cached prefix: the tokens that follow it), and the continuation
-        lengths [b]."""
-        seqs = [self.sequence(i, m)[start:] for i, m in rows]
+        sequences; after a cached prefix: the tokens that follow it; one start per row for
+        rows after prefixes of different lengths), and the continuation lengths [b]."""
+        starts = [start] * len(rows) if isinstance(start, int) else list(start)
+        seqs = [self.sequence(i, m)[s:] for (i, m), s in zip(rows, starts)]
         batch = pad_rows(seqs, [f"pair {i} {'harmful' if m == HARM else 'benign'}" for i, m in rows],
                          self.bos_added, self.pad_id)
         cont = torch.tensor([int(self.continuations[i].shape[0]) for i, _ in rows])

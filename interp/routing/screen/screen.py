@@ -121,10 +121,14 @@ def pair_chunks(n: int, rows_per_pair: int, size: int) -> list[list[int]]:
     return [list(range(s, min(n, s + per_chunk))) for s in range(0, n, per_chunk)]
 
 
+CPU_ROWS = 64  # exact rows of Qwen2.5-0.5B, 2 threads: 80 wall ms per row at 14 rows a batch, 73 at 32, 70 at 64
+
+
 def _batch_size(batch_size, model) -> int:
-    """'auto' on CPU: one layer's heads of one pair per pass; else the engine's rule."""
+    """'auto' on CPU: CPU_ROWS rows per pass (wider matmuls use the cores better); else the
+    engine's rule (start large on accelerators, halve on out-of-memory)."""
     if batch_size == "auto" and model.device.type == "cpu":
-        return max(1, model.n_heads)
+        return CPU_ROWS
     return resolve_batch_size(batch_size, model.device)
 
 
