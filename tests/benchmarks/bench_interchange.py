@@ -22,7 +22,13 @@ Timings are wall seconds, and process CPU seconds per phase (`cpu_seconds`,
 `speedup_vs_naive_cpu`): on a shared machine the wall ratio depends on what else ran during
 each phase, the CPU ratio much less (use `--threads 1` so both phases run one thread).
 
-Measured 2026-12-01 (`--pairs 1 --naive-layers 0,23 --threads 1`, 2-core machine also
+Measured 2026-12-01, 04:20 UTC (`--pairs 1 --naive-layers 0,23 --threads 1`, the other core
+running a routing run), after the unembedding fix (contiguous input), per-row prefixes and
+64-row batches: process CPU seconds per pair naive 513 (scaled from 28 heads), batched exact
+67.7 (7.6x; wall 7.5x), AtP 1.5 (347x), atp+exact pipeline 11.8 (43x); batched == naive to
+4.8e-6 nats; AtP vs exact Spearman 0.991. The same day's n = 120 run of the default screen
+(interp/routing, 24 + 8 heads exact, 2 threads, machine otherwise idle) took 640 s wall.
+Earlier (`--pairs 1 --naive-layers 0,23 --threads 1`, 2-core machine also
 running a routing run and the CI suite, load average 3-5): process CPU seconds per pair
 naive 754 (scaled from 28 heads), batched exact 146 (5.1x; wall 5.4x), AtP 2.1 (365x),
 atp+exact pipeline 26 (29x); batched == naive to 3.8e-6 nats; AtP vs exact Spearman 0.991.
