@@ -335,7 +335,8 @@ def test_clicking_a_dla_head_cell_picks_that_layer(server, browser, runs_root):
         ActionChains(browser).move_to_element_with_offset(area, int(dx), int(dy)).pause(0.5).click().perform()
         title = f"L{layer}H{head}:"
         wait(browser, lambda d, title=title: any(t.startswith(title) for t in figure_titles(d)), timeout=60)
-        assert f"routing-deep%3Ahead={heads.index((layer, head))}" in browser.current_url
+        assert f"routing-deep%3Ahead=L{layer}H{head}" in browser.current_url  # the head itself, not its index
+        assert (layer, head) in heads
         chart = next(c for c in browser.find_elements(By.CSS_SELECTOR, "[data-testid='stPlotlyChart']")
                      if c.text and "interchange necessity" in c.text)
 
