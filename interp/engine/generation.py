@@ -10,19 +10,24 @@ position); "last+generated" steers from the first new token on. Decoding setting
 reproducible: greedy unless `temperature > 0`, and `seed` fixes sampling. With
 `stop_at_eos=False` the EOS token is masked so exactly `max_new_tokens` come out (the
 returned logits are the raw ones, before that mask).
+
+`capture=[site, ...]` records each site's value at every prompt's last token during the
+prefill (what `Model.run_with_cache(..., positions="last")` returns for the same prompts),
+so a run that generates need not run the prompts a second time to read them.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from transformers import GenerationConfig
 
 from .edits import Edit
 from .hooks import GenerationPlan, HookFn, pad_left_of
+from .sites import ExpertSelection
 
 
 @dataclass
@@ -33,6 +38,7 @@ class Generation:
     prompt_len: int  # padded prompt width P
     logits: torch.Tensor | None  # [b, T, vocab] per-step logits (return_logits=True)
     seconds: float
+    cache: dict = field(default_factory=dict)  # capture=: site -> [b, ...] at the last prompt token, on the CPU
 
     @property
     def new_tokens(self) -> torch.Tensor:  # [b, T]
@@ -60,11 +66,15 @@ def generate(
     return_logits: bool = False,
     stop_at_eos: bool = True,
     rows: list[int] | None = None,
+    capture: Sequence[str] = (),
 ) -> Generation:
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
+    capture = [capture] if isinstance(capture, str) else list(capture)
+    for name in capture:
+        model.site(name)  # unknown sites fail here, before any work
     batch = model._as_batch(prompts, chat)
     tok = model.tokenizer
     eos = getattr(model.hf.generation_config, "eos_token_id", None) or tok.eos_token_id
@@ -96,7 +106,9 @@ def generate(
         plan = GenerationPlan(prompt_len, pad_left_of(batch.attention_mask).to(device))
         # rows: the caller's index of each row when this is one chunk of a larger batch
         # (interp.engine.generation_batched), so donor-indexed edits such as Patch line up
-        with model.hooks(hooks, edits, rows=rows, generation=plan):
+        cache: dict = {}
+        grabs = [(name, _last_of_prefill(cache, name)) for name in capture]
+        with model.hooks([*hooks, *grabs], edits, rows=rows, generation=plan):
             out = model.hf.generate(
                 input_ids=batch.input_ids.to(device),
                 attention_mask=batch.attention_mask.to(device),
@@ -109,4 +121,19 @@ def generate(
     sequences = out.sequences.cpu()
     texts = tok.batch_decode(sequences[:, prompt_len:], skip_special_tokens=True)
     logits = torch.stack(out.logits, 1).cpu() if return_logits else None
-    return Generation(list(batch.texts), texts, sequences, prompt_len, logits, seconds)
+    cache = {name: cache[name] for name in capture}  # in the order asked for
+    return Generation(list(batch.texts), texts, sequences, prompt_len, logits, seconds, cache)
+
+
+def _last_of_prefill(store: dict, name: str) -> HookFn:
+    """Callback keeping `name`'s value at the last padded column of the first pass (the
+    prefill: prompts are left-padded, so that column is each prompt's last token)."""
+    def last(t: torch.Tensor, axis: int) -> torch.Tensor:
+        return t.select(axis, t.shape[axis] - 1).detach().cpu()
+
+    def grab(x, hook):
+        if name not in store:
+            axis = hook.site.pos_axis
+            store[name] = ExpertSelection(*(last(t, axis) for t in x)) if isinstance(x, ExpertSelection) else last(x, axis)
+        return None
+    return grab

@@ -11,7 +11,7 @@ Merging: sequences are re-padded to the widest prompt (left, pad token) and to t
 continuation (right, pad token), as one batch's generate pads rows that stopped early.
 With `return_logits=True`, steps after a chunk stopped are NaN (that chunk computed no
 logits there). Greedy decoding gives each prompt the tokens it gets in one batch (up to
-the float noise of batch composition); with sampling the random stream follows the
+the float noise of batch composition), and `capture=` values come back in that order too; with sampling the random stream follows the
 chunks, so `seed` reproduces a run only at the same batch size. Edits see each row's
 index in the caller's batch (`Patch` donors line up).
 """
@@ -22,6 +22,7 @@ import torch
 
 from .batching import resolve_batch_size, run_batched
 from .generation import Generation, generate
+from .sites import ExpertSelection
 
 
 def generate_batched(model, prompts, *, batch_size: int | str | None = "auto", chat: bool = False,
@@ -54,5 +55,13 @@ def merge_generations(parts: list[tuple[list[int], Generation]], prompt_len: int
         order += rows
     inverse = torch.argsort(torch.tensor(order))
     merged_logits = torch.cat(logits)[inverse] if logits else None
+    cache = {name: _cat([g.cache[name] for _, g in parts], inverse) for name in parts[0][1].cache}
     return Generation(list(prompts), [texts[i] for i in inverse.tolist()], torch.cat(sequences)[inverse],
-                      prompt_len, merged_logits, sum(g.seconds for _, g in parts))
+                      prompt_len, merged_logits, sum(g.seconds for _, g in parts), cache)
+
+
+def _cat(values: list, order: torch.Tensor):
+    """Chunks' captured values ([b_i, ...] tensors or ExpertSelections of them) as one, reordered."""
+    if isinstance(values[0], ExpertSelection):
+        return ExpertSelection(*(torch.cat(ts)[order] for ts in zip(*values)))
+    return torch.cat(values)[order]

@@ -43,34 +43,32 @@ def greedy_continuations(model, prompts: Sequence[str], *, chat: bool, batch_siz
     Generates up to `max_tokens + 3` tokens (stopping at EOS: the continuation is the model's
     own greedy answer, never forced past its end) so a few leading special tokens can be
     skipped; raises ValueError when a prompt's greedy answer holds no non-special token."""
+    gen = model.generate(list(prompts), chat=chat, max_new_tokens=max_tokens + 3, batch_size=batch_size)
+    return continuations_of(model, gen, chat=chat, max_tokens=max_tokens)
+
+
+def continuations_of(model, gen, *, chat: bool, max_tokens: int = MAX_CONTINUATION) -> tuple[list[list[int]], list[int]]:
+    """`greedy_continuations` read off a `Generation` of at least `max_tokens + 3` new tokens."""
     special = set(getattr(model.tokenizer, "all_special_ids", []) or [])
     conts, firsts = [], []
-    for start in range(0, len(prompts), batch_size):
-        gen = model.generate(list(prompts[start:start + batch_size]), chat=chat, max_new_tokens=max_tokens + 3)
-        for prompt, row in zip(gen.prompts, gen.new_tokens.tolist()):
-            kept = [t for t in row if t not in special][:max_tokens]
-            if not kept:
-                hint = (" (without the chat template a chat model often ends its answer at once: drop --no-chat)"
-                        if not chat else "")
-                raise ValueError(f"the greedy answer to {prompt!r} holds only special tokens{hint}; "
-                                 "drop this pair")
-            conts.append(kept)
-            try:
-                firsts.append(first_nonspace_token(model, row))
-            except ValueError:
-                firsts.append(kept[0])
+    for prompt, row in zip(gen.prompts, gen.new_tokens.tolist()):
+        kept = [t for t in row if t not in special][:max_tokens]
+        if not kept:
+            hint = (" (without the chat template a chat model often ends its answer at once: drop --no-chat)"
+                    if not chat else "")
+            raise ValueError(f"the greedy answer to {prompt!r} holds only special tokens{hint}; drop this pair")
+        conts.append(kept)
+        try:
+            firsts.append(first_nonspace_token(model, row))
+        except ValueError:
+            firsts.append(kept[0])
     return conts, firsts
 
 
-def probe_direction(model, harmful: Sequence[str], benign: Sequence[str], layer: int, *, chat: bool,
-                    batch_size: int | str = "auto") -> tuple[torch.Tensor, float]:
-    """(unit mean harmful - benign residual [d_model] at `layer`'s output, last token; its norm)."""
-    site = f"blocks.{layer}.hook_resid_post"
-    _, h = model.run_with_cache(list(harmful), [site], positions="last", chat=chat, logits=None,
-                                to_cpu=True, dtype=torch.float64, batch_size=batch_size)
-    _, b = model.run_with_cache(list(benign), [site], positions="last", chat=chat, logits=None,
-                                to_cpu=True, dtype=torch.float64, batch_size=batch_size)
-    diff = (h[site] - b[site]).mean(0)
+def unit_mean_difference(harmful: torch.Tensor, benign: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """(unit mean over rows of `harmful - benign` [n, d] as float32 [d], the mean's norm),
+    summed in float64; ValueError when the mean is zero."""
+    diff = (harmful.double() - benign.double()).mean(0)
     norm = float(diff.norm())
     if norm == 0.0:
         raise ValueError("harmful and benign residuals are identical at the probe layer; the probe direction is undefined")
@@ -83,16 +81,21 @@ OPENING_TOKENS = 16  # enough for a refusal opener ("I'm sorry, but I can't help
 def opening_refusal(model, prompts: Sequence[str], *, chat: bool, batch_size: int = 8) -> dict[str, float]:
     """{classifier mode: refusal rate} of the first 16 greedy tokens the model gives each prompt
     (`interp.metrics.refusal`): whether the model refuses these prompts at all."""
-    texts = []
-    for start in range(0, len(prompts), batch_size):
-        texts += model.generate(list(prompts[start:start + batch_size]), chat=chat,
-                                max_new_tokens=OPENING_TOKENS).texts
+    texts = model.generate(list(prompts), chat=chat, max_new_tokens=OPENING_TOKENS, batch_size=batch_size).texts
     return {mode: refusal_rate(texts, mode) for mode in MODES}
 
 
 def compute_baseline(model, harmful: Sequence[str], benign: Sequence[str], probe_layer: int, *, chat: bool,
                      batch_size: int = 8) -> Baseline:
-    conts, firsts = greedy_continuations(model, benign, chat=chat, batch_size=batch_size)
-    probe, norm = probe_direction(model, harmful, benign, probe_layer, chat=chat, batch_size=batch_size)
-    refusal = opening_refusal(model, harmful, chat=chat, batch_size=batch_size)
+    """The baseline record from two generations: the benign prompts' continuations and the
+    harmful prompts' openings, each reading the probe layer's residual at the last prompt
+    token in its prefill (no separate pass over the prompts)."""
+    site = f"blocks.{probe_layer}.hook_resid_post"
+    ben = model.generate(list(benign), chat=chat, max_new_tokens=MAX_CONTINUATION + 3, batch_size=batch_size,
+                         capture=[site])
+    conts, firsts = continuations_of(model, ben, chat=chat)
+    harm = model.generate(list(harmful), chat=chat, max_new_tokens=OPENING_TOKENS, batch_size=batch_size,
+                          capture=[site])
+    refusal = {mode: refusal_rate(harm.texts, mode) for mode in MODES}
+    probe, norm = unit_mean_difference(harm.cache[site], ben.cache[site])
     return Baseline(conts, firsts, probe_layer, probe, norm, refusal)

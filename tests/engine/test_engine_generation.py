@@ -126,3 +126,34 @@ def test_capture_during_generation_covers_every_step(model):
                    stop_at_eos=False)
     width = model.tokenize(PROMPTS).input_ids.shape[1]
     assert steps == [width, 1, 1, 1]
+
+
+@pytest.mark.parametrize("prompts", [PROMPTS[:1], ["Once upon a", "Hello there,"], PROMPTS],
+                         ids=["one", "equal", "padded"])
+def test_captured_last_token_equals_a_plain_cached_pass(model, prompts):
+    sites = [f"blocks.{model.n_layers // 2}.hook_resid_post", "blocks.0.attn.hook_z"]
+    sites += [s for s in model.sites(0) if s.endswith("moe.hook_selected")]  # the MoE model's router choice
+    _, want = model.run_with_cache(prompts, sites, positions="last", logits=None, to_cpu=True)
+    for use_cache in (True, False):
+        gen = model.generate(prompts, capture=sites, max_new_tokens=3, stop_at_eos=False, use_cache=use_cache)
+        assert list(gen.cache) == sites
+        for name in sites:
+            got, ref = gen.cache[name], want[name]
+            if isinstance(ref, tuple):  # ExpertSelection: the same experts with the same weights
+                assert torch.equal(got[0], ref[0])
+                torch.testing.assert_close(got[1], ref[1], rtol=0, atol=1e-6)
+            else:
+                torch.testing.assert_close(got, ref, rtol=0, atol=1e-5)
+
+
+def test_captured_values_come_back_in_prompt_order_from_chunks(model):
+    prompts = ["a b c d e", "f", "g h h", "i j", "k l m n o p q"]
+    site = f"blocks.{model.n_layers - 1}.hook_resid_post"
+    whole = model.generate(prompts, capture=[site], max_new_tokens=2)
+    chunked = model.generate(prompts, capture=[site], max_new_tokens=2, batch_size=2)
+    torch.testing.assert_close(chunked.cache[site], whole.cache[site], rtol=0, atol=1e-5)
+
+
+def test_capturing_an_unknown_site_fails_before_generating(model):
+    with pytest.raises(ValueError, match="unknown site 'blocks.0.hook_nonsense'"):
+        model.generate(PROMPTS, capture=["blocks.0.hook_nonsense"], max_new_tokens=2)

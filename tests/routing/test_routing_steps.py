@@ -40,6 +40,18 @@ def test_baseline_shapes(model, base):
     assert base.probe.shape == (model.d_model,) and abs(float(base.probe.norm()) - 1) < 1e-5
 
 
+def test_probe_read_in_the_generations_equals_one_pass_over_the_prompts(model, base):
+    site = "blocks.1.hook_resid_post"
+    harm = model.run_with_cache(HARM, [site], positions="last", chat=True, logits=None)[1][site]
+    ben = model.run_with_cache(BEN, [site], positions="last", chat=True, logits=None)[1][site]
+    diff = (harm - ben).double().mean(0)
+    torch.testing.assert_close(base.probe, (diff / diff.norm()).float(), rtol=0, atol=1e-5)
+    assert base.probe_norm == pytest.approx(float(diff.norm()), rel=1e-5)
+    conts = [model.generate([p], chat=True, max_new_tokens=8).new_tokens[0].tolist() for p in BEN]
+    special = set(model.tokenizer.all_special_ids)
+    assert base.continuations == [[t for t in c if t not in special][:5] for c in conts]
+
+
 def test_nll_matches_a_manual_forward_for_one_prompt_and_in_a_padded_batch(model, base):
     batched = continuation_nll(model, HARM, base.continuations, chat=True, batch_size=3)
     for i in range(3):
