@@ -17,7 +17,9 @@ import torch
 
 from ..arch.spec import o_proj_weight
 from ..engine.edits import ProjectOut
-from .nll import continuation_nll
+from ..engine.resume import StartAt
+from .nll import continuation_nll, scored_batch
+from .screen.metric import continuation_nll as tail_nll
 
 
 @dataclass
@@ -44,15 +46,38 @@ def ablation_edit(model, direction: torch.Tensor, layer: int, head: int) -> Proj
 def ablate_heads(model, harmful: Sequence[str], benign: Sequence[str], continuations, direction: torch.Tensor,
                  heads: Sequence[tuple[int, int]], *, chat: bool = True, batch_size: int = 8,
                  progress: bool = False) -> Ablation:
+    """Ablate each of `heads` in turn on the harmful prompts (`n` of them) and score the
+    continuations. Per chunk of `batch_size` prompts, one clean pass gives NLL(harm) and the
+    residual entering every ablated layer; each head's run then starts at its own layer
+    (`interp.engine.resume.StartAt`: an edit at layer l changes nothing below it), so an
+    ablation at layer l costs (L - l) / L of a whole pass. Raises ValueError as
+    `continuation_nll` does."""
     from tqdm.auto import tqdm
 
-    nll_h = continuation_nll(model, harmful, continuations, chat=chat, batch_size=batch_size)
+    if len(harmful) != len(continuations):
+        raise ValueError(f"{len(harmful)} prompts but {len(continuations)} continuations")
+    heads = [tuple(map(int, h)) for h in heads]
+    edits = [ablation_edit(model, direction, layer, head) for layer, head in heads]
+    resid = sorted({f"blocks.{layer}.hook_resid_pre" for layer, _ in heads})
     nll_b = continuation_nll(model, benign, continuations, chat=chat, batch_size=batch_size)
-    rows = []
-    for layer, head in tqdm(list(heads), desc="ablate", disable=not progress, leave=False):
-        edit = ablation_edit(model, direction, layer, head)
-        rows.append(nll_h - continuation_nll(model, harmful, continuations, edits=[edit], chat=chat,
-                                             batch_size=batch_size))
-    effect = torch.stack(rows) if rows else torch.zeros(0, len(harmful), dtype=torch.float64)
+    nll_h, rows = [], [[] for _ in heads]
+    bar = tqdm(total=len(heads) * len(range(0, len(harmful), batch_size)), desc="ablate", disable=not progress,
+               leave=False)
+    for first in range(0, len(harmful), batch_size):
+        chunk = slice(first, first + batch_size)
+        batch, _ = scored_batch(model, harmful[chunk], continuations[chunk], chat)
+        cont = torch.tensor([len(c) for c in continuations[chunk]])
+        keep = int(cont.max()) + 1  # the columns that predict the continuation (rows are left-padded)
+        logits, clean = model.run_with_cache(batch, resid, logits=keep, batch_size=len(cont))
+        base = tail_nll(logits, batch.input_ids, cont).double().cpu()
+        nll_h.append(base)
+        for row, (layer, _), edit in zip(rows, heads, edits):
+            logits, _ = model.run_with_cache(batch, [], edits=[edit], logits=keep, batch_size=len(cont),
+                                             start=StartAt(layer, clean))
+            row.append(base - tail_nll(logits, batch.input_ids, cont).double().cpu())
+            bar.update()
+    bar.close()
+    nll_h = torch.cat(nll_h) if nll_h else torch.zeros(0, dtype=torch.float64)
+    effect = torch.stack([torch.cat(r) for r in rows]) if heads else torch.zeros(0, len(harmful), dtype=torch.float64)
     scale = (nll_h - nll_b).mean()
-    return Ablation(list(map(tuple, heads)), effect, 100 * effect.mean(-1) / scale, nll_h, nll_b)
+    return Ablation(heads, effect, 100 * effect.mean(-1) / scale, nll_h, nll_b)

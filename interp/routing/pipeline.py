@@ -59,13 +59,20 @@ def _resume(out, fingerprint: dict) -> RoutingResult | None:
     differs = [names.get(k, k) for k in fingerprint if k != "options" and old.fingerprint.get(k) != fingerprint[k]]
     options = old.fingerprint.get("options", {})
     used = {o for step, opts in STEP_OPTIONS.items() if old.has(step) for o in opts}
-    differs += [f"--{k.replace('_', '-')}" for k, v in fingerprint["options"].items()
-                if k in used and options.get(k) != v]
+    differs += [f"--{k.replace('_', '-')} {_shown(options.get(k))} (this call: {_shown(v)})"
+                for k, v in fingerprint["options"].items() if k in used and options.get(k) != v]
     if not differs:
         old.fingerprint = fingerprint  # steps added from now on use these options
         return old
-    raise ValueError(f"{out} holds a routing run made with other settings ({', '.join(differs)}) for the steps it "
-                     "has done; rerun with those settings to add steps to it, or pass a new --out")
+    raise ValueError(f"{out} holds a routing run made with other settings for the steps it has done: "
+                     f"{', '.join(differs)}; rerun with those settings to add steps to it, or pass a new --out")
+
+
+def _shown(value) -> str:
+    """An option's value as it is typed on the command line (None: left at its default)."""
+    if value is None:
+        return "unset"
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def run_routing(model, pairs: Sequence[Pair], config: RoutingConfig, *, chat: bool = True, out=None, seed: int = 0,

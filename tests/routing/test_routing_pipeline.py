@@ -49,9 +49,10 @@ def test_screen_and_interchange_are_enough_for_the_gate_and_resume_reuses_steps(
     assert more.step("interchange").necessity.equal(result.step("interchange").necessity)
     assert len(more.step("knockout").null_heads) == 1
     # other settings for finished steps are refused, never overwriting them
-    with pytest.raises(ValueError, match=r"other settings \(the pairs\) for the steps it has done"):
+    with pytest.raises(ValueError, match=r"other settings for the steps it has done: the pairs;"):
         run_routing(model, pairs, RoutingConfig(steps=["screen"], **{**knock, "n": 9}), out=tmp_path / "run")
-    with pytest.raises(ValueError, match=r"other settings \(--verify, --amplifiers, --null-heads\)"):
+    with pytest.raises(ValueError, match=r"done: --verify 4 \(this call: 3\), --amplifiers 1 \(this call: 2\), "
+                                        r"--null-heads 1 \(this call: 2\);"):
         run_routing(model, pairs, RoutingConfig(steps=["modulate"], **{**FAST, "verify": 3}), out=tmp_path / "run")
     assert RoutingResult.load(tmp_path / "run").done == more.done
 

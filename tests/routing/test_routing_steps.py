@@ -127,6 +127,20 @@ def test_ablation_along_a_direction_the_head_cannot_write_changes_nothing(model,
     assert null.effect.abs().max() < 1e-9
 
 
+@pytest.mark.parametrize("batch_size", [1, 3], ids=["one-prompt", "padded"])
+def test_ablation_started_at_the_head_layer_equals_the_whole_edited_pass(model, base, batch_size):
+    from interp.routing.ablation import ablation_edit
+
+    heads = [(2, 3), (0, 1), (1, 0)]
+    abl = ablate_heads(model, HARM, BEN, base.continuations, base.probe, heads, chat=True, batch_size=batch_size)
+    plain = continuation_nll(model, HARM, base.continuations, chat=True)
+    torch.testing.assert_close(abl.nll_harmful, plain, rtol=0, atol=1e-6)
+    for (layer, head), got in zip(heads, abl.effect):
+        edit = ablation_edit(model, base.probe, layer, head)
+        whole = plain - continuation_nll(model, HARM, base.continuations, edits=[edit], chat=True)
+        torch.testing.assert_close(got, whole, rtol=0, atol=1e-6)
+
+
 def test_collapse_is_zero_for_the_same_screen_and_one_when_necessity_vanishes(model, base):
     from interp.routing.interchange import interchange
     from interp.routing.screen import ScreenConfig
