@@ -13,7 +13,9 @@ returned logits are the raw ones, before that mask).
 
 `capture=[site, ...]` records each site's value at every prompt's last token during the
 prefill (what `Model.run_with_cache(..., positions="last")` returns for the same prompts),
-so a run that generates need not run the prompts a second time to read them.
+so a run that generates need not run the prompts a second time to read them. The capture
+callbacks stay installed for the decode steps (they return at once there), so a site whose
+value the engine derives (`ln*.hook_scale`, `moe.hook_router_logits`) is derived each step.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from transformers import GenerationConfig
 from .edits import Edit
 from .hooks import GenerationPlan, HookFn, pad_left_of
 from .sites import ExpertSelection
+from .transfer import to_host, wait_for_copies
 
 
 @dataclass
@@ -117,6 +120,7 @@ def generate(
             )
     finally:
         model.hf.generation_config = shipped
+    wait_for_copies(device)  # the captured values' copies (once, not inside the layer loop)
     seconds = time.perf_counter() - start
     sequences = out.sequences.cpu()
     texts = tok.batch_decode(sequences[:, prompt_len:], skip_special_tokens=True)
@@ -129,7 +133,8 @@ def _last_of_prefill(store: dict, name: str) -> HookFn:
     """Callback keeping `name`'s value at the last padded column of the first pass (the
     prefill: prompts are left-padded, so that column is each prompt's last token)."""
     def last(t: torch.Tensor, axis: int) -> torch.Tensor:
-        return t.select(axis, t.shape[axis] - 1).detach().cpu()
+        value = t.select(axis, t.shape[axis] - 1).detach()
+        return value.clone() if value.device.type == "cpu" else to_host(value)  # waited for after generate
 
     def grab(x, hook):
         if name not in store:

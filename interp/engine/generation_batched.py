@@ -55,13 +55,23 @@ def merge_generations(parts: list[tuple[list[int], Generation]], prompt_len: int
         order += rows
     inverse = torch.argsort(torch.tensor(order))
     merged_logits = torch.cat(logits)[inverse] if logits else None
-    cache = {name: _cat([g.cache[name] for _, g in parts], inverse) for name in parts[0][1].cache}
+    cache = {name: _cat([g.cache[name] for _, g in parts], inverse, prompt_len if _keyed(name) else None)
+             for name in parts[0][1].cache}
     return Generation(list(prompts), [texts[i] for i in inverse.tolist()], torch.cat(sequences)[inverse],
                       prompt_len, merged_logits, sum(g.seconds for _, g in parts), cache)
 
 
-def _cat(values: list, order: torch.Tensor):
-    """Chunks' captured values ([b_i, ...] tensors or ExpertSelections of them) as one, reordered."""
+def _keyed(name: str) -> bool:
+    """Sites whose last axis runs over key positions ([b, heads, k] at the last query)."""
+    return name.endswith(("hook_pattern", "hook_attn_scores"))
+
+
+def _cat(values: list, order: torch.Tensor, keys: int | None = None):
+    """Chunks' captured values ([b_i, ...] tensors or ExpertSelections of them) as one, reordered;
+    with `keys`, the key axis of each chunk is left-padded with zeros to that width (the whole
+    batch's padded prompt), as one batch's capture would be."""
     if isinstance(values[0], ExpertSelection):
         return ExpertSelection(*(torch.cat(ts)[order] for ts in zip(*values)))
+    if keys is not None:
+        values = [torch.nn.functional.pad(v, (keys - v.shape[-1], 0)) for v in values]
     return torch.cat(values)[order]

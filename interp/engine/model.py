@@ -347,7 +347,10 @@ def _merge(parts, batch: TokenBatch, sites, positions, logits_mode):
     for name in sites:
         values = [store[name] for _, (store, _) in parts]
         pattern_like = name.endswith(("hook_pattern", "hook_attn_scores"))
-        axes = ((2, 3) if pattern_like else (1,)) if positions == "all" else ()
+        if pattern_like:  # [b, heads, q, k]: the key axis is padded whatever the query positions
+            axes = (2, 3) if positions == "all" else (2,) if positions == "last" else (3,)
+        else:
+            axes = (1,) if positions == "all" else ()
         if isinstance(values[0], ExpertSelection):
             data[name] = ExpertSelection(*(join([v[i] for v in values], axes) for i in range(2)))
         else:

@@ -78,18 +78,14 @@ def unit_mean_difference(harmful: torch.Tensor, benign: torch.Tensor) -> tuple[t
 OPENING_TOKENS = 16  # enough for a refusal opener ("I'm sorry, but I can't help with that")
 
 
-def opening_refusal(model, prompts: Sequence[str], *, chat: bool, batch_size: int = 8) -> dict[str, float]:
-    """{classifier mode: refusal rate} of the first 16 greedy tokens the model gives each prompt
-    (`interp.metrics.refusal`): whether the model refuses these prompts at all."""
-    texts = model.generate(list(prompts), chat=chat, max_new_tokens=OPENING_TOKENS, batch_size=batch_size).texts
-    return {mode: refusal_rate(texts, mode) for mode in MODES}
-
-
 def compute_baseline(model, harmful: Sequence[str], benign: Sequence[str], probe_layer: int, *, chat: bool,
                      batch_size: int = 8) -> Baseline:
     """The baseline record from two generations: the benign prompts' continuations and the
-    harmful prompts' openings, each reading the probe layer's residual at the last prompt
-    token in its prefill (no separate pass over the prompts)."""
+    harmful prompts' openings (the first 16 greedy tokens; `harmful_refusal` is their
+    refusal rate under each `interp.metrics.refusal` mode: whether the model refuses these
+    prompts at all), each reading the probe layer's residual at the last prompt token in its
+    prefill (no separate pass over the prompts). Generation runs in length-sorted chunks of
+    `batch_size`."""
     site = f"blocks.{probe_layer}.hook_resid_post"
     ben = model.generate(list(benign), chat=chat, max_new_tokens=MAX_CONTINUATION + 3, batch_size=batch_size,
                          capture=[site])

@@ -95,7 +95,7 @@ def run_routing(model, pairs: Sequence[Pair], config: RoutingConfig, *, chat: bo
                                n_layers=model.n_layers, n_heads=model.n_heads,
                                meta=RunMeta(model=dict(model.info), config=dataclasses.asdict(config), seed=seed))
     result.meta.config = dataclasses.asdict(config)
-    size = batch_size if isinstance(batch_size, int) else GENERATION_BATCH  # generation chunks, no back-off
+    size = batch_size if isinstance(batch_size, int) else GENERATION_BATCH  # chunks of generation and NLL passes
     ctx = _Context(model, pairs, config, chat, seed, batch_size, size, progress, out)
     for name, fn in [("baseline", ctx.baseline)] + [(s, getattr(ctx, s)) for s in config.ordered_steps()]:
         records = _RECORDS.get(name, (name,))

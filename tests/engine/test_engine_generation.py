@@ -148,10 +148,19 @@ def test_captured_last_token_equals_a_plain_cached_pass(model, prompts):
 
 def test_captured_values_come_back_in_prompt_order_from_chunks(model):
     prompts = ["a b c d e", "f", "g h h", "i j", "k l m n o p q"]
-    site = f"blocks.{model.n_layers - 1}.hook_resid_post"
-    whole = model.generate(prompts, capture=[site], max_new_tokens=2)
-    chunked = model.generate(prompts, capture=[site], max_new_tokens=2, batch_size=2)
-    torch.testing.assert_close(chunked.cache[site], whole.cache[site], rtol=0, atol=1e-5)
+    sites = [f"blocks.{model.n_layers - 1}.hook_resid_post", "blocks.0.attn.hook_pattern"]
+    sites += [s for s in model.sites(0) if s.endswith("moe.hook_selected")]
+    whole = model.generate(prompts, capture=sites, max_new_tokens=2)
+    chunked = model.generate(prompts, capture=sites, max_new_tokens=2, batch_size=2)
+    _, cached = model.run_with_cache(prompts, sites, positions="last", logits=None, batch_size=2)
+    for name in sites:
+        for got in (chunked.cache[name], cached[name]):  # chunks' key axes padded to the whole batch
+            if isinstance(got, tuple):
+                assert torch.equal(got[0], whole.cache[name][0])
+                got, want = got[1], whole.cache[name][1]
+            else:
+                want = whole.cache[name]
+            torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
 
 
 def test_capturing_an_unknown_site_fails_before_generating(model):

@@ -111,3 +111,7 @@ def test_steered_generation_adds_no_host_sync_to_its_forward_passes():
     with count_syncs(model) as steered:
         model.generate(PROMPTS, edits=edits, max_new_tokens=4, stop_at_eos=False)
     assert steered["n"] == plain["n"], (steered["what"], plain["what"])
+    with count_syncs(model) as captured:  # capture= copies are waited for after generate, not per layer
+        model.generate(PROMPTS, max_new_tokens=4, stop_at_eos=False,
+                       capture=["blocks.0.attn.hook_z", "blocks.1.hook_resid_post", "blocks.1.attn.hook_pattern"])
+    assert captured["n"] == plain["n"], (captured["what"], plain["what"])
