@@ -64,6 +64,23 @@ def dla_heatmap(dla) -> go.Figure:
                              xaxis_title="head", yaxis_title="layer")
 
 
+def ablation_bars(abl, screen=None) -> go.Figure:
+    """Step 2 next to step 3 for the DLA candidates: the effect of removing the probe direction
+    from z_h and, where the screen measured the head exactly, its interchange necessity (both in
+    % of the mean baseline delta; arXiv 2604.04385 shows ablation to be the weaker test)."""
+    names = [f"L{l}H{h}" for l, h in abl.heads]
+    fig = go.Figure(go.Bar(x=names, y=abl.effect_pct.tolist(), name="ablation (probe direction removed from z_h)"))
+    if screen is not None:
+        nec = []
+        for l, h in abl.heads:
+            i = screen.heads.index((l, h)) if (l, h) in screen.heads else None
+            nec.append(screen.necessity_pct[i].item() if i is not None and bool(screen.exact[i]) else None)
+        if any(v is not None for v in nec):
+            fig.add_bar(x=names, y=nec, name="interchange necessity (measured exactly)")
+    return fig.update_layout(title="per-head ablation vs interchange, DLA candidates", barmode="group",
+                             yaxis_title="% of mean baseline delta")
+
+
 def knockout_bars(ko) -> go.Figure:
     names = [f"L{l}H{h}" for l, h in ko.candidates]
     fig = go.Figure(go.Bar(x=names, y=ko.change_pct.tolist(), name=f"gate L{ko.gate[0]}H{ko.gate[1]} knocked out"))
@@ -109,6 +126,9 @@ def routing_figures(result) -> dict:
             figs["atp_vs_exact"] = scatter
     if result.has("screen"):
         figs["dla_screen"] = dla_heatmap(result.step("screen"))
+    if result.has("ablate"):
+        figs["ablation"] = ablation_bars(result.step("ablate"),
+                                         result.step("interchange") if result.has("interchange") else None)
     if result.has("knockout"):
         figs["knockout"] = knockout_bars(result.step("knockout"))
     if result.has("modulate"):

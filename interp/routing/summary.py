@@ -1,4 +1,4 @@
-"""The `--json` document of a routing run: gate, heads, amplifiers, knockout, cipher,
+"""The `--json` document of a routing run: gate, heads, ablation, amplifiers, knockout, cipher,
 dose_response, timings (null where the step producing it was not run), and `warnings`:
 one line each when the data show the behaviour is absent, so that a named gate is not
 taken for a refusal gate (`behaviour_warnings`)."""
@@ -43,6 +43,11 @@ def routing_summary(result) -> dict:
         out["gate"]["atp_necessity_pct"] = out["heads"][i]["atp_necessity_pct"]  # the only number with --method atp
         out["gate"]["exact"] = out["heads"][i]["exact"]
         out["timings"].update({f"screen.{k}": v for k, v in screen.timings.items()})
+    out["ablation"] = None
+    if result.has("ablate"):
+        abl = result.step("ablate")
+        out["ablation"] = [{"layer": int(l), "head": int(h), "effect_pct": _num(abl.effect_pct[j])}
+                           for j, (l, h) in enumerate(abl.heads)]
     if result.has("knockout"):
         ko = result.step("knockout")
         amps = set(ko.amplifiers)
@@ -126,6 +131,8 @@ def routing_text_summary(result) -> dict:
         out["top heads (by necessity)"] = [_named(r) for r in sorted(full["heads"], key=necessity, reverse=True)]
     else:
         out["top heads (by necessity)"] = None
+    out["ablation (probe direction removed, DLA candidates)"] = (
+        [_named(r) for r in full["ablation"]] if full["ablation"] else None)
     out["amplifiers (knockout of the gate)"] = [_named(r) for r in full["amplifiers"]] if full["amplifiers"] else None
     if full["knockout"] and "null" in full["knockout"]:
         out["knockout null band"] = full["knockout"]["null"]

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 FAST = dict(n=8, top_k=3, verify=4, permutations=200, bootstrap=20, gen_tokens=4, modulate_n=2, alpha_max=5.0,
             null_heads=2, amplifiers=2, cipher_n=8)
-KEYS = {"gate", "heads", "amplifiers", "knockout", "cipher", "dose_response", "timings", "warnings", "harmful_refusal"}
+KEYS = {"gate", "heads", "ablation", "amplifiers", "knockout", "cipher", "dose_response", "timings", "warnings", "harmful_refusal"}
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +63,13 @@ def test_cli_json_has_the_issue_keys(tmp_path, capsys):
     assert main(["routing", "--model", str(folder), *args, "--out", str(tmp_path / "run"), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert KEYS <= set(summary)
+    assert len(summary["ablation"]) == FAST["top_k"] and {"layer", "head", "effect_pct"} == set(summary["ablation"][0])
     assert set(summary["cipher"]) >= {"collapse_pct", "rescue_pct"}
     assert summary["dose_response"]["baseline_refusal"]["substring"].keys() == {"harmful", "benign"}
     assert (tmp_path / "run" / "figures" / "necessity.html").is_file()
     assert (tmp_path / "run" / "figures" / "dose_response.json").is_file()
+    ablation = json.loads((tmp_path / "run" / "figures" / "ablation.json").read_text())
+    assert [t["name"] for t in ablation["data"]][0].startswith("ablation")
 
 
 def test_cli_bad_input_is_one_line(tiny_llama_folder, tmp_path, capsys):
