@@ -6,12 +6,15 @@ Options are checked before the model loads (pairs file with line numbers, --n ag
 statistics' minimum, --layers syntax, --steps names), then against the model (chat
 template, --layers range, --verify against the heads screened) before any forward pass;
 --verify/--verify-random given with a --method that ignores them are refused.
-Runs on the same --out resume: completed steps are not recomputed.
+Runs on the same --out resume: completed steps are not recomputed. With --resume the options
+not given are the stored run's (its steps, pairs and chat setting too), so the interrupted
+command need not be retyped: `steerlens routing --model M --out DIR --resume`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from ..cli.common import batch_size, check_out, finish, load_model, option_help, show_progress
@@ -39,8 +42,14 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     # the shared --chat reads as opt-in elsewhere; here it is the default
     option_help(routing, "--chat", "wrap each request in the chat template (the default here; --no-chat to turn "
                                    "it off)")
+    routing.add_argument("--resume", action="store_true",
+                         help="continue the routing run in --out (after an interruption, or to add steps): its "
+                              "finished steps are kept, and every option not given here, --steps, --pairs and "
+                              "--chat included, is the one the run was made with. Without --resume a run in --out "
+                              "is extended only when the options given match it")
+    options = {f.name for f in dataclasses.fields(RoutingConfig)}
     for action in routing._actions:
-        if action.dest in _SCREEN_ONLY:  # None when not given, so an explicit value can be told from the default
+        if action.dest in options:  # None when not given, so an explicit value can be told from the default
             action.default = None
     routing.set_defaults(func=cmd_routing)
 
@@ -49,36 +58,39 @@ def register(sub, common: argparse.ArgumentParser) -> None:
 _SCREEN_ONLY = {"verify": "--verify", "verify_random": "--verify-random"}
 
 
-def _check_method_options(args) -> None:
-    """One-line error when --verify/--verify-random are given with a --method that ignores them;
-    options not given take RoutingConfig's defaults."""
-    from .config import RoutingConfig
-
-    given = [flag for dest, flag in _SCREEN_ONLY.items() if getattr(args, dest, None) is not None]
-    method = getattr(args, "method", "atp+exact")
+def _check_method_options(args, given: list[str]) -> None:
+    """One-line error when --verify/--verify-random (`given`) come with a --method that ignores them."""
+    method = args.method
     if given and method != "atp+exact":
         why = "measures every head exactly" if method == "exact" else "only estimates (no head is re-measured)"
         raise ValueError(f"{' and '.join(given)} only apply to --method atp+exact; --method {method} {why}: "
                          f"drop {' and '.join(given)} or use --method atp+exact")
-    for dest in _SCREEN_ONLY:
-        if getattr(args, dest, None) is None:
-            setattr(args, dest, getattr(RoutingConfig, dest))
 
 
 def cmd_routing(args) -> int:
     from .config import RoutingConfig
-    from .pairs import load_pairs
+    from .pairs import Pair, load_pairs
     from .pipeline import run_routing
 
     if args.chat and args.no_chat:
         raise ValueError("--chat and --no-chat contradict each other; pass one (routing uses the chat template "
                          "unless --no-chat)")
-    args.chat = not args.no_chat
-    _check_method_options(args)
-    config = config_from_args(RoutingConfig, args)  # validates before loading
-    pairs = load_pairs(args.pairs, config.n)
-    size = batch_size(args)
     check_out(args.out, "routing")  # a routing run there is resumed; a folder of runs is refused now
+    given = [flag for dest, flag in _SCREEN_ONLY.items() if getattr(args, dest, None) is not None]
+    stored = _stored_run(args) if args.resume else None
+    if stored is not None:
+        _options_from_run(args, stored)
+    for f in dataclasses.fields(RoutingConfig):  # options neither given nor resumed: the defaults
+        if getattr(args, f.name, None) is None:
+            setattr(args, f.name, f.default if f.default is not dataclasses.MISSING else f.default_factory())
+    _check_method_options(args, given)
+    args.chat = stored.chat if stored is not None and not (args.chat or args.no_chat) else not args.no_chat
+    config = config_from_args(RoutingConfig, args)  # validates before loading
+    if stored is not None and args.pairs is None:
+        pairs = [Pair(**p) for p in stored.pairs]
+    else:
+        pairs = load_pairs(args.pairs, config.n)
+    size = batch_size(args)
     model = load_model(args)
     result = run_routing(model, pairs, config, chat=args.chat, out=args.out, seed=args.seed, batch_size=size,
                          progress=show_progress(args))
@@ -86,3 +98,36 @@ def cmd_routing(args) -> int:
         for line in result.summary()["warnings"]:
             print(f"warning: {line}", file=sys.stderr)
     return finish(result, args, "routing")
+
+
+def _stored_run(args):
+    """The routing run in --out to resume (None, said on stderr, when there is none yet: the
+    run then starts, as when an interruption came before its first step was saved)."""
+    from ..runs.results import RunLoadError
+    from .result import RoutingResult
+
+    if args.out is None:
+        raise ValueError("--resume needs --out: the folder of the run to continue")
+    try:
+        return RoutingResult.load(args.out)
+    except RunLoadError:
+        print(f"--resume: no finished step saved in {args.out} yet; starting the run there", file=sys.stderr)
+        return None
+
+
+def _options_from_run(args, stored) -> None:
+    """Fill each option not given (None) with the stored run's value; say on stderr which ones
+    differ from the defaults, so the log shows what the resumed run uses."""
+    from .config import RoutingConfig
+
+    recorded = stored.meta.config or {}
+    taken = []
+    for f in dataclasses.fields(RoutingConfig):
+        if getattr(args, f.name, None) is None and f.name in recorded:
+            setattr(args, f.name, recorded[f.name])
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            if recorded[f.name] != default:
+                value = recorded[f.name]
+                taken.append(f"--{f.name.replace('_', '-')} {','.join(value) if isinstance(value, list) else value}")
+    if taken:
+        print(f"--resume: options of the run in {args.out}: {' '.join(taken)}", file=sys.stderr)

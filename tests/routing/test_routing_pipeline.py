@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 from tiny import save_tiny, tiny_model
 
 from interp.cli import main
@@ -106,3 +107,48 @@ def test_cli_bad_input_is_one_line(tiny_llama_folder, tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, (extra, err)
     assert not (tmp_path / "never").exists()
+
+
+def test_cli_resume_takes_every_option_not_given_from_the_run(tmp_path, capsys, monkeypatch):
+    folder = save_tiny(tiny_model("llama"), tmp_path / "model")
+    pairs = tmp_path / "pairs.jsonl"  # a user's own pairs: the resumed run must use them, not the shipped ones
+    pairs.write_text("".join(json.dumps({"harmful": p.harmful, "benign": p.benign, "category": p.category}) + "\n"
+                             for p in reversed(load_pairs())), encoding="utf-8")
+    first = ["routing", "--model", str(folder), "--pairs", str(pairs), "--n", "8", "--top-k", "3", "--verify", "4",
+             "--verify-random", "0", "--permutations", "200", "--bootstrap", "20", "--no-chat",
+             "--steps", "screen,interchange", "--out", str(tmp_path / "run"), "--json"]
+    assert main(first) == 0
+    capsys.readouterr()
+    done = RoutingResult.load(tmp_path / "run")
+
+    import interp.routing.pipeline as pipeline
+
+    def fail(*a, **k):
+        raise AssertionError("a finished step was recomputed")
+    monkeypatch.setattr(pipeline._Context, "interchange", fail)
+    # without --resume the defaults (n=120, the shipped pairs, chat on) differ from the run: refused, named
+    assert main(["routing", "--model", str(folder), "--steps", "ablate", "--out", str(tmp_path / "run")]) == 2
+    assert "other settings" in capsys.readouterr().err
+    # with --resume nothing needs retyping; a given option (--steps) still wins
+    assert main(["routing", "--model", str(folder), "--steps", "ablate", "--out", str(tmp_path / "run"),
+                 "--resume", "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "--resume: options of the run in" in err and "--n 8" in err and "--verify 4" in err
+    more = RoutingResult.load(tmp_path / "run")
+    assert more.has("ablate") and more.chat is False and more.pairs == done.pairs
+    torch.testing.assert_close(more.step("interchange").necessity, done.step("interchange").necessity,
+                               rtol=0, atol=0, equal_nan=True)  # NaN: heads AtP ranked but not re-measured
+    # a resume with an option that contradicts the finished steps is still refused
+    assert main(["routing", "--model", str(folder), "--verify", "3", "--out", str(tmp_path / "run"), "--resume"]) == 2
+    assert "--verify 4 (this call: 3)" in capsys.readouterr().err
+
+
+def test_cli_resume_needs_out_and_starts_a_run_where_none_is_saved(tmp_path, capsys):
+    assert main(["routing", "--model", "x", "--resume"]) == 2
+    assert "--resume needs --out" in capsys.readouterr().err
+    folder = save_tiny(tiny_model("llama"), tmp_path / "model")
+    args = [f"--{k.replace('_', '-')}={v}" for k, v in FAST.items()]
+    assert main(["routing", "--model", str(folder), *args, "--steps", "screen", "--out", str(tmp_path / "new"),
+                 "--resume"]) == 0
+    assert "no finished step saved" in capsys.readouterr().err
+    assert RoutingResult.load(tmp_path / "new").has("screen")
