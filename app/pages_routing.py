@@ -99,6 +99,9 @@ def routing_page(run: SavedRun, r) -> Shown:
                                     f"p_nec={float(screen.p_necessity[pick]):.3g})", yaxis_title="nats",
                               barmode="group", height=360, margin={"t": 40})
             chart(fig, key=f"{run.name}:pairs")
+    elif not r.done:
+        st.info("This run has no finished step yet (it was interrupted or is still running): continue it with "
+                f"`steerlens routing --out {run.path} --resume`.")
     else:
         st.info("This run has no interchange step: run `steerlens routing --steps screen,interchange` for the gate.")
     if "dose_response" in figures:

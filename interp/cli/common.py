@@ -22,13 +22,19 @@ DEFAULT_MODEL = "smollm2-135m-instruct"
 
 
 def option_help(parser: argparse.ArgumentParser, option: str, text: str) -> None:
-    """Give one command its own help for a shared option (e.g. --out when it names a file).
+    """Give one command its own help for a shared option (e.g. --out when it names a file)."""
+    own_option(parser, option, help=text)
+
+
+def own_option(parser: argparse.ArgumentParser, option: str, **changes) -> None:
+    """Give one command its own copy of a shared option with `changes` (help=, default=).
 
     `parents=[common]` hands every command the same action objects, so the action is
-    copied first: the other commands keep the shared help."""
+    copied first: the other commands keep the shared one."""
     old = parser._option_string_actions[option]
     new = copy.copy(old)
-    new.help = text
+    for name, value in changes.items():
+        setattr(new, name, value)
     for name in old.option_strings:
         parser._option_string_actions[name] = new
     parser._actions[parser._actions.index(old)] = new

@@ -7,8 +7,9 @@ statistics' minimum, --layers syntax, --steps names), then against the model (ch
 template, --layers range, --verify against the heads screened) before any forward pass;
 --verify/--verify-random given with a --method that ignores them are refused.
 Runs on the same --out resume: completed steps are not recomputed. With --resume the options
-not given are the stored run's (its steps, pairs and chat setting too), so the interrupted
-command need not be retyped: `steerlens routing --model M --out DIR --resume`.
+not given are the stored run's (its model, seed, steps, pairs and chat setting too; a run is
+saved before its first new step computes), so an interrupted command need not be retyped:
+`steerlens routing --out DIR --resume`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import argparse
 import dataclasses
 import sys
 
-from ..cli.common import batch_size, check_out, finish, load_model, option_help, show_progress
+from ..cli.common import batch_size, check_out, finish, load_model, option_help, own_option, show_progress
 from ..runs.config import add_config_args, config_from_args
 
 # read without importing this module (see interp.cli): the commands it adds
@@ -44,13 +45,15 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                                    "it off)")
     routing.add_argument("--resume", action="store_true",
                          help="continue the routing run in --out (after an interruption, or to add steps): its "
-                              "finished steps are kept, and every option not given here, --steps, --pairs and "
-                              "--chat included, is the one the run was made with. Without --resume a run in --out "
+                              "finished steps are kept, and every option not given here (--model, --seed, --bos, "
+                              "--steps, --pairs and --chat included) is the one the run was last started with. Without --resume a run in --out "
                               "is extended only when the options given match it")
     options = {f.name for f in dataclasses.fields(RoutingConfig)}
     for action in routing._actions:
         if action.dest in options:  # None when not given, so an explicit value can be told from the default
             action.default = None
+    for shared in ("--seed", "--bos"):  # the same, on routing's own copies of the shared options
+        own_option(routing, shared, default=None)
     routing.set_defaults(func=cmd_routing)
 
 
@@ -83,10 +86,15 @@ def cmd_routing(args) -> int:
     for f in dataclasses.fields(RoutingConfig):  # options neither given nor resumed: the defaults
         if getattr(args, f.name, None) is None:
             setattr(args, f.name, f.default if f.default is not dataclasses.MISSING else f.default_factory())
+    args.seed = 0 if args.seed is None else args.seed
+    args.bos = "default" if args.bos is None else args.bos
     _check_method_options(args, given)
     args.chat = stored.chat if stored is not None and not (args.chat or args.no_chat) else not args.no_chat
     config = config_from_args(RoutingConfig, args)  # validates before loading
     if stored is not None and args.pairs is None:
+        if config.n > len(stored.pairs):
+            raise ValueError(f"the run in {args.out} holds {len(stored.pairs)} pairs; --n {config.n} would be "
+                             "another run: pass --pairs and a new --out")
         pairs = [Pair(**p) for p in stored.pairs]
     else:
         pairs = load_pairs(args.pairs, config.n)
@@ -101,33 +109,51 @@ def cmd_routing(args) -> int:
 
 
 def _stored_run(args):
-    """The routing run in --out to resume (None, said on stderr, when there is none yet: the
-    run then starts, as when an interruption came before its first step was saved)."""
-    from ..runs.results import RunLoadError
+    """The routing run in --out to resume; ValueError (one line) when --out holds none, or
+    holds one that cannot be read. A run is saved before its first step computes, so an
+    interrupted call always leaves one to resume."""
+    from pathlib import Path
+
+    from ..runs.results import MANIFEST, RunLoadError
     from .result import RoutingResult
 
     if args.out is None:
         raise ValueError("--resume needs --out: the folder of the run to continue")
+    if not (Path(args.out) / MANIFEST).is_file():
+        raise ValueError(f"--resume: no routing run in {args.out} to resume; check the folder, or drop --resume to "
+                         "start a run there")
     try:
         return RoutingResult.load(args.out)
-    except RunLoadError:
-        print(f"--resume: no finished step saved in {args.out} yet; starting the run there", file=sys.stderr)
-        return None
+    except RunLoadError as err:
+        raise ValueError(f"--resume: the run in {args.out} cannot be read ({err}); pass a new --out") from None
 
 
 def _options_from_run(args, stored) -> None:
-    """Fill each option not given (None) with the stored run's value; say on stderr which ones
-    differ from the defaults, so the log shows what the resumed run uses."""
+    """Fill each option not given (None) with the stored run's value (model, seed and --bos
+    included); say on stderr what the resumed run uses beyond the defaults."""
     from .config import RoutingConfig
 
     recorded = stored.meta.config or {}
     taken = []
+    if args.model is None and stored.meta.model.get("spec"):
+        args.model = stored.meta.model["spec"]
+        taken.append(f"--model {args.model}")
+    if args.seed is None:
+        args.seed = stored.meta.seed
+        taken += [f"--seed {args.seed}"] if args.seed else []
+    if args.bos is None:
+        args.bos = stored.meta.model.get("bos_policy", "default")
+        taken += [f"--bos {args.bos}"] if args.bos != "default" else []
+    if not (args.chat or args.no_chat) and not stored.chat:
+        taken.append("--no-chat")
+    method = args.method if args.method is not None else recorded.get("method")
     for f in dataclasses.fields(RoutingConfig):
         if getattr(args, f.name, None) is None and f.name in recorded:
             setattr(args, f.name, recorded[f.name])
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            if recorded[f.name] != default:
+            if recorded[f.name] != default and (f.name not in _SCREEN_ONLY or method == "atp+exact"):
                 value = recorded[f.name]
                 taken.append(f"--{f.name.replace('_', '-')} {','.join(value) if isinstance(value, list) else value}")
-    if taken:
-        print(f"--resume: options of the run in {args.out}: {' '.join(taken)}", file=sys.stderr)
+    if args.pairs is None:
+        taken.append(f"(the run's {len(stored.pairs)} pairs)")
+    print(f"--resume: continuing the run in {args.out} with {' '.join(taken)}", file=sys.stderr)

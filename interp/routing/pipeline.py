@@ -6,7 +6,9 @@ Steps (`RoutingConfig.steps`, prerequisites added): screen (1: DLA), ablate (2),
 interchange (3 and 4's gate), knockout (4-5: amplifiers, cascade, null), modulate (6 and the
 unsteered refusal rates), cipher (7 collapse, 8 rescue, 9 contrast). A baseline record
 (greedy benign continuations, probe direction) is computed first. With `out`, the run is
-saved after every step, and a later call on the same `out` with the same model, pairs,
+saved before the first new step (with this call's options and steps, so that an interrupted
+call can be resumed as it was made: `steerlens routing --resume`) and after every step, and a
+later call on the same `out` with the same model, pairs,
 chat setting and options reuses the steps already there (only new ones are computed); one
 with other settings is refused (ValueError) rather than overwriting the finished steps.
 """
@@ -30,7 +32,8 @@ RESULT_OPTIONS = ("steps", "classifier")  # options that do not change stored nu
 def _fingerprint(model, pairs: Sequence[Pair], config: RoutingConfig, chat: bool, seed: int) -> dict:
     options = {k: v for k, v in dataclasses.asdict(config).items() if k not in RESULT_OPTIONS}
     return {"model": str(model.info.get("spec") or model.info.get("name") or model.config._name_or_path),
-            "pairs": [[p.harmful, p.benign] for p in pairs], "chat": chat, "seed": seed, "options": options}
+            "pairs": [[p.harmful, p.benign] for p in pairs], "chat": chat, "seed": seed,
+            "bos": model.info.get("bos_policy", "default"), "options": options}
 
 
 _SCREEN = ("layers", "top_k")
@@ -55,8 +58,9 @@ def _resume(out, fingerprint: dict) -> RoutingResult | None:
         old = RoutingResult.load(out)
     except RunLoadError:
         return None
-    names = {"model": "the model", "pairs": "the pairs", "chat": "--chat", "seed": "--seed"}
-    differs = [names.get(k, k) for k in fingerprint if k != "options" and old.fingerprint.get(k) != fingerprint[k]]
+    names = {"model": "the model", "pairs": "the pairs", "chat": "--chat", "seed": "--seed", "bos": "--bos"}
+    recorded = {"bos": "default", **old.fingerprint}  # runs made before the fingerprint held --bos used the default
+    differs = [names.get(k, k) for k in fingerprint if k != "options" and recorded.get(k) != fingerprint[k]]
     options = old.fingerprint.get("options", {})
     used = {o for step, opts in STEP_OPTIONS.items() if old.has(step) for o in opts}
     differs += [f"--{k.replace('_', '-')} {_shown(options.get(k))} (this call: {_shown(v)})"
@@ -97,10 +101,11 @@ def run_routing(model, pairs: Sequence[Pair], config: RoutingConfig, *, chat: bo
     result.meta.config = dataclasses.asdict(config)
     size = batch_size if isinstance(batch_size, int) else GENERATION_BATCH  # chunks of generation and NLL passes
     ctx = _Context(model, pairs, config, chat, seed, batch_size, size, progress, out)
-    for name, fn in [("baseline", ctx.baseline)] + [(s, getattr(ctx, s)) for s in config.ordered_steps()]:
-        records = _RECORDS.get(name, (name,))
-        if all(result.has(r) for r in records):
-            continue
+    todo = [(name, fn) for name, fn in [("baseline", ctx.baseline)] + [(s, getattr(ctx, s)) for s in config.ordered_steps()]
+            if not all(result.has(r) for r in _RECORDS.get(name, (name,)))]
+    if out is not None and todo:
+        result.save(out, overwrite=True)  # this call's options and steps first: `--resume` after an interruption continues it
+    for name, fn in todo:
         with result.meta.timed(name):
             for record_name, record in fn(result).items():
                 result.put(record_name, record)

@@ -121,3 +121,17 @@ def test_a_shared_link_names_the_head_and_opens_on_it(monkeypatch, runs):
     at.run()
     assert not problems(at)
     assert at.selectbox(key="routing-1:head").value == heads.index(other)
+
+
+def test_a_run_interrupted_before_its_first_step_opens_without_errors(monkeypatch, tmp_path):
+    import interp.routing.pipeline as pipeline
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(pipeline._Context, "baseline", interrupted)
+    config = RoutingConfig(n=8, steps=["screen"], permutations=200, bootstrap=20)
+    with pytest.raises(KeyboardInterrupt):  # the run is saved (no steps yet) so --resume can continue it
+        run_routing(tiny_model("llama"), load_pairs(), config, out=tmp_path / "routing-1")
+    at = open_app(monkeypatch, tmp_path, run="routing-1")
+    assert not problems(at)
+    assert any("no finished step yet" in i.value and "--resume" in i.value for i in at.info)

@@ -133,7 +133,7 @@ def test_cli_resume_takes_every_option_not_given_from_the_run(tmp_path, capsys, 
     assert main(["routing", "--model", str(folder), "--steps", "ablate", "--out", str(tmp_path / "run"),
                  "--resume", "--json"]) == 0
     err = capsys.readouterr().err
-    assert "--resume: options of the run in" in err and "--n 8" in err and "--verify 4" in err
+    assert "--resume: continuing the run in" in err and "--n 8" in err and "--verify 4" in err and "--no-chat" in err
     more = RoutingResult.load(tmp_path / "run")
     assert more.has("ablate") and more.chat is False and more.pairs == done.pairs
     torch.testing.assert_close(more.step("interchange").necessity, done.step("interchange").necessity,
@@ -143,12 +143,43 @@ def test_cli_resume_takes_every_option_not_given_from_the_run(tmp_path, capsys, 
     assert "--verify 4 (this call: 3)" in capsys.readouterr().err
 
 
-def test_cli_resume_needs_out_and_starts_a_run_where_none_is_saved(tmp_path, capsys):
+def test_cli_resume_needs_a_readable_run_in_out(tmp_path, capsys):
     assert main(["routing", "--model", "x", "--resume"]) == 2
     assert "--resume needs --out" in capsys.readouterr().err
+    for missing in (tmp_path / "typo", tmp_path / "empty"):
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        assert main(["routing", "--model", "x", "--out", str(missing), "--resume"]) == 2
+        assert f"no routing run in {missing} to resume" in capsys.readouterr().err
+        assert not (missing / "manifest.json").exists()
     folder = save_tiny(tiny_model("llama"), tmp_path / "model")
     args = [f"--{k.replace('_', '-')}={v}" for k, v in FAST.items()]
-    assert main(["routing", "--model", str(folder), *args, "--steps", "screen", "--out", str(tmp_path / "new"),
-                 "--resume"]) == 0
-    assert "no finished step saved" in capsys.readouterr().err
-    assert RoutingResult.load(tmp_path / "new").has("screen")
+    assert main(["routing", "--model", str(folder), *args, "--steps", "screen", "--out", str(tmp_path / "run")]) == 0
+    (tmp_path / "run" / "tensors.safetensors").unlink()  # a damaged run is refused, never replaced
+    assert main(["routing", "--model", str(folder), "--out", str(tmp_path / "run"), "--resume"]) == 2
+    assert "cannot be read" in capsys.readouterr().err
+
+
+def test_cli_resume_continues_an_interrupted_call_as_it_was_made(tmp_path, capsys, monkeypatch):
+    import interp.routing.pipeline as pipeline
+
+    folder = save_tiny(tiny_model("llama"), tmp_path / "model")
+    args = [f"--{k.replace('_', '-')}={v}" for k, v in FAST.items() if k != "amplifiers"]
+    out = ["--out", str(tmp_path / "run")]
+    assert main(["routing", "--model", str(folder), *args, "--seed", "3", "--steps", "screen", *out]) == 0
+    real = pipeline._Context.interchange
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(pipeline._Context, "interchange", interrupted)
+    # the extension is cut off (Ctrl-C) in its first new step
+    assert main(["routing", "--model", str(folder), *args, "--seed", "3", "--amplifiers", "1",
+                 "--steps", "interchange,knockout", *out]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    monkeypatch.setattr(pipeline._Context, "interchange", real)
+    capsys.readouterr()
+    # model, seed, steps and options all come from the interrupted call
+    assert main(["routing", *out, "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert f"--model {folder}" in err and "--seed 3" in err and "--steps interchange,knockout" in err
+    run = RoutingResult.load(tmp_path / "run")
+    assert run.done[-2:] == ["interchange", "knockout"] and len(run.step("knockout").candidates) == 1
