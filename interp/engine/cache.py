@@ -15,6 +15,18 @@ import torch
 from .sites import ExpertSelection
 
 
+def left_pad(t: torch.Tensor, axes: tuple[int, ...], width: int) -> torch.Tensor:
+    """`t` with zeros prepended along each of `axes` up to `width` (left padding, as the
+    engine lays out prompts); axes already `width` wide are left as they are."""
+    for axis in axes:
+        missing = width - t.shape[axis]
+        if missing:
+            shape = list(t.shape)
+            shape[axis] = missing
+            t = torch.cat([t.new_zeros(shape), t], dim=axis)
+    return t
+
+
 @dataclass
 class ActivationCache(Mapping):
     data: dict[str, torch.Tensor | ExpertSelection]

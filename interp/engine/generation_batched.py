@@ -22,7 +22,8 @@ import torch
 
 from .batching import resolve_batch_size, run_batched
 from .generation import Generation, generate
-from .sites import ExpertSelection
+from .cache import left_pad
+from .sites import ExpertSelection, has_key_axis
 
 
 def generate_batched(model, prompts, *, batch_size: int | str | None = "auto", chat: bool = False,
@@ -55,15 +56,10 @@ def merge_generations(parts: list[tuple[list[int], Generation]], prompt_len: int
         order += rows
     inverse = torch.argsort(torch.tensor(order))
     merged_logits = torch.cat(logits)[inverse] if logits else None
-    cache = {name: _cat([g.cache[name] for _, g in parts], inverse, prompt_len if _keyed(name) else None)
+    cache = {name: _cat([g.cache[name] for _, g in parts], inverse, prompt_len if has_key_axis(name) else None)
              for name in parts[0][1].cache}
     return Generation(list(prompts), [texts[i] for i in inverse.tolist()], torch.cat(sequences)[inverse],
                       prompt_len, merged_logits, sum(g.seconds for _, g in parts), cache)
-
-
-def _keyed(name: str) -> bool:
-    """Sites whose last axis runs over key positions ([b, heads, k] at the last query)."""
-    return name.endswith(("hook_pattern", "hook_attn_scores"))
 
 
 def _cat(values: list, order: torch.Tensor, keys: int | None = None):
@@ -73,5 +69,5 @@ def _cat(values: list, order: torch.Tensor, keys: int | None = None):
     if isinstance(values[0], ExpertSelection):
         return ExpertSelection(*(torch.cat(ts)[order] for ts in zip(*values)))
     if keys is not None:
-        values = [torch.nn.functional.pad(v, (keys - v.shape[-1], 0)) for v in values]
+        values = [left_pad(v, (v.ndim - 1,), keys) for v in values]
     return torch.cat(values)[order]

@@ -21,10 +21,10 @@ import torch
 from ..arch import ArchSpec, spec_for_config
 from .attention import IMPL_NAME  # importing it registers the steerlens_eager attention with transformers
 from .batching import resolve_batch_size, run_batched
-from .cache import ActivationCache
+from .cache import ActivationCache, left_pad
 from .edits import Edit
 from .hooks import GenerationPlan, HookFn, HookSet, Positions
-from .sites import ExpertSelection, SiteInfo, build_sites
+from .sites import ExpertSelection, SiteInfo, build_sites, has_key_axis
 from .placement import gather_device, input_device
 from .resume import StartAt, check_start, run_from
 from .skipping import SkipLayers, layers_after
@@ -267,7 +267,7 @@ class Model:
             if logits == "last":
                 kept = out[:, -1]
             elif logits is not None:
-                kept = _left_pad(out, (1,), keep) if keep else out  # a batch narrower than k columns
+                kept = left_pad(out, (1,), keep) if keep else out  # a batch narrower than k columns
             if kept is not None and to_cpu:
                 kept = to_host(kept)
             if to_cpu:
@@ -340,14 +340,13 @@ def _merge(parts, batch: TokenBatch, sites, positions, logits_mode):
     inverse = torch.argsort(torch.tensor([r for chunk, _ in parts for r in chunk]))
 
     def join(values: list[torch.Tensor], axes: tuple[int, ...]) -> torch.Tensor:
-        values = [_left_pad(v, axes, width) for v in values]
+        values = [left_pad(v, axes, width) for v in values]
         return torch.cat(values, 0)[inverse.to(values[0].device)]
 
     data = {}
     for name in sites:
         values = [store[name] for _, (store, _) in parts]
-        pattern_like = name.endswith(("hook_pattern", "hook_attn_scores"))
-        if pattern_like:  # [b, heads, q, k]: the key axis is padded whatever the query positions
+        if has_key_axis(name):  # [b, heads, q, k]: the key axis is padded whatever the query positions
             axes = (2, 3) if positions == "all" else (2,) if positions == "last" else (3,)
         else:
             axes = (1,) if positions == "all" else ()
@@ -360,12 +359,3 @@ def _merge(parts, batch: TokenBatch, sites, positions, logits_mode):
         kept = join([lg for _, (_, lg) in parts], (1,) if logits_mode == "all" else ())
     return kept, ActivationCache(data, batch.input_ids, batch.attention_mask, positions, batch.texts)
 
-
-def _left_pad(t: torch.Tensor, axes: tuple[int, ...], width: int) -> torch.Tensor:
-    for axis in axes:
-        missing = width - t.shape[axis]
-        if missing:
-            shape = list(t.shape)
-            shape[axis] = missing
-            t = torch.cat([t.new_zeros(shape), t], dim=axis)
-    return t

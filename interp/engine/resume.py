@@ -23,6 +23,7 @@ import torch
 from .cache import ActivationCache
 from .edits import Edit
 from .partial import forward_from_layer
+from .sites import has_key_axis
 
 if TYPE_CHECKING:
     from .model import Model, TokenBatch
@@ -82,7 +83,7 @@ def run_from(model: "Model", start: StartAt, sub: "TokenBatch", rows: list[int],
         if start.clean.positions == "all" and positions == "last":  # left padding: the last column
             value = value.select(model.site(name).pos_axis, -1)
         elif positions == "all":  # the clean cache is padded to the whole batch; keep this chunk's width
-            axes = (2, 3) if name.endswith(("hook_pattern", "hook_attn_scores")) else (1,)
+            axes = (2, 3) if has_key_axis(name) else (1,)
             for axis in axes:
                 value = value.narrow(axis, value.shape[axis] - width, width)
         store[name] = value

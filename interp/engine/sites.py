@@ -42,6 +42,13 @@ from ..arch.spec import ArchSpec, get_module, has_module
 Io = Literal["output", "input", "attn_scores", "attn_pattern", "norm_scale", "router", "selected", "expert_bias"]
 
 
+def has_key_axis(name: str) -> bool:
+    """Whether site `name` is an attention pattern or score site ([b, heads, q, k]), whose last
+    axis runs over key positions: its width is each batch's padded prompt, so values of
+    batches of different widths are left-padded (or refused) on that axis too."""
+    return name.endswith(("hook_pattern", "hook_attn_scores"))
+
+
 class ExpertSelection(NamedTuple):
     """Top-k routing decision of one MoE layer: expert ids and their mixing weights."""
 

@@ -31,7 +31,7 @@ from .batching import BatchSizer
 from .distributed import SINGLE, Ranks, check_enough_items
 from .hooks import Positions
 from .shards import INDEX, ShardPlan, StoreError, open_or_create, run_plan, write_json_atomic
-from .sites import ExpertSelection
+from .sites import ExpertSelection, has_key_axis
 
 __all__ = ["INDEX", "ActivationStore", "StoreError", "capture_to_store", "open_or_create", "prompts_hash",
            "write_json_atomic"]
@@ -146,7 +146,7 @@ def _rows(cache, sites, rows: list[int], positions) -> dict[str, torch.Tensor]:
         else:
             parts = {name: value}
         for key, tensor in parts.items():
-            if name.endswith(("hook_pattern", "hook_attn_scores")):
+            if has_key_axis(name):
                 raise StoreError(f"'{name}' has a key axis that differs per prompt; capture it with run_with_cache")
             if positions == "all":
                 out[key] = tensor[mask].contiguous()

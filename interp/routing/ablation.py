@@ -18,7 +18,7 @@ import torch
 from ..arch.spec import o_proj_weight
 from ..engine.edits import ProjectOut
 from ..engine.resume import StartAt
-from .nll import continuation_nll, scored_batch
+from .nll import continuation_nll, scored_chunks
 from .screen.metric import continuation_nll as tail_nll
 
 
@@ -63,11 +63,7 @@ def ablate_heads(model, harmful: Sequence[str], benign: Sequence[str], continuat
     nll_h, rows = [], [[] for _ in heads]
     bar = tqdm(total=len(heads) * len(range(0, len(harmful), batch_size)), desc="ablate", disable=not progress,
                leave=False)
-    for first in range(0, len(harmful), batch_size):
-        chunk = slice(first, first + batch_size)
-        batch, _ = scored_batch(model, harmful[chunk], continuations[chunk], chat)
-        cont = torch.tensor([len(c) for c in continuations[chunk]])
-        keep = int(cont.max()) + 1  # the columns that predict the continuation (rows are left-padded)
+    for batch, cont, keep in scored_chunks(model, harmful, continuations, chat, batch_size):
         logits, clean = model.run_with_cache(batch, resid, logits=keep, batch_size=len(cont))
         base = tail_nll(logits, batch.input_ids, cont).double().cpu()
         nll_h.append(base)

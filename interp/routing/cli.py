@@ -19,7 +19,7 @@ import dataclasses
 import sys
 
 from ..cli.common import batch_size, check_out, finish, load_model, option_help, own_option, show_progress
-from ..runs.config import add_config_args, config_from_args
+from ..runs.config import add_config_args, config_from_args, field_default
 
 # read without importing this module (see interp.cli): the commands it adds
 COMMANDS = {
@@ -85,7 +85,7 @@ def cmd_routing(args) -> int:
         _options_from_run(args, stored)
     for f in dataclasses.fields(RoutingConfig):  # options neither given nor resumed: the defaults
         if getattr(args, f.name, None) is None:
-            setattr(args, f.name, f.default if f.default is not dataclasses.MISSING else f.default_factory())
+            setattr(args, f.name, field_default(f))
     args.seed = 0 if args.seed is None else args.seed
     args.bos = "default" if args.bos is None else args.bos
     _check_method_options(args, given)
@@ -150,8 +150,7 @@ def _options_from_run(args, stored) -> None:
     for f in dataclasses.fields(RoutingConfig):
         if getattr(args, f.name, None) is None and f.name in recorded:
             setattr(args, f.name, recorded[f.name])
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            if recorded[f.name] != default and (f.name not in _SCREEN_ONLY or method == "atp+exact"):
+            if recorded[f.name] != field_default(f) and (f.name not in _SCREEN_ONLY or method == "atp+exact"):
                 value = recorded[f.name]
                 taken.append(f"--{f.name.replace('_', '-')} {','.join(value) if isinstance(value, list) else value}")
     if args.pairs is None:

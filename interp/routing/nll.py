@@ -8,7 +8,7 @@ model produces for the benign prompt; NLL(prompt) is the mean over those tokens 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 
@@ -48,11 +48,19 @@ def continuation_nll(model, prompts: Sequence[str], continuations: Sequence[Sequ
     if any(len(c) == 0 for c in continuations):
         raise ValueError("a continuation is empty; every pair needs at least one continuation token")
     out = []
+    for batch, cont, keep in scored_chunks(model, prompts, continuations, chat, batch_size):
+        logits, _ = model.run_with_cache(batch, [], edits=edits, logits=keep, batch_size=len(cont))
+        out.append(tail_nll(logits, batch.input_ids, cont).double().cpu())
+    return torch.cat(out)
+
+
+def scored_chunks(model, prompts: Sequence[str], continuations: Sequence[Sequence[int]], chat: bool,
+                  batch_size: int) -> Iterator[tuple[TokenBatch, torch.Tensor, int]]:
+    """Per chunk of `batch_size` prompts: the left-padded prompt + continuation batch, the
+    continuation lengths [b], and the logit columns to keep (`run_with_cache(logits=keep)`:
+    only the columns that predict the continuation are unembedded)."""
     for start in range(0, len(prompts), batch_size):
         chunk = slice(start, start + batch_size)
         batch, _ = scored_batch(model, prompts[chunk], continuations[chunk], chat)
         cont = torch.tensor([len(c) for c in continuations[chunk]])
-        # only the columns that predict the continuation are unembedded (the rows are left-padded)
-        logits, _ = model.run_with_cache(batch, [], edits=edits, logits=int(cont.max()) + 1, batch_size=len(cont))
-        out.append(tail_nll(logits, batch.input_ids, cont).double().cpu())
-    return torch.cat(out)
+        yield batch, cont, int(cont.max()) + 1

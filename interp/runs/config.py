@@ -41,6 +41,13 @@ def _base_type(tp):
     return tp
 
 
+def field_default(f: dataclasses.Field):
+    """A config field's default value (a fresh one from its factory; None when it has neither)."""
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+
+
 def add_config_args(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
     """Add one `--option` per dataclass field (bools become --flag / --no-flag)."""
     hints = typing.get_type_hints(cls)
@@ -49,8 +56,7 @@ def add_config_args(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] 
             continue
         tp = _base_type(hints[f.name])
         flag = "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        default = field_default(f)
         help_text = f.metadata.get("help", "")
         kwargs: dict[str, Any] = {"dest": f.name, "default": default}
         if tp is bool:

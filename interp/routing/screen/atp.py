@@ -68,8 +68,7 @@ def prompt_grads(model, tokens: PairTokens, rows: Sequence[tuple[int, int]], lay
         return out
 
     found = {}
-    skip = kv is not None  # rows run the tokens after their pair's prefix: bucket by those
-    lengths = [tokens.prompt_len(i, m) - (tokens.shared_prefix(i) if skip else 0) for i, m in rows]
+    lengths = [tokens.run_len(i, m, after_prefix=kv is not None) for i, m in rows]
     for chunk, results in run_batched(lengths, run, batch_size):
         for k, res in zip(chunk, results):
             found[rows[k]] = res

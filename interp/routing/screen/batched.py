@@ -111,9 +111,7 @@ def patched_nll(model, tokens: PairTokens, clean: CleanPass, base: int, units: S
         by_layer.setdefault(layer, []).append(u)
     for layer, members in by_layer.items():
         rows = [(u, c) for u in members for c in range(len(clean.pairs))]
-        skip = clean.prefix is not None  # rows run the tokens after their pair's prefix: bucket by those
-        lengths = [tokens.prompt_len(clean.pairs[c], base) - (tokens.shared_prefix(clean.pairs[c]) if skip else 0)
-                   for _, c in rows]
+        lengths = [tokens.run_len(clean.pairs[c], base, after_prefix=clean.prefix is not None) for _, c in rows]
         run = partial(_run_rows, model, tokens, clean, base, units, layer, rows, align, tokens.tail())
         for chunk, nll in run_batched(lengths, run, batch_size):
             for k, value in zip(chunk, nll.tolist()):

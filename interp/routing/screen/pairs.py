@@ -35,6 +35,11 @@ class PairTokens:
     def prompt_len(self, pair: int, member: int) -> int:
         return int(self.prompts[pair][member].shape[0])
 
+    def run_len(self, pair: int, member: int, after_prefix: bool) -> int:
+        """Prompt tokens a row runs: all of them, or (`after_prefix`: its pair's shared prefix
+        comes from a cache) those after that prefix. Rows are bucketed by it."""
+        return self.prompt_len(pair, member) - (self.shared_prefix(pair) if after_prefix else 0)
+
     def sequence(self, pair: int, member: int) -> torch.Tensor:
         return torch.cat([self.prompts[pair][member], self.continuations[pair]])
 
