@@ -120,7 +120,7 @@ def head_attributions(model, cache, d_final: torch.Tensor) -> tuple[torch.Tensor
 
 @torch.inference_mode()
 def head_dla(model, prompts, direction: Direction, *, chat: bool = False, edits=(), batch_size=None,
-             progress: bool = False, start=None) -> torch.Tensor:
+             progress: bool = False, start=None, shared_prefix: bool = False) -> torch.Tensor:
     """Per-head DLA at the last prompt token, batched: float64 [b, n_layers, n_heads] on CPU.
 
     One forward pass per batch capturing only z and norm divisors at the last position;
@@ -128,9 +128,12 @@ def head_dla(model, prompts, direction: Direction, *, chat: bool = False, edits=
     row per prompt (see `interp.dla.directions.stack_directions`). `start`
     (`interp.engine.resume.StartAt`) runs only the layers from its layer on, the lower heads'
     captures coming from its clean cache (every edit must sit at or above that layer).
+    `shared_prefix=True` runs the prompts' common first tokens (a chat header) once
+    (`interp.engine.shared_prefix`; edits must act alike on every row and position).
     """
     _, cache = model.run_with_cache(prompts, head_sites(model), positions="last", edits=edits, chat=chat,
-                                    logits=None, batch_size=batch_size, progress=progress, start=start)
+                                    logits=None, batch_size=batch_size, progress=progress, start=start,
+                                    shared_prefix=shared_prefix)
     return head_dla_from_cache(model, cache, direction)
 
 

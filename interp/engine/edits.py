@@ -71,18 +71,38 @@ def _on(x: torch.Tensor, value) -> torch.Tensor:
 class Add(Edit):
     """x + alpha * vector. With `relative=True`, alpha is a fraction of ||x|| at each
     position and the vector is normalised first (steering strength that adapts to the
-    residual norm of the layer)."""
+    residual norm of the layer).
+
+    `alpha` is a number, or a 1-D tensor with one strength per row of the caller's batch
+    (row r of the prompts gets `alpha[r]`, also when the engine runs them in length-sorted
+    chunks), so a sweep over strengths runs as one batch: `Add(site, v, alpha=torch.tensor(
+    [0., 5., 10.]))` over three copies of a prompt."""
 
     vector: torch.Tensor | None = None
-    alpha: float = 1.0
+    alpha: float | torch.Tensor = 1.0
     relative: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.alpha, torch.Tensor) and self.alpha.ndim > 1:
+            raise ValueError(f"Add alpha is a number or one per row ([rows]), got shape {tuple(self.alpha.shape)}")
+
+    def _alpha(self, x, hook):
+        if not isinstance(self.alpha, torch.Tensor) or self.alpha.ndim == 0:
+            return self.alpha
+        state = hook.state
+        last = max(state.rows) if state.rows is not None else state.batch - 1  # no device sync
+        if last >= self.alpha.shape[0]:
+            raise ValueError(f"Add has {self.alpha.shape[0]} per-row alphas, the batch has row {last}; "
+                             "pass one alpha per prompt")
+        return _on(x, self.alpha)[state.row_index(x.device)].view(-1, *[1] * (x.ndim - 1))
 
     def target(self, x, hook):
         v = _on(x, self.vector)
+        alpha = self._alpha(x, hook)
         if self.relative:
             v = v / v.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-            return x + self.alpha * x.norm(dim=-1, keepdim=True) * v
-        return x + self.alpha * v
+            return x + alpha * x.norm(dim=-1, keepdim=True) * v
+        return x + alpha * v
 
 
 @dataclass

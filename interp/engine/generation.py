@@ -16,6 +16,9 @@ prefill (what `Model.run_with_cache(..., positions="last")` returns for the same
 so a run that generates need not run the prompts a second time to read them. The capture
 callbacks stay installed for the decode steps (they return at once there), so a site whose
 value the engine derives (`ln*.hook_scale`, `moe.hook_router_logits`) is derived each step.
+
+`shared_prefix=True` runs the tokens every prompt begins with (a chat header) once, into
+the KV cache, and prefills each row only after them (`interp.engine.shared_prefix`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from transformers import GenerationConfig
 
 from .edits import Edit
 from .hooks import GenerationPlan, HookFn, pad_left_of
+from .prefix import cache_kwarg, prefix_kv
+from .shared_prefix import after_shared, check_generation_prefix, common_prefix_length, first_tokens, fits_window
 from .sites import ExpertSelection
 from .transfer import to_host, wait_for_copies
 
@@ -70,6 +75,7 @@ def generate(
     stop_at_eos: bool = True,
     rows: list[int] | None = None,
     capture: Sequence[str] = (),
+    shared_prefix: bool = False,
 ) -> Generation:
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
@@ -78,6 +84,7 @@ def generate(
     capture = [capture] if isinstance(capture, str) else list(capture)
     for name in capture:
         model.site(name)  # unknown sites fail here, before any work
+    on_prefix = check_generation_prefix(edits, capture, use_cache) if shared_prefix else []
     batch = model._as_batch(prompts, chat)
     tok = model.tokenizer
     eos = getattr(model.hf.generation_config, "eos_token_id", None) or tok.eos_token_id
@@ -106,23 +113,35 @@ def generate(
     model.hf.generation_config = GenerationConfig(
         bos_token_id=shipped.bos_token_id, eos_token_id=eos, pad_token_id=tok.pad_token_id)
     try:
-        plan = GenerationPlan(prompt_len, pad_left_of(batch.attention_mask).to(device))
+        ids, mask, kv = batch.input_ids, batch.attention_mask, {}
+        plan = GenerationPlan(prompt_len, pad_left_of(mask).to(device))
+        shared = (common_prefix_length(batch) if shared_prefix and fits_window(model, prompt_len + max_new_tokens)
+                  else 0)  # pads between prefix and rest count as distance in a sliding window
+        if shared:  # [prefix, pads, rest]: the model generates after the prefix's cached keys and values
+            tail = after_shared(batch, shared, tok.pad_token_id or 0)
+            head = first_tokens(batch, shared)[None, :].expand(ids.shape[0], -1)
+            ids, mask = torch.cat([head, tail.input_ids], 1), torch.cat([torch.ones_like(head), tail.attention_mask], 1)
+            kv = {cache_kwarg(model): prefix_kv(model, [head[0]], edits=on_prefix).cache([0] * ids.shape[0], shared)}
+            plan = GenerationPlan(prompt_len, torch.zeros(ids.shape[0], dtype=torch.long, device=device), cached=shared)
         # rows: the caller's index of each row when this is one chunk of a larger batch
         # (interp.engine.generation_batched), so donor-indexed edits such as Patch line up
         cache: dict = {}
         grabs = [(name, _last_of_prefill(cache, name)) for name in capture]
         with model.hooks([*hooks, *grabs], edits, rows=rows, generation=plan):
             out = model.hf.generate(
-                input_ids=batch.input_ids.to(device),
-                attention_mask=batch.attention_mask.to(device),
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
                 generation_config=config,
                 streamer=streamer,
+                **kv,
             )
     finally:
         model.hf.generation_config = shipped
     wait_for_copies(device)  # the captured values' copies (once, not inside the layer loop)
     seconds = time.perf_counter() - start
     sequences = out.sequences.cpu()
+    if shared:  # back to the usual layout: left pads, prompt, new tokens
+        sequences = torch.cat([batch.input_ids, sequences[:, prompt_len:]], 1)
     texts = tok.batch_decode(sequences[:, prompt_len:], skip_special_tokens=True)
     logits = torch.stack(out.logits, 1).cpu() if return_logits else None
     cache = {name: cache[name] for name in capture}  # in the order asked for

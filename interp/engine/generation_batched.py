@@ -27,9 +27,10 @@ from .sites import ExpertSelection, has_key_axis
 
 
 def generate_batched(model, prompts, *, batch_size: int | str | None = "auto", chat: bool = False,
-                     **kwargs) -> Generation:
+                     progress: bool | str = False, **kwargs) -> Generation:
     """`generate` over chunks of at most `batch_size` prompts ("auto": 64 on accelerators, 8
-    on CPU, halved on out-of-memory); same arguments and result as `generate`."""
+    on CPU, halved on out-of-memory); same arguments and result as `generate`. `progress`
+    shows a bar over prompts (a string labels it)."""
     if "rows" in kwargs:
         raise ValueError("generate_batched assigns rows itself; drop rows=")
     batch = model._as_batch(prompts, chat)
@@ -38,7 +39,7 @@ def generate_batched(model, prompts, *, batch_size: int | str | None = "auto", c
     def one(rows: list[int]) -> Generation:
         return generate(model, batch.select(rows), rows=rows, **kwargs)
 
-    parts = run_batched(batch.lengths, one, size)
+    parts = run_batched(batch.lengths, one, size, progress=progress)
     return merge_generations(parts, batch.input_ids.shape[1], model.tokenizer.pad_token_id or 0, batch.texts)
 
 

@@ -58,7 +58,8 @@ class GenerationPlan:
 
     `prompt_len` is the padded prompt width P and `pad_left` [b] the left pads per row
     (fixed for the whole generation: new tokens are appended on the right). The first
-    pass must be the prefill of all P tokens; every later pass either feeds the one new
+    pass must be the prefill of all P tokens (of the P - `cached` after a prefix already in
+    the KV cache, `interp.engine.shared_prefix`); every later pass either feeds the one new
     token (KV cache on: it sits at offset `seen`) or recomputes the whole sequence (cache
     off: offset 0). Anything else raises `SequenceTrackingError` instead of guessing.
     """
@@ -66,15 +67,17 @@ class GenerationPlan:
     prompt_len: int
     pad_left: torch.Tensor
     seen: int = 0  # tokens of the sequence fed so far
+    cached: int = 0  # prompt columns already in the KV cache before the first pass (a shared prefix)
 
     def locate(self, batch: int, seq_len: int, mask_len: int | None) -> int:
         """Offset (tokens already cached) of a pass of `seq_len` tokens; advances the count."""
         if batch != self.pad_left.shape[0]:
             self._fail(f"a pass over {batch} rows for a generation of {self.pad_left.shape[0]}")
         if self.seen == 0:
-            if seq_len != self.prompt_len:
-                self._fail(f"a first pass of {seq_len} tokens for a prompt of {self.prompt_len}")
-            offset = 0
+            if seq_len != self.prompt_len - self.cached:
+                self._fail(f"a first pass of {seq_len} tokens for a prompt of {self.prompt_len} "
+                           f"({self.cached} of them cached)")
+            offset = self.cached
         elif seq_len == self.seen + 1:
             offset = 0  # no KV cache: the whole sequence again
         elif seq_len == 1:

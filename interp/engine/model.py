@@ -26,7 +26,10 @@ from .edits import Edit
 from .hooks import GenerationPlan, HookFn, HookSet, Positions
 from .sites import ExpertSelection, SiteInfo, build_sites, has_key_axis
 from .placement import gather_device, input_device
+from .partial import forward_from_layer
+from .prefix import prefix_kv
 from .resume import StartAt, check_start, run_from
+from .shared_prefix import after_shared, check_shared_prefix, common_prefix_length, first_tokens, fits_window
 from .skipping import SkipLayers, layers_after
 from .transfer import to_host, wait_for_copies
 from .unembed import contiguous_unembed_input
@@ -222,6 +225,7 @@ class Model:
         batch_size: int | str | None = None,
         progress: bool | str = False,
         start: StartAt | None = None,
+        shared_prefix: bool = False,
     ) -> tuple[torch.Tensor | None, ActivationCache]:
         """Capture `sites` (after `edits`) at `positions`; returns (logits, cache).
 
@@ -232,6 +236,9 @@ class Model:
         left-padded to the longest prompt. With logits=None the layers above the highest
         captured site do not run. `start` (`interp.engine.resume.StartAt`) runs only
         the layers from `start.layer` on, reusing a clean cache of the same prompts below it.
+        `shared_prefix=True` runs the tokens every prompt begins with (a chat header) once and
+        each row only after them (`interp.engine.shared_prefix`: positions="last", edits alike
+        on all rows; ValueError otherwise).
         """
         sites = list(dict.fromkeys(sites))
         for name in sites:
@@ -250,6 +257,13 @@ class Model:
                 raise ValueError(f"positions {bad} out of range for the shortest prompt ({shortest} tokens)")
         low = check_start(self, start, batch, sites, positions, edits) if start is not None else []
         above = layers_after(self, sites) if logits is None else ()
+        shared, kv = 0, None
+        if shared_prefix:
+            check_shared_prefix(sites, positions, logits, edits)
+            if fits_window(self, batch.input_ids.shape[1]):
+                shared = common_prefix_length(batch, keep)
+            if shared:
+                kv = prefix_kv(self, [first_tokens(batch, shared)], edits=edits)
         size = resolve_batch_size(batch_size, self.device)
         # a model split by device_map: captures kept on the accelerator gather on one device
         gather = gather_device(self.hf) if getattr(self.hf, "hf_device_map", None) and not to_cpu else None
@@ -258,8 +272,13 @@ class Model:
             sub = batch.select(rows)
             store: dict[str, object] = {}
             grabs = [(name, _grabber(store, name, positions, to_cpu, dtype, gather)) for name in sites]
+            after = (after_shared(sub, shared, self.tokenizer.pad_token_id or 0), shared,
+                     kv.cache([0] * len(rows), shared)) if shared else None
             if start is not None:
-                out = run_from(self, start, sub, rows, grabs, edits, keep, low, store, positions)
+                out = run_from(self, start, sub, rows, grabs, edits, keep, low, store, positions, after)
+            elif after is not None:
+                out = forward_from_layer(self, after[0], 0, None, edits, grabs, logits_to_keep=keep, prefix=after[2],
+                                         rows=rows, skip_above=above)
             else:  # without logits, layers above the highest captured site are not run
                 with SkipLayers(self, whole=above) if above else nullcontext(), self.hooks(grabs, edits, rows=rows):
                     out = self._forward(sub, keep)

@@ -33,9 +33,10 @@ if TYPE_CHECKING:
     from .model import Model, TokenBatch
 
 
-def forward_from_layer(model: "Model", batch: "TokenBatch", layer: int, resid_pre: torch.Tensor,
+def forward_from_layer(model: "Model", batch: "TokenBatch", layer: int, resid_pre: torch.Tensor | None,
                        edits: Sequence[Edit] = (), hooks: Sequence[tuple[str, HookFn]] = (), *,
-                       logits_to_keep: int = 0, prefix=None, rows: list[int] | None = None) -> torch.Tensor:
+                       logits_to_keep: int = 0, prefix=None, rows: list[int] | None = None,
+                       skip_above: Sequence[int] = ()) -> torch.Tensor:
     """Logits [b, S or logits_to_keep, vocab] of `batch` [b, S] run from decoder layer `layer`.
 
     `resid_pre` [b, S, d_model] is `blocks.{layer}.hook_resid_pre` on `batch`'s left-padded
@@ -47,12 +48,16 @@ def forward_from_layer(model: "Model", batch: "TokenBatch", layer: int, resid_pr
     values of edits are laid out over [b, P + S] (the engine's layout for passes after a
     cache; give bool masks, not position words or ints, which assume left padding only).
     `rows`: each row's index in the caller's larger batch (donor-indexed edits line up).
+    `resid_pre=None` (layer 0 only): run from the embedding, e.g. a whole pass after `prefix`.
+    `skip_above`: layers above everything the caller reads, not run (their outputs unused).
     Raises ValueError for a layer out of range or a residual of the wrong shape.
     """
     if not 0 <= layer < model.n_layers:
         raise ValueError(f"layer {layer} out of range: model has layers 0..{model.n_layers - 1}")
     expected = (*batch.input_ids.shape, model.d_model)
-    if tuple(resid_pre.shape) != expected:
+    if resid_pre is None and layer != 0:
+        raise ValueError(f"a pass from layer {layer} needs resid_pre; only layer 0 runs from the embedding")
+    if resid_pre is not None and tuple(resid_pre.shape) != expected:
         raise ValueError(f"resid_pre has shape {tuple(resid_pre.shape)}, the batch needs {expected} [b, P, d_model]")
     device = model.device
 
@@ -61,8 +66,9 @@ def forward_from_layer(model: "Model", batch: "TokenBatch", layer: int, resid_pr
 
     kwargs = {"logits_to_keep": int(logits_to_keep)} if logits_to_keep else {}
     mask, positions = after_prefix(model, batch, prefix, kwargs)
-    with SkipLayers(model, whole=range(layer), allow_cache=prefix is not None), \
-            model.hooks([(f"blocks.{layer}.hook_resid_pre", set_resid), *hooks], edits, rows=rows):
+    start = [] if resid_pre is None else [(f"blocks.{layer}.hook_resid_pre", set_resid)]
+    with SkipLayers(model, whole=[*range(layer), *skip_above], allow_cache=prefix is not None), \
+            model.hooks([*start, *hooks], edits, rows=rows):
         out = model.hf(input_ids=batch.input_ids.to(device), attention_mask=mask.to(device),
                        position_ids=positions.to(device), **kwargs)
     return out.logits

@@ -78,10 +78,11 @@ def _left_pad(t: torch.Tensor, width: int) -> torch.Tensor:
 
 
 @torch.no_grad()  # not inference mode: a pass that takes gradients after the prefix reads these tensors
-def prefix_kv(model: "Model", prefixes: Sequence[torch.Tensor | Sequence[int]]) -> PrefixKV:
+def prefix_kv(model: "Model", prefixes: Sequence[torch.Tensor | Sequence[int]], edits: Sequence = ()) -> PrefixKV:
     """Keys and values of each prefix (real token ids, BOS included where the model uses one).
 
-    Prefixes of equal length run together in one cached pass without padding.
+    Prefixes of equal length run together in one cached pass without padding. `edits` are
+    active during that pass (for later passes whose edits also act on the prefix).
     Raises ValueError for an empty prefix."""
     ids = [torch.as_tensor(p, dtype=torch.long).flatten() for p in prefixes]
     if any(p.numel() == 0 for p in ids):
@@ -93,7 +94,8 @@ def prefix_kv(model: "Model", prefixes: Sequence[torch.Tensor | Sequence[int]]) 
         by_length.setdefault(int(p.numel()), []).append(i)
     for members in by_length.values():
         batch = torch.stack([ids[i] for i in members]).to(model.device)
-        out = model.hf(input_ids=batch, attention_mask=torch.ones_like(batch), use_cache=True, logits_to_keep=1)
+        with model.hooks([], list(edits)):
+            out = model.hf(input_ids=batch, attention_mask=torch.ones_like(batch), use_cache=True, logits_to_keep=1)
         layers = returned_cache(out).layers
         for r, i in enumerate(members):
             keys[i] = [layer.keys[r].clone() for layer in layers]

@@ -71,13 +71,20 @@ def check_start(model: "Model", start: StartAt, batch: "TokenBatch", sites: Sequ
 
 
 def run_from(model: "Model", start: StartAt, sub: "TokenBatch", rows: list[int], grabs, edits: Sequence[Edit],
-             keep: int, low: Sequence[str], store: dict, positions) -> torch.Tensor:
+             keep: int, low: Sequence[str], store: dict, positions, shared=None) -> torch.Tensor:
     """Logits of the rows `rows` of the run (their batch `sub`, left-padded to its own width),
-    from the start layer on; fills `store` with the low sites' clean values."""
+    from the start layer on; fills `store` with the low sites' clean values. `shared`:
+    (tokens after the shared prefix of `sub`, prefix length P, its KV cache) to run only
+    those tokens (`interp.engine.shared_prefix`)."""
     width = sub.input_ids.shape[1]
     resid = start.clean[start.resid_site][rows][:, -width:]
-    logits = forward_from_layer(model, sub, start.layer, resid, edits=edits, hooks=grabs, logits_to_keep=keep,
-                                rows=rows)
+    if shared is None:
+        logits = forward_from_layer(model, sub, start.layer, resid, edits=edits, hooks=grabs, logits_to_keep=keep,
+                                    rows=rows)
+    else:
+        tail, length, cache = shared  # pad columns of resid[:, P:] are masked: any value works there
+        logits = forward_from_layer(model, tail, start.layer, resid[:, length:], edits=edits, hooks=grabs,
+                                    logits_to_keep=keep, rows=rows, prefix=cache)
     for name in low:
         value = start.clean[name][rows]
         if start.clean.positions == "all" and positions == "last":  # left padding: the last column

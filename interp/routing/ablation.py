@@ -49,8 +49,9 @@ def ablate_heads(model, harmful: Sequence[str], benign: Sequence[str], continuat
     """Ablate each of `heads` in turn on the harmful prompts (`n` of them) and score the
     continuations. Per chunk of `batch_size` prompts, one clean pass gives NLL(harm) and the
     residual entering every ablated layer; each head's run then starts at its own layer
-    (`interp.engine.resume.StartAt`: an edit at layer l changes nothing below it), so an
-    ablation at layer l costs (L - l) / L of a whole pass. Raises ValueError as
+    (`interp.engine.resume.StartAt`: an edit at layer l changes nothing below it) and after
+    the chunk's shared chat header (`interp.engine.shared_prefix`), so an ablation at layer l
+    costs about (L - l) / L of a pass over the tokens after the header. Raises ValueError as
     `continuation_nll` does."""
     from tqdm.auto import tqdm
 
@@ -59,7 +60,7 @@ def ablate_heads(model, harmful: Sequence[str], benign: Sequence[str], continuat
     heads = [tuple(map(int, h)) for h in heads]
     edits = [ablation_edit(model, direction, layer, head) for layer, head in heads]
     resid = sorted({f"blocks.{layer}.hook_resid_pre" for layer, _ in heads})
-    nll_b = continuation_nll(model, benign, continuations, chat=chat, batch_size=batch_size)
+    nll_b = continuation_nll(model, benign, continuations, chat=chat, batch_size=batch_size, shared_prefix=True)
     nll_h, rows = [], [[] for _ in heads]
     bar = tqdm(total=len(heads) * len(range(0, len(harmful), batch_size)), desc="ablate", disable=not progress,
                leave=False)
@@ -69,7 +70,7 @@ def ablate_heads(model, harmful: Sequence[str], benign: Sequence[str], continuat
         nll_h.append(base)
         for row, (layer, _), edit in zip(rows, heads, edits):
             logits, _ = model.run_with_cache(batch, [], edits=[edit], logits=keep, batch_size=len(cont),
-                                             start=StartAt(layer, clean))
+                                             start=StartAt(layer, clean), shared_prefix=True)
             row.append(base - tail_nll(logits, batch.input_ids, cont).double().cpu())
             bar.update()
     bar.close()

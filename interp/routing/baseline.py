@@ -43,7 +43,8 @@ def greedy_continuations(model, prompts: Sequence[str], *, chat: bool, batch_siz
     Generates up to `max_tokens + 3` tokens (stopping at EOS: the continuation is the model's
     own greedy answer, never forced past its end) so a few leading special tokens can be
     skipped; raises ValueError when a prompt's greedy answer holds no non-special token."""
-    gen = model.generate(list(prompts), chat=chat, max_new_tokens=max_tokens + 3, batch_size=batch_size)
+    gen = model.generate(list(prompts), chat=chat, max_new_tokens=max_tokens + 3, batch_size=batch_size,
+                         shared_prefix=True)
     return continuations_of(model, gen, chat=chat, max_tokens=max_tokens)
 
 
@@ -85,13 +86,13 @@ def compute_baseline(model, harmful: Sequence[str], benign: Sequence[str], probe
     refusal rate under each `interp.metrics.refusal` mode: whether the model refuses these
     prompts at all), each reading the probe layer's residual at the last prompt token in its
     prefill (no separate pass over the prompts). Generation runs in length-sorted chunks of
-    `batch_size`."""
+    `batch_size`, each chunk's shared chat header once (`interp.engine.shared_prefix`)."""
     site = f"blocks.{probe_layer}.hook_resid_post"
     ben = model.generate(list(benign), chat=chat, max_new_tokens=MAX_CONTINUATION + 3, batch_size=batch_size,
-                         capture=[site])
+                         capture=[site], shared_prefix=True)
     conts, firsts = continuations_of(model, ben, chat=chat)
     harm = model.generate(list(harmful), chat=chat, max_new_tokens=OPENING_TOKENS, batch_size=batch_size,
-                          capture=[site])
+                          capture=[site], shared_prefix=True)
     refusal = {mode: refusal_rate(harm.texts, mode) for mode in MODES}
     probe, norm = unit_mean_difference(harm.cache[site], ben.cache[site])
     return Baseline(conts, firsts, probe_layer, probe, norm, refusal)

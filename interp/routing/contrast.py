@@ -3,7 +3,8 @@
 Three passes per pair (plain harmful, cipher harmful, benign) and per-head DLA on the probe
 direction at the last prompt token (`interp.dla.decompose.head_dla` with the probe as a
 free vector); heads are ranked by |mean_plain - mean_cipher|: the heads whose refusal-side
-write disappears under the cipher. Cost: 3n forward passes.
+write disappears under the cipher. Cost: 3n forward passes, each over the tokens after the
+prefix its prompts share (chat header, cipher preamble: `interp.engine.shared_prefix`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class CipherContrast:
 def cipher_contrast(model, plain: Sequence[str], cipher: Sequence[str], benign: Sequence[str],
                     direction: torch.Tensor, *, chat: bool = True, batch_size: int | str = "auto") -> CipherContrast:
     d = vector_direction(model, direction, "probe direction")
-    means = [head_dla(model, list(p), d, chat=chat, batch_size=batch_size).mean(0).float()
+    means = [head_dla(model, list(p), d, chat=chat, batch_size=batch_size, shared_prefix=True).mean(0).float()
              for p in (plain, cipher, benign)]
     gap = (means[0] - means[1]).abs().flatten()
     heads = means[0].shape[1]

@@ -45,8 +45,8 @@ def dla_screen(model, harmful: Sequence[str], benign: Sequence[str], benign_firs
                batch_size: int | str = "auto") -> DLAScreen:
     """Refusal-direction head DLA of every pair; `edits` apply to both prompts (a knockout)."""
     direction = refusal_direction(model, list(benign_first))
-    harm = head_dla(model, list(harmful), direction, chat=chat, edits=edits, batch_size=batch_size)
-    ben = head_dla(model, list(benign), direction, chat=chat, edits=edits, batch_size=batch_size)
+    harm, ben = (head_dla(model, list(prompts), direction, chat=chat, edits=edits, batch_size=batch_size,
+                          shared_prefix=True) for prompts in (harmful, benign))
     screen = DLAScreen(harm.float(), ben.float(), tuple(band), [])
     screen.candidates = rank_band(screen.delta, band, top_k)
     return screen

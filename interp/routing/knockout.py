@@ -90,7 +90,8 @@ def knockout_cascade(model, harmful: Sequence[str], benign: Sequence[str], benig
     normal = delta[idx]
 
     nulls = null_pool(model.n_layers, model.n_heads, gate, null_heads, seed) if cands else []
-    # every knockout sits at layer >= first: the layers below it run once, clean (engine StartAt)
+    # every knockout sits at layer >= first: the layers below it run once, clean (engine StartAt), and the
+    # prompts' shared chat header runs once per knockout (engine shared_prefix)
     first = min(layer for layer, _ in [gate, *nulls])
     direction = refusal_direction(model, list(benign_first))
     sides = [list(harmful), list(benign)]
@@ -101,7 +102,7 @@ def knockout_cascade(model, harmful: Sequence[str], benign: Sequence[str], benig
 
     def knocked_delta(head) -> torch.Tensor:
         harm, ben = (head_dla(model, prompts, direction, chat=chat, edits=[zero_head(*head)], batch_size=batch_size,
-                              start=start).float() for prompts, start in zip(sides, starts))
+                              start=start, shared_prefix=True).float() for prompts, start in zip(sides, starts))
         return (harm - ben).mean(0)[idx]  # as `dla_screen(..., edits=[knockout]).delta`
 
     knocked = knocked_delta(gate) if cands else normal.clone()

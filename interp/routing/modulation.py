@@ -2,7 +2,8 @@
 
 +alpha * d is added to `blocks.{probe_layer}.hook_resid_post` (the decoder layer's output)
 at all positions, prompt and generated (`Add(..., positions="all")`), with d the unit probe
-direction; alpha runs over 0, step, ..., alpha_max. Positive strengths are applied to the
+direction; alpha runs over 0, step, ..., alpha_max (all strengths of one side in one batched
+generation, each row with its own alpha). Positive strengths are applied to the
 benign prompts (does refusal appear?), negative ones to the harmful prompts (does it go
 away?). Outputs are classified refusal / answer / other by `interp.metrics.refusal` (the
 paper uses LLM judges; the keyword classifier is the offline stand-in). The unsteered
@@ -20,7 +21,6 @@ import torch
 
 from ..engine.edits import Add
 from ..metrics.refusal import LABELS, MODES, classify_responses, refusal_rate
-from .generation import generate_texts
 
 
 @dataclass
@@ -31,30 +31,45 @@ class DoseResponse:
     layer: int
 
 
-def steer_edit(layer: int, direction: torch.Tensor, alpha: float) -> Add:
+def steer_edit(layer: int, direction: torch.Tensor, alpha: float | torch.Tensor) -> Add:
+    """+alpha * direction at `blocks.{layer}.hook_resid_post`, every position; `alpha` may
+    hold one strength per prompt (`Add`'s per-row alpha)."""
     return Add(f"blocks.{layer}.hook_resid_post", positions="all", vector=direction, alpha=alpha)
 
 
-def dose_response(model, harmful: Sequence[str], benign: Sequence[str], direction: torch.Tensor, layer: int,
-                  alphas: Sequence[float], *, n_sweep: int | None = None, chat: bool = True, max_new_tokens: int = 32, batch_size: int = 8,
-                  mode: str = "rules", progress: bool = False) -> DoseResponse:
-    """Refusal / answer / other fractions per signed alpha (benign: +alpha, harmful: -alpha)."""
-    from tqdm.auto import tqdm
+def sweep_rows(n: int, n_sweep: int | None, alphas: Sequence[float], sign: float) -> list[tuple[float, int]]:
+    """(signed alpha, prompt index) of one side's generations: alpha 0 on all `n` prompts,
+    every other alpha on the first `n_sweep`."""
+    swept = range(min(n, n if n_sweep is None else n_sweep))
+    rows = [(0.0, i) for i in range(n)] if 0 in alphas else []
+    return rows + [(sign * a, i) for a in alphas if a != 0 for i in swept]
 
-    sweep = slice(0, n_sweep)
-    runs = [("benign", a, benign if a == 0 else benign[sweep]) for a in alphas]
-    runs += [("harmful", -a if a else 0.0, harmful if a == 0 else harmful[sweep]) for a in alphas]
+
+def dose_response(model, harmful: Sequence[str], benign: Sequence[str], direction: torch.Tensor, layer: int,
+                  alphas: Sequence[float], *, n_sweep: int | None = None, chat: bool = True, max_new_tokens: int = 32,
+                  batch_size: int | str = 8, mode: str = "rules", progress: bool = False) -> DoseResponse:
+    """Refusal / answer / other fractions per signed alpha (benign: +alpha, harmful: -alpha).
+
+    Each side is one greedy generation over all its (alpha, prompt) rows, each row steered
+    by its own strength (`Add` with per-row alpha), in length-sorted chunks of
+    `batch_size`: one call per side instead of one per strength, and full chunks.
+    `baseline` is filled when 0 is among `alphas`."""
     rows, texts, baseline = [], [], {}
-    for name, alpha, prompts in tqdm(runs, desc="dose-response", disable=not progress, leave=False):
-        edits = [] if alpha == 0 else [steer_edit(layer, direction, alpha)]
-        out = generate_texts(model, prompts, edits=edits, chat=chat, max_new_tokens=max_new_tokens,
-                             batch_size=batch_size)
-        labels = classify_responses(out, mode)
-        rows.append({"prompts": name, "alpha": float(alpha), "n": len(out),
-                     **{label: labels.count(label) / len(labels) for label in LABELS}})
-        texts += [{"prompts": name, "alpha": float(alpha), "prompt": p, "response": t, "label": lab}
-                  for p, t, lab in zip(prompts, out, labels)]
-        if alpha == 0:
-            for m in MODES:
-                baseline.setdefault(m, {})[name] = refusal_rate(out, m)
+    for name, prompts, sign in (("benign", list(benign), 1.0), ("harmful", list(harmful), -1.0)):
+        plan = sweep_rows(len(prompts), n_sweep, alphas, sign)
+        strengths = torch.tensor([a for a, _ in plan], dtype=torch.float32)
+        gen = model.generate([prompts[i] for _, i in plan], edits=[steer_edit(layer, direction, strengths)],
+                             chat=chat, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                             progress=f"dose-response ({name})" if progress else False)
+        labels = classify_responses(gen.texts, mode)
+        for alpha in dict.fromkeys(a for a, _ in plan):  # signed strengths in sweep order
+            at = [k for k, (a, _) in enumerate(plan) if a == alpha]
+            got = [labels[k] for k in at]
+            rows.append({"prompts": name, "alpha": float(alpha), "n": len(at),
+                         **{label: got.count(label) / len(got) for label in LABELS}})
+            texts += [{"prompts": name, "alpha": float(alpha), "prompt": prompts[plan[k][1]], "response": gen.texts[k],
+                       "label": labels[k]} for k in at]
+            if alpha == 0:
+                for m in MODES:
+                    baseline.setdefault(m, {})[name] = refusal_rate([gen.texts[k] for k in at], m)
     return DoseResponse(pd.DataFrame(rows), pd.DataFrame(texts), baseline, layer)

@@ -38,10 +38,12 @@ def scored_batch(model, prompts: Sequence[str], continuations: Sequence[Sequence
 
 
 def continuation_nll(model, prompts: Sequence[str], continuations: Sequence[Sequence[int]], *,
-                     edits: Sequence[Edit] = (), chat: bool = True, batch_size: int = 8) -> torch.Tensor:
+                     edits: Sequence[Edit] = (), chat: bool = True, batch_size: int = 8,
+                     shared_prefix: bool = False) -> torch.Tensor:
     """Mean NLL (nats/token) of each continuation after its prompt, with `edits`: float64 [n].
 
     Edits see the prompt and the continuation as one sequence (positions over real tokens).
+    `shared_prefix=True` runs each chunk's common first tokens once (`interp.engine.shared_prefix`).
     Raises ValueError if a continuation is empty or lengths differ."""
     if len(prompts) != len(continuations):
         raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuations")
@@ -49,7 +51,8 @@ def continuation_nll(model, prompts: Sequence[str], continuations: Sequence[Sequ
         raise ValueError("a continuation is empty; every pair needs at least one continuation token")
     out = []
     for batch, cont, keep in scored_chunks(model, prompts, continuations, chat, batch_size):
-        logits, _ = model.run_with_cache(batch, [], edits=edits, logits=keep, batch_size=len(cont))
+        logits, _ = model.run_with_cache(batch, [], edits=edits, logits=keep, batch_size=len(cont),
+                                         shared_prefix=shared_prefix)
         out.append(tail_nll(logits, batch.input_ids, cont).double().cpu())
     return torch.cat(out)
 

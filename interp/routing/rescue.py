@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from ..engine.edits import Set
+from ..engine.shared_prefix import AFTER_PROMPT
 from ..metrics.refusal import classify_responses
 from .generation import generate_texts
 
@@ -51,9 +52,12 @@ def rescue(model, plain: Sequence[str], cipher: Sequence[str], gate: tuple[int, 
     """Generate on `cipher` with and without the gate z_h cached from `plain` (row i from row i)."""
     gate = tuple(gate)
     donor = donor_z(model, plain, gate, chat=chat, batch_size=batch_size)
-    base = generate_texts(model, cipher, chat=chat, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    # an overwrite after the prompt leaves the cipher preamble and chat header alone: they run once per chunk
+    shared = isinstance(positions, str) and positions in AFTER_PROMPT
+    base = generate_texts(model, cipher, chat=chat, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                          shared_prefix=shared)
     fixed = generate_texts(model, cipher, edits=lambda rows: [rescue_edit(model, donor[rows], gate, positions)],
-                           chat=chat, max_new_tokens=max_new_tokens, batch_size=batch_size)
+                           chat=chat, max_new_tokens=max_new_tokens, batch_size=batch_size, shared_prefix=shared)
 
     def rate(texts):
         labels = classify_responses(texts, mode)

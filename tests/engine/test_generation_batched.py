@@ -63,6 +63,29 @@ def test_patch_rows_line_up_across_chunks(model):
     assert model.generate(PROMPTS, edits=[edit], max_new_tokens=4, batch_size=2).texts == whole.texts
 
 
+def test_add_with_one_alpha_per_row_equals_each_alpha_alone(model):
+    """A strength sweep as one batch: row r steered by alpha[r] gives what a generation with
+    that one alpha gives, for one prompt and for length-sorted chunks (rows are the caller's)."""
+    site, v = "blocks.1.hook_resid_post", torch.randn(model.d_model)
+    alphas = torch.tensor([0.0, 3.0, -2.0, 6.0, 1.5])
+    swept = model.generate(PROMPTS, edits=[Add(site, vector=v, alpha=alphas)], max_new_tokens=4,
+                           return_logits=True, stop_at_eos=False, batch_size=2)
+    for r, prompt in enumerate(PROMPTS):
+        alone = model.generate([prompt], edits=[Add(site, vector=v, alpha=float(alphas[r]))], max_new_tokens=4,
+                               return_logits=True, stop_at_eos=False)
+        assert swept.texts[r] == alone.texts[0]
+        torch.testing.assert_close(swept.logits[r], alone.logits[0], atol=1e-4, rtol=1e-4)
+    relative = Add(site, vector=v, alpha=alphas[:1], relative=True)
+    with_one = model.generate(["gamma"], edits=[relative], max_new_tokens=3, return_logits=True, stop_at_eos=False)
+    scalar = model.generate(["gamma"], edits=[Add(site, vector=v, alpha=0.0, relative=True)], max_new_tokens=3,
+                            return_logits=True, stop_at_eos=False)
+    torch.testing.assert_close(with_one.logits, scalar.logits)
+    with pytest.raises(ValueError, match="per-row alphas.*one alpha per prompt"):
+        model.generate(PROMPTS, edits=[Add(site, vector=v, alpha=alphas[:3])], max_new_tokens=2)
+    with pytest.raises(ValueError, match="one per row"):
+        Add(site, vector=v, alpha=torch.zeros(2, 2))
+
+
 def test_out_of_memory_at_batch_one_propagates():
     def always(rows):
         raise torch.OutOfMemoryError("CUDA out of memory")
