@@ -67,12 +67,9 @@ def test_shared_prefix_after_a_start_layer_equals_the_whole_edited_pass(family):
             _same(*got, *want, sites)
 
 
-def test_rows_run_only_their_tokens_after_the_prefix():
-    model = tiny_model("llama")
-    batch = model.tokenize(PROMPTS, chat=True)
-    shared = common_prefix_length(batch)
-    seen = []
-    real = model.hf.forward
+def _forward_shapes(model, call) -> list[tuple[int, ...]]:
+    """The input_ids shape of every HF forward pass that `call()` makes."""
+    seen, real = [], model.hf.forward
 
     @functools.wraps(real)
     def forward(*args, input_ids, **kwargs):
@@ -81,9 +78,18 @@ def test_rows_run_only_their_tokens_after_the_prefix():
 
     model.hf.forward = forward
     try:
-        model.run_with_cache(batch, ["blocks.0.attn.hook_z"], positions="last", shared_prefix=True)
+        call()
     finally:
         model.hf.forward = real
+    return seen
+
+
+def test_rows_run_only_their_tokens_after_the_prefix():
+    model = tiny_model("llama")
+    batch = model.tokenize(PROMPTS, chat=True)
+    shared = common_prefix_length(batch)
+    seen = _forward_shapes(model, lambda: model.run_with_cache(batch, ["blocks.0.attn.hook_z"], positions="last",
+                                                               shared_prefix=True))
     assert seen == [(1, shared), (len(PROMPTS), batch.input_ids.shape[1] - shared)]
 
 
@@ -182,19 +188,8 @@ def test_generation_prefills_only_the_tokens_after_the_prefix():
     model = tiny_model("llama")
     batch = model.tokenize(PROMPTS, chat=True)
     shared = common_prefix_length(batch)
-    seen = []
-    real = model.hf.forward
-
-    @functools.wraps(real)
-    def forward(*args, input_ids, **kwargs):
-        seen.append(tuple(input_ids.shape))
-        return real(*args, input_ids=input_ids, **kwargs)
-
-    model.hf.forward = forward
-    try:
-        model.generate(PROMPTS, chat=True, max_new_tokens=3, stop_at_eos=False, shared_prefix=True)
-    finally:
-        model.hf.forward = real
+    seen = _forward_shapes(model, lambda: model.generate(PROMPTS, chat=True, max_new_tokens=3, stop_at_eos=False,
+                                                         shared_prefix=True))
     assert seen[:2] == [(1, shared), (len(PROMPTS), batch.input_ids.shape[1] - shared)]
     assert seen[2:] == [(len(PROMPTS), 1)] * 2
 
