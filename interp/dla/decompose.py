@@ -120,7 +120,7 @@ def head_attributions(model, cache, d_final: torch.Tensor) -> tuple[torch.Tensor
 
 @torch.inference_mode()
 def head_dla(model, prompts, direction: Direction, *, chat: bool = False, edits=(), batch_size=None,
-             progress: bool = False, start=None, shared_prefix: bool = False) -> torch.Tensor:
+             progress: bool | str = False, start=None, shared_prefix: bool = False) -> torch.Tensor:
     """Per-head DLA at the last prompt token, batched: float64 [b, n_layers, n_heads] on CPU.
 
     One forward pass per batch capturing only z and norm divisors at the last position;

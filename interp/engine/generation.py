@@ -84,7 +84,7 @@ def generate(
     capture = [capture] if isinstance(capture, str) else list(capture)
     for name in capture:
         model.site(name)  # unknown sites fail here, before any work
-    on_prefix = check_generation_prefix(edits, capture, use_cache) if shared_prefix else []
+    on_prefix = check_generation_prefix(edits, capture, use_cache, hooks) if shared_prefix else []
     batch = model._as_batch(prompts, chat)
     tok = model.tokenizer
     eos = getattr(model.hf.generation_config, "eos_token_id", None) or tok.eos_token_id

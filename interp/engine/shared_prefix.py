@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .edits import Add, Edit, ProjectOut, Scale, Zero
+from .edits import Add, Edit, Patch, ProjectOut, Scale, Zero
+from .row_edits import RowHeadSet
 from .sites import has_key_axis
 
 if TYPE_CHECKING:
@@ -71,16 +72,18 @@ def check_shared_prefix(sites: Sequence[str], positions, logits, edits: Sequence
 AFTER_PROMPT = ("last", "generated", "last+generated")  # position words that never touch a prefix of P <= n - 1
 
 
-def check_generation_prefix(edits: Sequence[Edit], capture: Sequence[str], use_cache: bool) -> list[Edit]:
+def check_generation_prefix(edits: Sequence[Edit], capture: Sequence[str], use_cache: bool,
+                            hooks: Sequence = ()) -> list[Edit]:
     """ValueError naming what `generate(shared_prefix=True)` cannot keep exact; returns the
     edits that also act on the prefix (they run in its pass). Edits at "last", "generated"
     or "last+generated" (any kind but donor patches) never reach the prefix; edits at "all"
-    or "prompt" must act alike on every row, as in `check_shared_prefix`."""
-    from .edits import Patch
-    from .row_edits import RowHeadSet
-
+    or "prompt" must act alike on every row, as in `check_shared_prefix`. Raw `hooks` are
+    refused: the engine cannot tell what they do, and they would never see the prefix."""
     if not use_cache:
         raise ValueError("shared_prefix=True reads the prefix from the KV cache; drop use_cache=False")
+    if hooks:
+        raise ValueError(f"shared_prefix=True runs the prefix in a pass of its own, which hooks= "
+                         f"({', '.join(name for name, _ in hooks)}) would never see; pass shared_prefix=False")
     keyed = [s for s in capture if has_key_axis(s)]
     if keyed:
         raise ValueError(f"shared_prefix=True cannot capture {keyed}: their key axis would hold the prefix in other "

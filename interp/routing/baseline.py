@@ -80,19 +80,20 @@ OPENING_TOKENS = 16  # enough for a refusal opener ("I'm sorry, but I can't help
 
 
 def compute_baseline(model, harmful: Sequence[str], benign: Sequence[str], probe_layer: int, *, chat: bool,
-                     batch_size: int = 8) -> Baseline:
+                     batch_size: int = 8, progress: bool = False) -> Baseline:
     """The baseline record from two generations: the benign prompts' continuations and the
     harmful prompts' openings (the first 16 greedy tokens; `harmful_refusal` is their
     refusal rate under each `interp.metrics.refusal` mode: whether the model refuses these
     prompts at all), each reading the probe layer's residual at the last prompt token in its
     prefill (no separate pass over the prompts). Generation runs in length-sorted chunks of
-    `batch_size`, each chunk's shared chat header once (`interp.engine.shared_prefix`)."""
+    `batch_size`, each chunk's shared chat header once (`interp.engine.shared_prefix`);
+    `progress` draws a bar per generation on stderr."""
     site = f"blocks.{probe_layer}.hook_resid_post"
     ben = model.generate(list(benign), chat=chat, max_new_tokens=MAX_CONTINUATION + 3, batch_size=batch_size,
-                         capture=[site], shared_prefix=True)
+                         capture=[site], shared_prefix=True, progress="baseline (benign)" if progress else False)
     conts, firsts = continuations_of(model, ben, chat=chat)
     harm = model.generate(list(harmful), chat=chat, max_new_tokens=OPENING_TOKENS, batch_size=batch_size,
-                          capture=[site], shared_prefix=True)
+                          capture=[site], shared_prefix=True, progress="baseline (harmful)" if progress else False)
     refusal = {mode: refusal_rate(harm.texts, mode) for mode in MODES}
     probe, norm = unit_mean_difference(harm.cache[site], ben.cache[site])
     return Baseline(conts, firsts, probe_layer, probe, norm, refusal)

@@ -43,7 +43,8 @@ class RoutingConfig:
     null_heads: int = option(8, "random non-gate heads of similar depth knocked out for the null band")
     alpha_max: float = option(50.0, "largest modulation strength (residual units)")
     alpha_step: float = option(5.0, "modulation strength step")
-    modulate_n: int = option(16, "pairs used for the dose-response generations")
+    modulate_n: int = option(16, "pairs the steered dose-response generations use, spread evenly over the "
+                                   "pairs (the unsteered refusal rates use every pair)")
     gen_tokens: int = option(32, "tokens generated per prompt (refusal, modulation, rescue)")
     cipher_n: int | None = option(None, "pairs used for the cipher steps (default: all pairs)")
     classifier: str = option("rules", "refusal classifier mode for dose-response and rescue", choices=MODES)
@@ -61,6 +62,8 @@ class RoutingConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.verify < 0 or self.verify_random < 0 or self.null_heads < 0:
             raise ValueError("--verify, --verify-random and --null-heads must be >= 0")
+        if self.method == "atp+exact" and self.verify < 1:
+            raise ValueError("--verify must be >= 1 with --method atp+exact (or use --method atp)")
         if self.bootstrap < 1:
             raise ValueError(f"--bootstrap must be >= 1, got {self.bootstrap}")
         if self.cipher_n is not None and self.cipher_n > self.n:

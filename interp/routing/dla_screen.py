@@ -42,11 +42,13 @@ def rank_band(delta: torch.Tensor, band: tuple[int, int], k: int) -> list[tuple[
 
 def dla_screen(model, harmful: Sequence[str], benign: Sequence[str], benign_first: Sequence[int], *,
                band: tuple[int, int], top_k: int = 20, chat: bool = True, edits=(),
-               batch_size: int | str = "auto") -> DLAScreen:
-    """Refusal-direction head DLA of every pair; `edits` apply to both prompts (a knockout)."""
+               batch_size: int | str = "auto", progress: bool = False) -> DLAScreen:
+    """Refusal-direction head DLA of every pair; `edits` apply to both prompts (a knockout);
+    `progress` draws a bar per prompt set on stderr."""
     direction = refusal_direction(model, list(benign_first))
     harm, ben = (head_dla(model, list(prompts), direction, chat=chat, edits=edits, batch_size=batch_size,
-                          shared_prefix=True) for prompts in (harmful, benign))
+                          shared_prefix=True, progress=f"DLA screen ({name})" if progress else False)
+                 for name, prompts in (("harmful", harmful), ("benign", benign)))
     screen = DLAScreen(harm.float(), ben.float(), tuple(band), [])
     screen.candidates = rank_band(screen.delta, band, top_k)
     return screen

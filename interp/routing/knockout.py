@@ -4,8 +4,9 @@ Amplifier candidates are the heads deeper than the gate with the largest positiv
 DLA delta (harmful minus benign, step 1). Knocking the gate out (z_h zeroed at all
 positions, on harmful and benign prompts) and recomputing each candidate's DLA delta gives
 change% = (ko - normal) / |normal| * 100. The null knocks out random non-gate heads of
-similar depth (the gate's layer +/- 1), one at a time, and records the same change% for
-every candidate. Amplifiers are the candidates whose change% falls below the null band's
+similar depth (the gate's layer +/- 1, neither the gate nor a candidate: knocking a
+candidate out zeroes its own DLA, a -100% that is no null for it), one at a time, and
+records the same change% for every candidate. Amplifiers are the candidates whose change% falls below the null band's
 lower edge (the smallest change% any null head gave that candidate): a drop that a random
 head of similar depth also produces is not attributed to the gate. With no null heads
 (`null_heads=0`) there is no band and any drop counts, which `Knockout.band` reports.
@@ -65,10 +66,13 @@ def amplifier_candidates(delta: torch.Tensor, gate: tuple[int, int], k: int) -> 
     return [(layer + 1 + int(i) // heads, int(i) % heads) for i in order if flat[i] > 0]
 
 
-def null_pool(n_layers: int, n_heads: int, gate: tuple[int, int], count: int, seed: int) -> list[tuple[int, int]]:
-    """`count` random heads of layers gate-1..gate+1 (clipped), excluding the gate."""
+def null_pool(n_layers: int, n_heads: int, gate: tuple[int, int], count: int, seed: int,
+              exclude: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int]]:
+    """`count` random heads of layers gate-1..gate+1 (clipped), excluding the gate and `exclude`
+    (the amplifier candidates, whose own knockout would be a -100% change in the band)."""
     layers = range(max(0, gate[0] - 1), min(n_layers, gate[0] + 2))
-    pool = [(l, h) for l in layers for h in range(n_heads) if (l, h) != tuple(gate)]
+    skip = {tuple(gate), *map(tuple, exclude)}
+    pool = [(l, h) for l in layers for h in range(n_heads) if (l, h) not in skip]
     return random.Random(seed).sample(pool, min(count, len(pool)))
 
 
@@ -89,7 +93,7 @@ def knockout_cascade(model, harmful: Sequence[str], benign: Sequence[str], benig
     idx = (torch.tensor([c[0] for c in cands], dtype=torch.long), torch.tensor([c[1] for c in cands], dtype=torch.long))
     normal = delta[idx]
 
-    nulls = null_pool(model.n_layers, model.n_heads, gate, null_heads, seed) if cands else []
+    nulls = null_pool(model.n_layers, model.n_heads, gate, null_heads, seed, exclude=cands) if cands else []
     # every knockout sits at layer >= first: the layers below it run once, clean (engine StartAt), and the
     # prompts' shared chat header runs once per knockout (engine shared_prefix)
     first = min(layer for layer, _ in [gate, *nulls])

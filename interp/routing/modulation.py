@@ -8,7 +8,10 @@ benign prompts (does refusal appear?), negative ones to the harmful prompts (doe
 away?). Outputs are classified refusal / answer / other by `interp.metrics.refusal` (the
 paper uses LLM judges; the keyword classifier is the offline stand-in). The unsteered
 generations (alpha = 0) cover every pair and give the refusal rates under both classifier
-modes; the steered ones use the first `n_sweep` pairs.
+modes; the steered ones use `n_sweep` pairs spread evenly over the list (`swept_prompts`:
+the shipped pairs are sorted by category, so the first few would all be weapons), and each
+curve's alpha = 0 point is taken over those same pairs, so that the step from 0 to the first
+strength is steering alone, not a change of prompts.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ from ..metrics.refusal import LABELS, MODES, classify_responses, refusal_rate
 
 @dataclass
 class DoseResponse:
-    table: pd.DataFrame  # prompts, alpha (signed), refusal, answer, other (fractions), n
-    texts: pd.DataFrame  # prompts, alpha, prompt, response, label
+    table: pd.DataFrame  # prompts, alpha (signed), refusal, answer, other (fractions), n: the swept pairs
+    texts: pd.DataFrame  # prompts, alpha, prompt, response, label (alpha 0: every pair)
     baseline: dict  # {mode: {"harmful": rate, "benign": rate}} unsteered, every pair, both modes
     layer: int
 
@@ -37,10 +40,17 @@ def steer_edit(layer: int, direction: torch.Tensor, alpha: float | torch.Tensor)
     return Add(f"blocks.{layer}.hook_resid_post", positions="all", vector=direction, alpha=alpha)
 
 
+def swept_prompts(n: int, n_sweep: int | None) -> list[int]:
+    """Indices of the `n_sweep` prompts (all `n` when None or larger) spread evenly over 0..n-1,
+    in order: i * n // n_sweep."""
+    k = n if n_sweep is None else min(n, n_sweep)
+    return [i * n // k for i in range(k)]
+
+
 def sweep_rows(n: int, n_sweep: int | None, alphas: Sequence[float], sign: float) -> list[tuple[float, int]]:
     """(signed alpha, prompt index) of one side's generations: alpha 0 on all `n` prompts,
-    every other alpha on the first `n_sweep`."""
-    swept = range(min(n, n if n_sweep is None else n_sweep))
+    every other alpha on the `swept_prompts`."""
+    swept = swept_prompts(n, n_sweep)
     rows = [(0.0, i) for i in range(n)] if 0 in alphas else []
     return rows + [(sign * a, i) for a in alphas if a != 0 for i in swept]
 
@@ -53,19 +63,23 @@ def dose_response(model, harmful: Sequence[str], benign: Sequence[str], directio
     Each side is one greedy generation over all its (alpha, prompt) rows, each row steered
     by its own strength (`Add` with per-row alpha), in length-sorted chunks of
     `batch_size`: one call per side instead of one per strength, and full chunks.
-    `baseline` is filled when 0 is among `alphas`."""
+    The table's rows (the curves) are over the swept prompts only, alpha 0 included;
+    `baseline` (filled when 0 is among `alphas`) is over every prompt."""
     rows, texts, baseline = [], [], {}
     for name, prompts, sign in (("benign", list(benign), 1.0), ("harmful", list(harmful), -1.0)):
         plan = sweep_rows(len(prompts), n_sweep, alphas, sign)
+        swept = set(swept_prompts(len(prompts), n_sweep))
         strengths = torch.tensor([a for a, _ in plan], dtype=torch.float32)
         gen = model.generate([prompts[i] for _, i in plan], edits=[steer_edit(layer, direction, strengths)],
                              chat=chat, max_new_tokens=max_new_tokens, batch_size=batch_size,
                              progress=f"dose-response ({name})" if progress else False)
         labels = classify_responses(gen.texts, mode)
-        for alpha in dict.fromkeys(a for a, _ in plan):  # signed strengths in sweep order
-            at = [k for k, (a, _) in enumerate(plan) if a == alpha]
-            got = [labels[k] for k in at]
-            rows.append({"prompts": name, "alpha": float(alpha), "n": len(at),
+        by_alpha: dict[float, list[int]] = {}  # signed strength -> its rows, in sweep order
+        for k, (a, _) in enumerate(plan):
+            by_alpha.setdefault(a, []).append(k)
+        for alpha, at in by_alpha.items():
+            got = [labels[k] for k in at if plan[k][1] in swept]
+            rows.append({"prompts": name, "alpha": float(alpha), "n": len(got),
                          **{label: got.count(label) / len(got) for label in LABELS}})
             texts += [{"prompts": name, "alpha": float(alpha), "prompt": prompts[plan[k][1]], "response": gen.texts[k],
                        "label": labels[k]} for k in at]

@@ -16,17 +16,19 @@ with other settings is refused (ValueError) rather than overwriting the finished
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..engine.batching import GENERATION_BATCH
+from ..runs.config import field_default
 from ..runs.results import RunLoadError, RunMeta
 from .cipher import cipher_prompt
 from .config import RoutingConfig
 from .pairs import Pair
 from .result import RoutingResult
 
-RESULT_OPTIONS = ("steps", "classifier")  # options that do not change stored numbers
+RESULT_OPTIONS = ("steps",)  # options that do not change stored numbers
 
 
 def _fingerprint(model, pairs: Sequence[Pair], config: RoutingConfig, chat: bool, seed: int) -> dict:
@@ -42,8 +44,8 @@ _INTERCHANGE = ("layers", "top_k", "method", "verify", "verify_random", "permuta
 STEP_OPTIONS = {
     "baseline": ("probe_layer",), "screen": _SCREEN, "ablate": (*_SCREEN, "probe_layer"),
     "interchange": _INTERCHANGE, "knockout": (*_INTERCHANGE, "amplifiers", "null_heads"),
-    "modulate": ("probe_layer", "alpha_max", "alpha_step", "modulate_n", "gen_tokens"),
-    "collapse": (*_INTERCHANGE, "cipher_n"), "rescue": (*_INTERCHANGE, "cipher_n", "gen_tokens"),
+    "modulate": ("probe_layer", "alpha_max", "alpha_step", "modulate_n", "gen_tokens", "classifier"),
+    "collapse": (*_INTERCHANGE, "cipher_n"), "rescue": (*_INTERCHANGE, "cipher_n", "gen_tokens", "classifier"),
     "contrast": (*_SCREEN, "probe_layer", "cipher_n"),
 }
 
@@ -61,7 +63,10 @@ def _resume(out, fingerprint: dict) -> RoutingResult | None:
     names = {"model": "the model", "pairs": "the pairs", "chat": "--chat", "seed": "--seed", "bos": "--bos"}
     recorded = {"bos": "default", **old.fingerprint}  # runs made before the fingerprint held --bos used the default
     differs = [names.get(k, k) for k in fingerprint if k != "options" and recorded.get(k) != fingerprint[k]]
-    options = old.fingerprint.get("options", {})
+    # an option a run's fingerprint lacks was added (or, like --classifier, first fingerprinted) after
+    # the run was made: its steps were computed as with the option's default
+    options = {**{f.name: field_default(f) for f in dataclasses.fields(RoutingConfig)},
+               **old.fingerprint.get("options", {})}
     used = {o for step, opts in STEP_OPTIONS.items() if old.has(step) for o in opts}
     differs += [f"--{k.replace('_', '-')} {_shown(options.get(k))} (this call: {_shown(v)})"
                 for k, v in fingerprint["options"].items() if k in used and options.get(k) != v]
@@ -105,13 +110,22 @@ def run_routing(model, pairs: Sequence[Pair], config: RoutingConfig, *, chat: bo
             if not all(result.has(r) for r in _RECORDS.get(name, (name,)))]
     if out is not None and todo:
         result.save(out, overwrite=True)  # this call's options and steps first: `--resume` after an interruption continues it
-    for name, fn in todo:
+    for i, (name, fn) in enumerate(todo, 1):
+        _say(progress, f"routing step {i}/{len(todo)}: {name}")
         with result.meta.timed(name):
             for record_name, record in fn(result).items():
                 result.put(record_name, record)
         if out is not None:
             result.save(out, overwrite=True)
+        _say(progress, f"routing step {i}/{len(todo)}: {name} done in {result.meta.timings[name]:.0f} s"
+                       + (f", saved to {out}" if out is not None else ""))
     return result
+
+
+def _say(progress: bool, line: str) -> None:
+    """One line on stderr between the steps' own progress bars (`progress` only)."""
+    if progress:
+        print(line, file=sys.stderr, flush=True)
 
 
 _RECORDS = {"cipher": ("collapse", "rescue", "contrast")}
@@ -141,7 +155,7 @@ class _Context:
         from .baseline import compute_baseline
 
         return {"baseline": compute_baseline(self.model, self.harmful, self.benign, self.config.probe(self.model),
-                                             chat=self.chat, batch_size=self.size)}
+                                             chat=self.chat, batch_size=self.size, progress=self.progress)}
 
     def screen(self, result):
         from .dla_screen import dla_screen
@@ -149,7 +163,7 @@ class _Context:
         base = result.step("baseline")
         return {"screen": dla_screen(self.model, self.harmful, self.benign, base.benign_first,
                                      band=self.config.band(self.model.n_layers), top_k=self.config.top_k,
-                                     chat=self.chat, batch_size=self.batch_size)}
+                                     chat=self.chat, batch_size=self.batch_size, progress=self.progress)}
 
     def ablate(self, result):
         from .ablation import ablate_heads
@@ -194,7 +208,7 @@ class _Context:
 
     def cipher(self, result):
         from .baseline import greedy_continuations
-        from .collapse import cipher_collapse
+        from .collapse import cipher_collapse, measured
         from .contrast import cipher_contrast
         from .interchange import interchange, screen_config
         from .rescue import rescue
@@ -208,7 +222,16 @@ class _Context:
         cfg = screen_config(self.config, heads=heads, method="exact", seed=self.seed, batch_size=self.batch_size)
         cipher_screen = interchange(self.model, c_harm, c_ben, conts, cfg, chat=self.chat, progress=self.progress,
                                     checkpoint_dir=self._checkpoint("cipher"))
-        return {"collapse": cipher_collapse(result.step("interchange"), cipher_screen, gate),
+        # heads the plain screen only estimated (AtP): their plain necessity, exact, on the cipher's pairs
+        missing = [h for h in heads if h not in measured(result.step("interchange"))]
+        extra = None
+        if missing:
+            plain_conts = result.step("baseline").continuations[: len(pairs)]
+            extra = interchange(self.model, plain, benign, plain_conts,
+                                screen_config(self.config, heads=missing, method="exact", seed=self.seed,
+                                              batch_size=self.batch_size),
+                                chat=self.chat, progress=self.progress, checkpoint_dir=self._checkpoint("plain-extra"))
+        return {"collapse": cipher_collapse(result.step("interchange"), cipher_screen, gate, extra=extra),
                 "rescue": rescue(self.model, plain, c_harm, gate, chat=self.chat,
                                  max_new_tokens=self.config.gen_tokens, batch_size=self.size,
                                  mode=self.config.classifier),

@@ -1,7 +1,13 @@
 """The `--json` document of a routing run: gate, heads, ablation, amplifiers, knockout, cipher,
 dose_response, timings (null where the step producing it was not run), and `warnings`:
 one line each when the data show the behaviour is absent, so that a named gate is not
-taken for a refusal gate (`behaviour_warnings`)."""
+taken for a refusal gate (`behaviour_warnings`).
+
+Two unsteered refusal rates of the harmful prompts appear, from generations of different
+lengths: `harmful_refusal` classifies the baseline's greedy openings (the first
+`baseline.OPENING_TOKENS` = 16 tokens), `dose_response.baseline_refusal` the modulation
+step's alpha = 0 generations (`--gen-tokens`, default 32). A refusal that starts late in
+an answer counts only in the second."""
 
 from __future__ import annotations
 
@@ -56,7 +62,9 @@ def routing_summary(result) -> dict:
                               "amplifier": (l, h) in amps}
                              for j, (l, h) in enumerate(ko.candidates)]
         null = ko.null_change_pct
-        out["knockout"] = {f"L{l}H{h}": float(ko.change_pct[j]) for j, (l, h) in enumerate(ko.candidates)}
+        out["knockout"] = {  # change % of every candidate's DLA delta with the gate knocked out
+            "change_pct": {f"L{l}H{h}": float(ko.change_pct[j]) for j, (l, h) in enumerate(ko.candidates)},
+            "amplifiers": [f"L{l}H{h}" for l, h in ko.amplifiers], "null": None}
         if null.numel():
             out["knockout"]["null"] = {"heads": [f"L{l}H{h}" for l, h in ko.null_heads],
                                        "mean_pct": float(null.mean()), "sd_pct": float(null.std()) if null.numel() > 1 else 0.0,
@@ -134,12 +142,12 @@ def routing_text_summary(result) -> dict:
     out["ablation (probe direction removed, DLA candidates)"] = (
         [_named(r) for r in full["ablation"]] if full["ablation"] else None)
     out["amplifiers (knockout of the gate)"] = [_named(r) for r in full["amplifiers"]] if full["amplifiers"] else None
-    if full["knockout"] and "null" in full["knockout"]:
+    if full["knockout"] and full["knockout"]["null"]:
         out["knockout null band"] = full["knockout"]["null"]
     out["cipher"] = full["cipher"]
     dose = full["dose_response"]
     out["dose-response"] = {"baseline_refusal": dose["baseline_refusal"], "curves": dose["curves"]} if dose else None
-    out["harmful refusal (greedy openings)"] = full["harmful_refusal"]
+    out["harmful refusal (greedy openings, 16 tokens)"] = full["harmful_refusal"]
     out["timings (s)"] = full["timings"]
     out["warnings"] = full["warnings"] or None
     return out

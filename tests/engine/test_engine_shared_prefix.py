@@ -205,6 +205,7 @@ def test_generation_refuses_what_a_shared_prefix_cannot_keep_exact():
          "Patch"),
         (dict(edits=[Add("blocks.0.hook_resid_post", vector=v, alpha=torch.ones(4))]), "act alike"),
         (dict(edits=[Set("blocks.0.hook_resid_post", value=1.0, positions="prompt")]), "act alike"),
+        (dict(hooks=[("blocks.0.hook_resid_post", lambda x, hook: x)]), r"hooks= \(blocks.0.hook_resid_post\)"),
     ]
     for kwargs, match in bad:
         with pytest.raises(ValueError, match=match):

@@ -56,17 +56,41 @@ def test_screen_and_interchange_are_enough_for_the_gate_and_resume_reuses_steps(
                                         r"--null-heads 1 \(this call: 2\);"):
         run_routing(model, pairs, RoutingConfig(steps=["modulate"], **{**FAST, "verify": 3}), out=tmp_path / "run")
     assert RoutingResult.load(tmp_path / "run").done == more.done
+    # the classifier labels the dose-response and rescue texts: a finished modulate step keeps its own
+    dosed = run_routing(model, pairs, RoutingConfig(steps=["modulate"], **knock, classifier="substring"),
+                        out=tmp_path / "run")
+    assert dosed.has("modulate")
+    with pytest.raises(ValueError, match=r"--classifier substring \(this call: rules\)"):
+        run_routing(model, pairs, RoutingConfig(steps=["modulate"], **knock), out=tmp_path / "run")
+    # a run saved before the fingerprint held an option counts as made with its default
+    old = RoutingResult.load(tmp_path / "run")
+    del old.fingerprint["options"]["null_heads"]
+    old.save(tmp_path / "old")
+    with pytest.raises(ValueError, match=r"--null-heads 8 \(this call: 1\)"):
+        run_routing(model, pairs, RoutingConfig(steps=["knockout"], **knock), out=tmp_path / "old")
+    assert run_routing(model, pairs, RoutingConfig(steps=["knockout"], **{**knock, "null_heads": 8},
+                                                   classifier="substring"), out=tmp_path / "old").has("knockout")
 
 
 def test_cli_json_has_the_issue_keys(tmp_path, capsys):
     folder = save_tiny(tiny_model("llama"), tmp_path / "model")
     args = [f"--{k.replace('_', '-')}={v}" for k, v in FAST.items()]
     assert main(["routing", "--model", str(folder), *args, "--out", str(tmp_path / "run"), "--json"]) == 0
-    summary = json.loads(capsys.readouterr().out)
+    printed = capsys.readouterr()
+    summary = json.loads(printed.out)
     assert KEYS <= set(summary)
+    # stderr says which step runs and how long each took, between the steps' own bars
+    steps = ["baseline", "screen", "ablate", "interchange", "knockout", "modulate", "cipher"]
+    said = [line for line in printed.err.splitlines() if line.startswith("routing step ")]
+    assert [line.split(": ")[1].split(" done")[0] for line in said] == [s for s in steps for _ in range(2)]
+    assert said[-1].startswith("routing step 7/7: cipher done in ") and said[-1].endswith(f"saved to {tmp_path / 'run'}")
+    assert any(line.startswith("baseline (benign):") for line in printed.err.splitlines())
     assert len(summary["ablation"]) == FAST["top_k"] and {"layer", "head", "effect_pct"} == set(summary["ablation"][0])
     assert set(summary["cipher"]) >= {"collapse_pct", "rescue_pct"}
     assert summary["dose_response"]["baseline_refusal"]["substring"].keys() == {"harmful", "benign"}
+    knockout = summary["knockout"]  # one kind of value per key
+    assert set(knockout) == {"change_pct", "amplifiers", "null"} and set(knockout["amplifiers"]) <= set(knockout["change_pct"])
+    assert all(isinstance(v, float) for v in knockout["change_pct"].values()) and set(knockout["null"]) >= {"heads", "mean_pct"}
     assert (tmp_path / "run" / "figures" / "necessity.html").is_file()
     assert (tmp_path / "run" / "figures" / "dose_response.json").is_file()
     ablation = json.loads((tmp_path / "run" / "figures" / "ablation.json").read_text())
@@ -100,6 +124,7 @@ def test_cli_bad_input_is_one_line(tiny_llama_folder, tmp_path, capsys):
         (["--model", model, "--bootstrap", "0"], "--bootstrap must be >= 1, got 0"),
         (["--model", model, "--n", "8", "--cipher-n", "9"], "--cipher-n 9 is more than --n 8"),
         (["--model", model, "--verify-random", "-1"], "--verify-random and --null-heads must be >= 0"),
+        (["--model", model, "--verify", "0"], "--verify must be >= 1 with --method atp+exact"),
     ]
     capsys.readouterr()  # drop the saving's progress output
     for extra, message in cases:

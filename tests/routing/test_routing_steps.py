@@ -8,6 +8,7 @@ from interp.dla.decompose import head_dla
 from interp.dla.directions import refusal_direction
 from interp.engine.edits import Zero
 from interp.engine.model import TokenBatch
+from interp.metrics.refusal import refusal_rate
 from interp.routing.ablation import ablate_heads, head_space_direction
 from interp.routing.baseline import compute_baseline
 from interp.routing.cipher import cipher_prompt
@@ -85,9 +86,14 @@ def test_knockout_of_the_gate_equals_a_manual_zero_edit(model, base):
         expected = 100 * (ko.knocked[j] - ko.normal[j]) / ko.normal[j].abs()
         assert torch.allclose(ko.change_pct[j], expected)
     assert ko.null_change_pct.shape == (2, len(ko.candidates))
-    assert all(h != gate and abs(h[0] - gate[0]) <= 1 for h in ko.null_heads)
+    assert all(h != gate and h not in ko.candidates and abs(h[0] - gate[0]) <= 1 for h in ko.null_heads)
     assert amplifier_candidates(torch.tensor([[5.0, 1], [-1, 2], [3, 0]]), (0, 0), 5) == [(2, 0), (1, 1)]
     assert null_pool(24, 14, (23, 0), 100, 0) and all(l >= 22 for l, _ in null_pool(24, 14, (23, 0), 100, 0))
+    # a candidate one layer below the gate's next is never its own null (its knockout zeroes its DLA: -100%)
+    cands = [(11, h) for h in range(14)]
+    assert null_pool(24, 14, (10, 3), 100, 0, exclude=cands[:10]) and not set(
+        null_pool(24, 14, (10, 3), 100, 0, exclude=cands[:10])) & set(cands[:10] + [(10, 3)])
+    assert len(null_pool(24, 14, (10, 3), 100, 0, exclude=cands)) == 2 * 14 - 1
 
 
 def test_modulation_at_alpha_zero_is_plain_generation(model, base):
@@ -105,8 +111,11 @@ def test_modulation_at_alpha_zero_is_plain_generation(model, base):
 def test_modulation_rows_equal_one_generation_per_strength(model, base):
     """The one batched generation per side gives each (alpha, prompt) row what a generation
     steered by that alpha alone gives (the per-alpha loop it replaced)."""
-    from interp.routing.modulation import steer_edit, sweep_rows
+    from interp.routing.modulation import steer_edit, swept_prompts, sweep_rows
 
+    # the swept pairs are spread over the (category-sorted) list, not its first few
+    assert swept_prompts(120, 16) == [0, 7, 15, 22, 30, 37, 45, 52, 60, 67, 75, 82, 90, 97, 105, 112]
+    assert swept_prompts(3, None) == swept_prompts(3, 10) == [0, 1, 2] and swept_prompts(5, 2) == [0, 2]
     assert sweep_rows(3, 2, [0.0, 5.0, 10.0], -1.0) == [(0.0, 0), (0.0, 1), (0.0, 2), (-5.0, 0), (-5.0, 1),
                                                           (-10.0, 0), (-10.0, 1)]
     assert sweep_rows(2, None, [5.0], 1.0) == [(5.0, 0), (5.0, 1)]
@@ -119,7 +128,14 @@ def test_modulation_rows_equal_one_generation_per_strength(model, base):
             got = dose.texts[(dose.texts.prompts == name) & (dose.texts.alpha == sign * alpha)]
             assert got.response.tolist() == alone and got.prompt.tolist() == prompts[:2]
     assert dose.table.alpha.tolist() == [0.0, 5.0, 40.0, 0.0, -5.0, -40.0]
-    assert dose.table.n.tolist() == [len(BEN), 2, 2, len(HARM), 2, 2]
+    # each curve, its alpha = 0 point included, is over the swept pairs; the unsteered rates over all
+    assert dose.table.n.tolist() == [2, 2, 2, 2, 2, 2]
+    zero = dose.texts[(dose.texts.prompts == "harmful") & (dose.texts.alpha == 0.0)]
+    assert len(zero) == len(HARM)
+    labels = zero.label.tolist()
+    row = dose.table[(dose.table.prompts == "harmful") & (dose.table.alpha == 0.0)]
+    assert row.refusal.item() == labels[:2].count("refusal") / 2
+    assert dose.baseline["rules"]["harmful"] == refusal_rate(zero.response.tolist(), "rules")
 
 
 def test_rescue_with_the_harmful_donor_on_the_plaintext_changes_nothing(model):
@@ -174,6 +190,27 @@ def test_collapse_is_zero_for_the_same_screen_and_one_when_necessity_vanishes(mo
     assert torch.allclose(col.collapse, torch.zeros(2, dtype=torch.float64))
     plain.necessity = plain.necessity * 0
     assert cipher_collapse(interchange(model, HARM, BEN, base.continuations, cfg, chat=True), plain).collapse.eq(1).all()
+
+
+def test_collapse_compares_the_same_pairs_and_measures_what_the_plain_screen_only_estimated(model, base):
+    from interp.routing.interchange import interchange
+    from interp.routing.screen import ScreenConfig
+
+    def screen(heads, n):
+        cfg = ScreenConfig(method="exact", heads=heads, permutations=200, bootstrap=20)
+        return interchange(model, HARM[:n], BEN[:n], base.continuations[:n], cfg, chat=True)
+
+    plain = screen([(1, 0)], 3)  # the plain screen measured (1, 0) only, over 3 pairs
+    cipher = screen([(1, 0), (2, 1)], 2)  # the cipher steps use the first 2 pairs
+    extra = screen([(2, 1)], 2)
+    col = cipher_collapse(plain, cipher, gate=(2, 1), extra=extra)
+    assert col.heads == [(2, 1), (1, 0)] and col.necessity_plain.shape == (2, 2)
+    torch.testing.assert_close(col.necessity_plain[1], plain.necessity[0, :2].double())  # not all 3 pairs
+    torch.testing.assert_close(col.necessity_plain[0], extra.necessity[0].double())
+    assert torch.allclose(col.collapse, torch.zeros(2, dtype=torch.float64), atol=1e-6)  # the same pairs and heads
+    assert cipher_collapse(plain, cipher, gate=(2, 1)).collapse[0].isnan()  # without `extra`: undefined
+    with pytest.raises(ValueError, match="the cipher pairs must be the first of the plain ones"):
+        cipher_collapse(cipher, plain)
 
 
 def test_contrast_ranks_every_head(model, base):

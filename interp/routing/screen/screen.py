@@ -167,7 +167,8 @@ def _assemble(config, heads, nec, suf, atp_nec, atp_suf, nll, exact_rows) -> Hea
     exact = torch.zeros(len(heads), dtype=torch.bool)
     exact[exact_rows] = True
     delta = nll[:, 0] - nll[:, 1]
-    scale = 100.0 / float(delta.mean())
+    mean = float(delta.mean())  # 0 only when every pair's two prompts score alike: % undefined (NaN), no crash
+    scale = 100.0 / mean if mean else float("nan")
     p_nec = torch.full((len(heads),), float("nan"), dtype=torch.float64)
     p_suf = p_nec.clone()
     rank = missed = jaccard = None
