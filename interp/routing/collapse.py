@@ -30,17 +30,13 @@ class CipherCollapse:
         return 1 - self.necessity_cipher.abs().nanmean(-1) / plain.clamp_min(1e-12)
 
 
-def measured(screen) -> set[tuple[int, int]]:
-    """Heads a `HeadScreen` measured exactly."""
-    return {tuple(h) for h, e in zip(screen.heads, screen.exact.tolist()) if e}
-
-
 def plain_rows(screens, heads: list[tuple[int, int]], n: int) -> torch.Tensor:
     """[h, n] exact necessity of `heads` over the first `n` pairs, each from the first of
-    `screens` (plain `HeadScreen`s) that measured it exactly (NaN where none did)."""
+    `screens` (plain `HeadScreen`s; None skipped) that measured it exactly (NaN where none did)."""
+    measured = [(s, s.exact_heads()) for s in screens if s is not None]
     rows = []
     for head in heads:
-        found = next((s for s in screens if s is not None and tuple(head) in measured(s)), None)
+        found = next((s for s, exact in measured if tuple(head) in exact), None)
         rows.append(found.necessity[found.heads.index(tuple(head)), :n] if found is not None
                     else torch.full((n,), float("nan")))
     return torch.stack(rows).double()

@@ -3,12 +3,12 @@
 Amplifier candidates are the heads deeper than the gate with the largest positive refusal
 DLA delta (harmful minus benign, step 1). Knocking the gate out (z_h zeroed at all
 positions, on harmful and benign prompts) and recomputing each candidate's DLA delta gives
-change% = (ko - normal) / |normal| * 100. The null knocks out random non-gate heads of
-similar depth (the gate's layer +/- 1, neither the gate nor a candidate: knocking a
-candidate out zeroes its own DLA, a -100% that is no null for it), one at a time, and
-records the same change% for every candidate. Amplifiers are the candidates whose change% falls below the null band's
-lower edge (the smallest change% any null head gave that candidate): a drop that a random
-head of similar depth also produces is not attributed to the gate. With no null heads
+change% = (ko - normal) / |normal| * 100. The null knocks out random heads of similar depth
+(the gate's layer +/- 1, neither the gate nor a candidate: knocking a candidate out zeroes
+its own DLA, a -100% that is no null for it), one at a time, and records the same change%
+for every candidate. Amplifiers are the candidates whose change% falls below the null
+band's lower edge (the smallest change% any null head gave that candidate): a drop that a
+random head of similar depth also produces is not attributed to the gate. With no null heads
 (`null_heads=0`) there is no band and any drop counts, which `Knockout.band` reports.
 """
 

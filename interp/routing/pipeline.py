@@ -208,7 +208,7 @@ class _Context:
 
     def cipher(self, result):
         from .baseline import greedy_continuations
-        from .collapse import cipher_collapse, measured
+        from .collapse import cipher_collapse
         from .contrast import cipher_contrast
         from .interchange import interchange, screen_config
         from .rescue import rescue
@@ -223,7 +223,7 @@ class _Context:
         cipher_screen = interchange(self.model, c_harm, c_ben, conts, cfg, chat=self.chat, progress=self.progress,
                                     checkpoint_dir=self._checkpoint("cipher"))
         # heads the plain screen only estimated (AtP): their plain necessity, exact, on the cipher's pairs
-        missing = [h for h in heads if h not in measured(result.step("interchange"))]
+        missing = [h for h in heads if h not in result.step("interchange").exact_heads()]
         extra = None
         if missing:
             plain_conts = result.step("baseline").continuations[: len(pairs)]

@@ -53,6 +53,10 @@ class HeadScreen(Result):
             score = self.atp_necessity.mean(1) if self.atp_necessity is not None else score
         return self.heads[int(score.nan_to_num(float("-inf")).argmax())]
 
+    def exact_heads(self) -> set[tuple[int, int]]:
+        """The heads measured exactly (`exact` True)."""
+        return {h for h, e in zip(self.heads, self.exact.tolist()) if e}
+
     def head_index(self, layer: int, head: int) -> int:
         try:
             return self.heads.index((layer, head))
