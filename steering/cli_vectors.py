@@ -41,7 +41,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     vsub = vector.add_subparsers(dest="vector_command", metavar="ACTION")
     vector.set_defaults(func=lambda args: _help(vector))
 
-    make = vsub.add_parser("make", parents=[common], help="build a vector from contrast data",
+    make = vsub.add_parser("make", epilog=fidelity_epilog("refusal-direction"), parents=[common], help="build a vector from contrast data",
                            description="Difference of means or PCA of paired differences between positive and "
                                        "negative texts, at chosen layers. --out is the vector file (.safetensors).")
     make.add_argument("--data", default=None, help="JSONL with 'positive' and 'negative' fields per line")

@@ -21,6 +21,9 @@ Zero-shot, greedy, answer letter read from the logits at the last prompt token (
    that is reported next to the skipped pass alone. Real skipping is single-pass only (no
    KV cache), hence `answer="logits"`. With "auto", real mode uses one question per batch
    (whole-layer skips need every token of the batch to be void).
+
+Fidelity to the authors' code (every difference, the options that reproduce the paper):
+docs/fidelity/voids.md.
 """
 
 from __future__ import annotations

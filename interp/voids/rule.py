@@ -27,6 +27,9 @@ layer's input and takes each active layer's output; the final norm reads that st
 instead of the last layer's output (the edit is on `blocks.{L-1}.hook_resid_post`). The
 residual stream and KV cache are unchanged, so no compute is saved. During `generate` every
 pass (prefill and each decode step) is decided within itself.
+
+Fidelity to the authors' code (every difference, the options that reproduce the paper):
+docs/fidelity/voids.md.
 """
 
 from __future__ import annotations
