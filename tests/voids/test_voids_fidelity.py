@@ -64,8 +64,11 @@ def test_paper_template_applies_the_chat_template_whenever_there_is_one():
     assert paper.prompt_tokens == chat.prompt_tokens != plain.prompt_tokens
     assert torch.equal(paper.prompt_active, chat.prompt_active)
     assert paper.meta.config["chat"] is True and plain.meta.config["chat"] is False
-    model.tokenizer.chat_template = None  # no template: the paper option changes nothing
-    again = run_voids(model, PROMPTS[:1], VoidConfig(max_new_tokens=2, template="paper"))
+    template, model.tokenizer.chat_template = model.tokenizer.chat_template, None  # the tokenizer may be shared
+    try:  # no template: the paper option changes nothing
+        again = run_voids(model, PROMPTS[:1], VoidConfig(max_new_tokens=2, template="paper"))
+    finally:
+        model.tokenizer.chat_template = template
     assert again.prompt_tokens == plain.prompt_tokens and again.meta.config["chat"] is False
 
 
@@ -100,3 +103,20 @@ def test_skip_paper_maps_are_those_of_the_skipping_run():
         model.forward(type(batch)(ids, torch.ones_like(ids), [prompt]), hooks=detector.hooks())
         norms = detector.passes[0].norms[0, batch.input_ids.shape[1]:]  # [n_rows, L + 1]
         assert torch.equal(paper.response_active[row, :n_rows], lac_active(norm_deltas(norms), alpha))
+
+
+def test_eval_decides_in_the_model_dtype_and_records_the_template():
+    from interp.voids.evaluation import VoidEvalConfig, evaluate_voids
+    from interp.voids.mcq import load_questions, mc_prompt
+
+    model = tiny_model("llama")
+    model.hf.to(torch.bfloat16)
+    config = VoidEvalConfig(alphas=[0.8], limit=2, norm_dtype="model", template="paper", layer0="sign")
+    result = evaluate_voids(model, config, batch_size=1)
+    assert result.meta.config["chat"] is True and result.meta.config["norm_dtype"] == "model"
+    active = []
+    for question in load_questions(config.task, config.limit):
+        tracker = VoidTracker(model.n_layers, 0.8, layer0="sign", norm_dtype="model")
+        model.forward(model.tokenize([mc_prompt(question, True)], chat=True), hooks=tracker.hooks())
+        active.append(tracker.passes[0].active[0])  # [P, L], batch 1: no pads
+    torch.testing.assert_close(result.per_layer_prompt[0], torch.cat(active).float().mean(0))
