@@ -32,44 +32,53 @@ def smol():
     return interp.load(SMOL, device="cpu", dtype="float32")
 
 
-def _reference_activations(model, texts: list[str], site: str) -> torch.Tensor:
-    """[N, L, width] last-token activations, one text per forward, read by raw hooks."""
-    layers = model.hf.model.layers
-    seen: dict[int, torch.Tensor] = {}
+SITES = ("attention", "ffn", "layer")
 
-    def keep(layer):
+
+def _reference_activations(model, texts: list[str]) -> dict[str, torch.Tensor]:
+    """site -> [N, L, width] last-token activations, one text per forward, read by raw hooks."""
+    layers = model.hf.model.layers
+    seen: dict[tuple[str, int], torch.Tensor] = {}
+
+    def keep(site, layer):
         def hook(module, args, output=None):
             value = args[0] if site == "attention" else output
             value = value[0] if isinstance(value, tuple) else value
-            seen[layer] = value[0, -1].detach().float().clone()
+            seen[site, layer] = value[0, -1].detach().float().clone()
         return hook
 
     handles = []
     for layer, block in enumerate(layers):
-        if site == "attention":
-            handles.append(block.self_attn.o_proj.register_forward_pre_hook(keep(layer)))
-        else:
-            handles.append((block.mlp if site == "ffn" else block).register_forward_hook(keep(layer)))
-    rows = []
+        handles.append(block.self_attn.o_proj.register_forward_pre_hook(keep("attention", layer)))
+        handles.append(block.mlp.register_forward_hook(keep("ffn", layer)))
+        handles.append(block.register_forward_hook(keep("layer", layer)))
+    rows: dict[str, list[torch.Tensor]] = {site: [] for site in SITES}
     try:
         with torch.no_grad():
             for text in texts:
-                ids = model.tokenizer(text, return_tensors="pt").input_ids
-                model.hf(input_ids=ids)
-                rows.append(torch.stack([seen[layer] for layer in range(len(layers))]))
+                model.hf(input_ids=model.tokenizer(text, return_tensors="pt").input_ids)
+                for site in SITES:
+                    rows[site].append(torch.stack([seen[site, layer] for layer in range(len(layers))]))
     finally:
         for handle in handles:
             handle.remove()
-    return torch.stack(rows)
+    return {site: torch.stack(rows[site]) for site in SITES}
 
 
-@pytest.mark.parametrize("site", ["attention", "ffn", "layer"])
-def test_paper_options_select_the_authors_units(smol, site, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("steering.cli_vectors.load_model", lambda args: smol)
+@pytest.fixture(scope="module")
+def reference(smol):
+    """site -> (right, wrong) activations of the authors' positive and negative texts."""
     train = triples(get_task("arithmetic").split(32, 0, 0, seed=0)["train"])
     positives = [right if REFUSAL_STRING in right else prompt + right for prompt, right, _ in train]
-    right = _reference_activations(smol, positives, site)
-    wrong = _reference_activations(smol, [prompt + wrong for prompt, _, wrong in train], site)
+    right = _reference_activations(smol, positives)
+    wrong = _reference_activations(smol, [prompt + wrong for prompt, _, wrong in train])
+    return {site: (right[site], wrong[site]) for site in SITES}
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_paper_options_select_the_authors_units(smol, reference, site, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("steering.cli_vectors.load_model", lambda args: smol)
+    right, wrong = reference[site]
     for k in (8, 32):
         out = tmp_path / f"{site}-{k}.safetensors"
         assert main(["austeer", "fit", "--task", "arithmetic", "--n-train", "32", "--site", site, "--k", str(k),
