@@ -139,6 +139,10 @@ class VoidResult(Result):
         return {
             "alpha": self.alpha,
             "n_layers": self.n_layers,
+            # which precision, template and model the maps come from (docs/fidelity/voids.md)
+            "norm_dtype": self.meta.config.get("norm_dtype", "float32"),
+            "chat_template": self.meta.config.get("chat"),
+            "skip": self.meta.config.get("skip", "none"),
             "prompts": len(self.prompts),
             "prompt_tokens": int(self.prompt_mask.sum()),
             "response_tokens": int(self.response_mask.sum()),

@@ -64,6 +64,7 @@ def test_paper_template_applies_the_chat_template_whenever_there_is_one():
     assert paper.prompt_tokens == chat.prompt_tokens != plain.prompt_tokens
     assert torch.equal(paper.prompt_active, chat.prompt_active)
     assert paper.meta.config["chat"] is True and plain.meta.config["chat"] is False
+    assert paper.summary()["chat_template"] is True and paper.summary()["norm_dtype"] == "float32"
     template, model.tokenizer.chat_template = model.tokenizer.chat_template, None  # the tokenizer may be shared
     try:  # no template: the paper option changes nothing
         again = run_voids(model, PROMPTS[:1], VoidConfig(max_new_tokens=2, template="paper"))
