@@ -10,6 +10,9 @@ Stages, each reading the run directory the previous one wrote (`steerlens rise .
   cosines, CE loss recovered), latent-behaviour association, decoder map and silhouette,
   behaviour vectors as steerlens steering vectors;
 - `saes.steer.steer` -> `RiseSteer`: steering at step-end tokens, alpha dose-response.
+
+Fidelity to the authors' code (every difference, the options that reproduce the paper):
+docs/fidelity/rise.md.
 """
 
 from __future__ import annotations

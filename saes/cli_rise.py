@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 
 from interp.cli.common import batch_size, check_out, finish, load_model, print_summary, show_progress
+from interp.cli.fidelity import fidelity_epilog
 from interp.runs.config import add_config_args, config_from_args
 
 # read without importing this module (see interp.cli): the commands it adds
@@ -33,11 +34,11 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     from .steer import SteerConfig
     from .train import TrainConfig
 
-    rise = sub.add_parser("rise", help=COMMANDS["rise"])
+    rise = sub.add_parser("rise", epilog=fidelity_epilog("rise"), help=COMMANDS["rise"])
     rsub = rise.add_subparsers(dest="rise_command", metavar="ACTION")
     rise.set_defaults(func=lambda args: rise.print_help() or 0)
 
-    collect = rsub.add_parser("collect", parents=[common], help="generate or read traces, capture step activations",
+    collect = rsub.add_parser("collect", epilog=fidelity_epilog("rise"), parents=[common], help="generate or read traces, capture step activations",
                               description="Traces from --problems (JSONL: question [+ response, answer]) or --n "
                                           "generated problems; the residual after --layer at each step-end token. "
                                           "--out is the run directory (resumes if it exists).")
@@ -46,7 +47,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     add_config_args(collect, CollectConfig, skip=("layers",))
     collect.set_defaults(func=cmd_collect)
 
-    train = rsub.add_parser("train", help="train an SAE per captured layer with sae-lens' SAETrainer")
+    train = rsub.add_parser("train", epilog=fidelity_epilog("rise"), help="train an SAE per captured layer with sae-lens' SAETrainer")
     train.add_argument("--run", required=True, help="run directory of `rise collect`")
     train.add_argument("--layer", default=None, help="layers to train, comma-separated (default: all captured)")
     train.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
@@ -55,12 +56,12 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     add_config_args(train, TrainConfig)
     train.set_defaults(func=cmd_train)
 
-    analyze = rsub.add_parser("analyze", parents=[common], help="diagnostics, behaviours, geometry, vectors")
+    analyze = rsub.add_parser("analyze", epilog=fidelity_epilog("rise"), parents=[common], help="diagnostics, behaviours, geometry, vectors")
     analyze.add_argument("--run", required=True, help="run directory of `rise collect` + `rise train`")
     add_config_args(analyze, AnalyzeConfig)
     analyze.set_defaults(func=cmd_analyze)
 
-    steer = rsub.add_parser("steer", parents=[common], help="dose-response of steering at step ends")
+    steer = rsub.add_parser("steer", epilog=fidelity_epilog("rise"), parents=[common], help="dose-response of steering at step ends")
     steer.add_argument("--run", required=True, help="run directory with behaviour vectors (`rise analyze`)")
     steer.add_argument("--problems", default=None, help="JSONL with 'question' and 'answer' (default: --n generated)")
     add_config_args(steer, SteerConfig)

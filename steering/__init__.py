@@ -9,7 +9,7 @@
 """
 
 from .apply import POSITIONS, VectorUse, ablation_edits, parse_vector_spec, steering_edits
-from .austeer import AUSteerScores, fit_austeer, momentum_scores, select, top_k, triple_activations
+from .austeer import AUSteerOptions, AUSteerScores, fit_austeer, momentum_scores, select, top_k, triple_activations
 from .austeer_eval import AUSteerEvalConfig, AUSteerEvalResult, run_austeer_eval, task_accuracy
 from .contrast import ContrastConfig, make_vector, mean_difference, pca_of_differences, read_contrast_data
 from .gguf_io import export_gguf
@@ -20,7 +20,7 @@ from .vectors import SITES, SteeringVector, VectorFileError, import_gguf, model_
 load_vector = SteeringVector.load
 
 __all__ = [
-    "POSITIONS", "SITES", "TASKS", "AUSteerEvalConfig", "AUSteerEvalResult", "AUSteerScores", "ContrastConfig",
+    "AUSteerOptions", "POSITIONS", "SITES", "TASKS", "AUSteerEvalConfig", "AUSteerEvalResult", "AUSteerScores", "ContrastConfig",
     "RefusalSteerConfig", "RefusalSteerResult", "SteeringVector", "Task", "TaskItem", "VectorFileError", "VectorUse", "ablation_edits", "export_gguf",
     "fit_austeer", "get_task", "import_gguf", "load_vector", "make_vector", "mean_difference", "model_facts",
     "momentum_scores", "parse_vector_spec", "pca_of_differences", "read_contrast_data", "run_austeer_eval", "run_refusal_steer",

@@ -10,6 +10,9 @@ The comparison of arXiv 2602.04428 on our download-free tasks (`steering.tasks`)
 Test accuracy is reported for the chosen settings, with the number of steered coordinates
 (d_model for block-level steering, k for AUSteer). Accuracy = greedy generation of a few
 tokens, the first number (or word) compared with the right answer, as in the paper's code.
+Unit selection follows `AUSteerOptions` (tie-break, capture precision, positive text; the
+config's fields of the same names); docs/fidelity/austeer.md lists where it differs from
+the authors' code.
 """
 
 from __future__ import annotations
@@ -26,13 +29,13 @@ from interp.engine.edits import Add
 from interp.runs.results import Result, RunMeta
 
 from .apply import VectorUse, steering_edits
-from .austeer import momentum_scores, select, triple_activations
+from .austeer import AUSteerOptions, momentum_scores, select, triple_activations
 from .tasks import Task, TaskItem, triples
 from .vectors import SITES
 
 
 @dataclass
-class AUSteerEvalConfig:
+class AUSteerEvalConfig(AUSteerOptions):
     site: str = option("ffn", "AUSteer site: attention (o_proj input), ffn (MLP output), layer (decoder output)",
                        choices=tuple(SITES))
     ks: list[int] = option(default_factory=lambda: [2, 8, 32, 100], help="numbers of steered coordinates")
@@ -47,6 +50,7 @@ class AUSteerEvalConfig:
     eval_batch_size: int = option(32, "prompts per generate call")
 
     def validate(self) -> None:
+        AUSteerOptions.validate(self)
         if self.site not in SITES:
             raise ValueError(f"site must be one of {tuple(SITES)}, got '{self.site}'")
         if not self.ks or min(self.ks) < 1:
@@ -124,9 +128,10 @@ def run_austeer_eval(model, task: Task, config: AUSteerEvalConfig, chat: bool = 
     split = task.split(config.n_train, config.n_val, config.n_test, seed=seed)
     sites = list(dict.fromkeys([config.site, "layer"]))
     with meta.timed("fit"):
-        acts = triple_activations(model, triples(split["train"]), sites, chat=chat, batch_size=batch_size)
-        scores = momentum_scores(*acts[config.site])
-        right, wrong = acts["layer"]  # [N, L, d_model]
+        acts = triple_activations(model, triples(split["train"]), sites, chat=chat, batch_size=batch_size,
+                                  positive_text=config.positive_text)
+        scores = momentum_scores(*acts[config.site], capture_dtype=config.capture_dtype)
+        right, wrong = acts["layer"]  # [N, L, d_model], float32 whatever capture_dtype
         block = (right.mean(0) - wrong.mean(0))  # [L, d_model] difference of means per layer
 
     def accuracy(name: str, edits) -> float:
@@ -157,7 +162,7 @@ def run_austeer_eval(model, task: Task, config: AUSteerEvalConfig, chat: bool = 
                          alpha=best[2], val_accuracy=best[0], test_accuracy=accuracy("test", [best[3]])))
         bar.update(1)
         for k in config.ks:
-            vector = select(scores, k, site=config.site, model=model)
+            vector = select(scores, k, site=config.site, model=model, tie_break=config.tie_break)
             best = None
             for alpha in config.alphas:
                 edits = steering_edits(model, [VectorUse(vector, alpha=alpha)])
@@ -171,7 +176,7 @@ def run_austeer_eval(model, task: Task, config: AUSteerEvalConfig, chat: bool = 
                              val_accuracy=best[0], test_accuracy=accuracy("test", best[2])))
             bar.update(1)
     bar.close()
-    top = select(scores, max(config.ks), site=config.site, model=model).config["selected"]
+    top = select(scores, max(config.ks), site=config.site, model=model, tie_break=config.tie_break).config["selected"]
     table, tried = pd.DataFrame(rows), pd.DataFrame(sweep)
     table["layer"], tried["layer"] = table["layer"].astype("Int64"), tried["layer"].astype("Int64")
     return AUSteerEvalResult(task=task.name, site=config.site, table=table, sweep=tried,

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from interp.cli.common import batch_size, check_out, finish, load_model, option_help, print_summary, show_progress
+from interp.cli.fidelity import fidelity_epilog
 from interp.runs.config import add_config_args, config_from_args
 
 
@@ -34,11 +35,11 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     from .skills.result import SkillFitConfig
     from .skills.steer import SkillSteerConfig
 
-    skills = sub.add_parser("skills", help=COMMANDS["skills"])
+    skills = sub.add_parser("skills", epilog=fidelity_epilog("skills"), help=COMMANDS["skills"])
     ssub = skills.add_subparsers(dest="skills_command", metavar="ACTION")
     skills.set_defaults(func=lambda args: skills.print_help() or 0)
 
-    fit = ssub.add_parser("fit", parents=[common], help="pool a corpus' activations and fit K skill directions",
+    fit = ssub.add_parser("fit", epilog=fidelity_epilog("skills"), parents=[common], help="pool a corpus' activations and fit K skill directions",
                           description="Mean of each layer's output over every text's tokens (BOS and padding "
                                       "excluded), concatenated over layers, then PCA. --out is the run directory.")
     fit.add_argument("--data", required=True, help="JSONL corpus: 'text', or 'prompt' and 'response', per line "
@@ -49,7 +50,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     fit.add_argument("--resume", action="store_true", help="reuse the finished batches of an existing store")
     fit.set_defaults(func=cmd_fit)
 
-    show = ssub.add_parser("show", help="print a basis: explained variance, examples and keywords per direction")
+    show = ssub.add_parser("show", epilog=fidelity_epilog("skills"), help="print a basis: explained variance, examples and keywords per direction")
     show.add_argument("run", help="run directory of `skills fit`")
     show.add_argument("--direction", type=int, default=None, help="only this direction")
     show.add_argument("--n", type=int, default=3, help="examples shown per pole (default: 3)")
@@ -58,7 +59,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(func=cmd_show)
 
-    vector = ssub.add_parser("vector", help="save one direction as a steering vector for `steerlens generate`")
+    vector = ssub.add_parser("vector", epilog=fidelity_epilog("skills"), help="save one direction as a steering vector for `steerlens generate`")
     vector.add_argument("run", help="run directory of `skills fit`")
     vector.add_argument("--direction", type=int, required=True, help="direction index")
     vector.add_argument("--scale", default="std", choices=("std", "unit"),
@@ -67,7 +68,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     vector.add_argument("--out", required=True, help="vector file (.safetensors)")
     vector.set_defaults(func=cmd_vector)
 
-    steer = ssub.add_parser("steer", parents=[common], help="proxy-rank the directions, then sweep alpha: task "
+    steer = ssub.add_parser("steer", epilog=fidelity_epilog("skills"), parents=[common], help="proxy-rank the directions, then sweep alpha: task "
                                                             "accuracy, pass@k and held-out perplexity",
                             description="--out is the run directory. The model defaults to the basis' model.")
     steer.add_argument("run", help="run directory of `skills fit`")
@@ -75,7 +76,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     add_config_args(steer, SkillSteerConfig)
     steer.set_defaults(func=cmd_steer)
 
-    select = ssub.add_parser("select", parents=[common], help="rank a pool by a direction and export the top "
+    select = ssub.add_parser("select", epilog=fidelity_epilog("skills"), parents=[common], help="rank a pool by a direction and export the top "
                                                               "fraction as JSONL",
                              description="--out is the JSONL file of the selected records (unchanged, best "
                                          "first). Without --pool the fitted corpus is ranked (no model needed).")
@@ -89,7 +90,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     option_help(select, "--out", "JSONL file to write the selected records to (required)")
     select.set_defaults(func=cmd_select)
 
-    corpus = ssub.add_parser("corpus", parents=[common], help="make an offline corpus: the model's own answers "
+    corpus = ssub.add_parser("corpus", epilog=fidelity_epilog("skills"), parents=[common], help="make an offline corpus: the model's own answers "
                                                               "to a prompt set (default: the shipped mixed set)",
                              description="--out is the JSONL corpus file.")
     corpus.add_argument("--prompts", default=None, help="JSONL with 'prompt' (and metadata) per line "

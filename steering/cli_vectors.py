@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from interp.cli.common import batch_size, check_out, finish, load_model, option_help, print_summary, show_progress
+from interp.cli.fidelity import fidelity_epilog
 from interp.runs.config import add_config_args, config_from_args
 
 from .apply import parse_layers
@@ -31,6 +32,7 @@ COMMANDS = {
 
 
 def register(sub, common: argparse.ArgumentParser) -> None:
+    from .austeer import AUSteerOptions
     from .austeer_eval import AUSteerEvalConfig
     from .contrast import ContrastConfig
     from .refusal_steer import RefusalSteerConfig
@@ -39,7 +41,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     vsub = vector.add_subparsers(dest="vector_command", metavar="ACTION")
     vector.set_defaults(func=lambda args: _help(vector))
 
-    make = vsub.add_parser("make", parents=[common], help="build a vector from contrast data",
+    make = vsub.add_parser("make", epilog=fidelity_epilog("refusal-direction"), parents=[common], help="build a vector from contrast data",
                            description="Difference of means or PCA of paired differences between positive and "
                                        "negative texts, at chosen layers. --out is the vector file (.safetensors).")
     make.add_argument("--data", default=None, help="JSONL with 'positive' and 'negative' fields per line")
@@ -65,24 +67,29 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     imp.add_argument("out")
     imp.set_defaults(func=cmd_import)
 
-    austeer = sub.add_parser("austeer", help=COMMANDS["austeer"])
+    austeer = sub.add_parser("austeer", help=COMMANDS["austeer"], epilog=fidelity_epilog("austeer"))
     asub = austeer.add_subparsers(dest="austeer_command", metavar="ACTION")
     austeer.set_defaults(func=lambda args: _help(austeer))
     fit = asub.add_parser("fit", parents=[common], help="score coordinates on contrastive triples, keep the top k",
-                          description="--out is the mask file (.safetensors); use it with generate --austeer.")
+                          description="--out is the mask file (.safetensors); use it with generate --austeer. "
+                                      "--tie-break paper --capture-dtype float16 --positive-text paper selects the "
+                                      "authors' units (zijian678/AUSteer steer.py).",
+                          epilog=fidelity_epilog("austeer"))
     _task_arguments(fit)
     fit.add_argument("--site", default="ffn", choices=("attention", "ffn", "layer"), help="atomic-unit site (default: ffn)")
     fit.add_argument("--k", type=int, default=32, help="coordinates to keep (default: 32)")
     fit.add_argument("--n-train", type=int, default=150, help="triples to fit on (default: 150)")
+    add_config_args(fit, AUSteerOptions)
     option_help(fit, "--out", "mask file to write (.safetensors; required); use it with generate --austeer")
     fit.set_defaults(func=cmd_austeer_fit)
-    ev = asub.add_parser("eval", parents=[common], help="test accuracy: none vs block-level vs AUSteer at several k")
+    ev = asub.add_parser("eval", parents=[common], help="test accuracy: none vs block-level vs AUSteer at several k",
+                         epilog=fidelity_epilog("austeer"))
     _task_arguments(ev)
     add_config_args(ev, AUSteerEvalConfig)
     ev.set_defaults(func=cmd_austeer_eval)
 
     refusal = sub.add_parser("refusal-steer", parents=[common],
-                             help=COMMANDS["refusal-steer"],
+                             help=COMMANDS["refusal-steer"], epilog=fidelity_epilog("refusal-direction"),
                              description="Builds the direction on the train half of the shipped harmful/benign "
                                          "pairs, then reports keyword refusal rates on the test half.")
     add_config_args(refusal, RefusalSteerConfig)
@@ -164,18 +171,20 @@ def cmd_import(args) -> int:
 
 
 def cmd_austeer_fit(args) -> int:
-    from .austeer import fit_austeer
+    from .austeer import AUSteerOptions, fit_austeer
     from .tasks import triples
 
     if args.k < 1 or args.n_train < 2:
         raise ValueError("--k must be >= 1 and --n-train >= 2")
+    options = config_from_args(AUSteerOptions, args)
+    options.validate()
     out = _out_file(args, ".safetensors")
     task = _task(args)
     train = task.split(args.n_train, 0, 0, seed=args.seed)["train"]
     model = load_model(args)
     vector = fit_austeer(model, triples(train), site=args.site, k=args.k, chat=args.chat,
                          batch_size=batch_size(args), progress=show_progress(args),
-                         config={"task": task.name, "seed": args.seed})
+                         config={"task": task.name, "seed": args.seed}, options=options)
     vector.save(out)
     summary = vector.summary()
     summary.pop("extras", None)

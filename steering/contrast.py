@@ -13,6 +13,9 @@ difference matrix) because centring removes exactly the shared shift we want to 
 along; and the unit PCA direction is scaled by the mean projection of the differences on
 it, so `alpha = 1` means "one average contrast" for both methods. Activations are read at
 the last prompt token (`positions="last"`) or averaged over real tokens (`"mean"`).
+
+Fidelity to the authors' code (every difference, the options that reproduce the paper):
+docs/fidelity/refusal-direction.md.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ interp/data/refusal_pairs.jsonl. On the held-out test split:
   layer) on harmful prompts should make it answer some of them.
 Responses are greedy and classified by the keyword classifier (`interp.metrics.refusal`), the
 offline stand-in for the LLM judges of the papers.
+
+Fidelity to the authors' code (every difference, the options that reproduce the paper):
+docs/fidelity/refusal-direction.md.
 """
 
 from __future__ import annotations

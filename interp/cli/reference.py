@@ -77,6 +77,8 @@ def _section(path: str, help_line: str, parser: argparse.ArgumentParser, common:
     text = parser.description or help_line
     if text:
         lines += [_cell(text), ""]
+    if parser.epilog:  # e.g. the fidelity page (interp.cli.fidelity)
+        lines += [_cell(parser.epilog), ""]
     nested = _subcommands(parser)
     if nested:
         lines += ["Subcommands: " + ", ".join(f"`{path} {name}`" for name, _, _ in nested) + ".", ""]

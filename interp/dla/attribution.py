@@ -16,6 +16,9 @@ biases and the unembedding bias are reported as a separate `bias` term; sandwich
 
     result = dla(model, ["The capital of France is"], target=" Paris", contrast=" London")
     result.top_components(10); result.figures()["head_heatmap"].show()
+
+Fidelity to the authors' code (every difference, the options that reproduce the paper):
+docs/fidelity/dla.md.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from ..cli.common import batch_size, check_out, finish, load_model, read_prompt_file, show_progress
+from ..cli.fidelity import fidelity_epilog
 from ..runs.config import add_config_args, config_from_args
 
 DEFAULT_DLA_PROMPTS = ["The capital of France is"]
@@ -29,7 +30,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     from .attribution import DLAConfig
     from .lens import LensConfig
 
-    dla = sub.add_parser("dla", parents=[common], help=COMMANDS["dla"],
+    dla = sub.add_parser("dla", epilog=fidelity_epilog("dla"), parents=[common], help=COMMANDS["dla"],
                          description="Attribute a token's logit (or a logit difference) at the last prompt token "
                                      "to embeddings, every attention head, every MLP (and neuron).")
     dla.add_argument("--prompts", default=None, help="prompt file: one per line, or JSONL with 'text' "
@@ -37,7 +38,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     add_config_args(dla, DLAConfig)
     dla.set_defaults(func=cmd_dla)
 
-    lens = sub.add_parser("lens", parents=[common], help=COMMANDS["lens"],
+    lens = sub.add_parser("lens", epilog=fidelity_epilog("lens"), parents=[common], help=COMMANDS["lens"],
                           description="Apply the final norm and unembedding to every layer's residual stream.")
     source = lens.add_mutually_exclusive_group(required=True)
     source.add_argument("--prompt", default=None, help="one prompt text")

@@ -9,6 +9,9 @@ unembedding modules of the loaded model are called as functions; no hooks are in
 
     result = logit_lens(model, ["The capital of France is"], target=" Paris")
     result.summary()["layers"]; result.figures()["lens_heatmap"].show()
+
+Fidelity to the authors' code (every difference, the options that reproduce the paper):
+docs/fidelity/lens.md.
 """
 
 from __future__ import annotations

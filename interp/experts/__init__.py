@@ -8,4 +8,7 @@ and the condition evaluation measured by `behaviour`, figures (`figures`), and
 `steerlens generate`). `planted.planted_model()` builds the tiny Qwen3-MoE with a planted
 behaviour expert that the tests, the notebook and the tour run on. The toggles themselves
 are engine edits: `interp.engine.experts`.
+
+Fidelity to the authors' code (every difference, the options that reproduce the paper):
+docs/fidelity/experts.md.
 """

@@ -19,6 +19,7 @@ import argparse
 import sys
 
 from ..cli.common import DEFAULT_MODEL, batch_size, check_out, finish, load_model, read_prompt_file, show_progress
+from ..cli.fidelity import fidelity_epilog
 from ..runs.config import add_config_args, config_from_args
 
 # read without importing this module (see interp.cli): the commands it adds (None: extends)
@@ -31,10 +32,11 @@ COMMANDS = {
 def register(sub, common: argparse.ArgumentParser) -> None:
     from .scan import ExpertsConfig
 
-    experts = sub.add_parser("experts", help=COMMANDS["experts"],
+    experts = sub.add_parser("experts", help=COMMANDS["experts"], epilog=fidelity_epilog("experts"),
                              description="Behaviour-specific mixture-of-experts experts (MoTE, arXiv 2502.11096).")
     scan = experts.add_subparsers(dest="experts_command", metavar="SUBCOMMAND", required=True).add_parser(
         "scan", parents=[common], help="association scores, then each candidate toggled alone",
+        epilog=fidelity_epilog("experts"),
         description="Score every (layer, expert) by selection frequency on --target vs --other prompts, "
                     "switch the best-associated ones off one at a time, rank them by the change in the "
                     "behaviour, and evaluate top-N off / random-N off / top-N forced on.")

@@ -13,6 +13,9 @@ token-specific input changes routing in every layer. The scan therefore:
 4. evaluates baseline, the top-N off, N random experts off (several seeds; the candidates
    are excluded from the draw) and the top-N forced on (at most top_k per layer), on both
    prompt sets, plus perplexity on benign text when `perplexity_texts` is given.
+
+Fidelity to the authors' code (every difference, the options that reproduce the paper):
+docs/fidelity/experts.md.
 """
 
 from __future__ import annotations

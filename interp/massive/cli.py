@@ -3,7 +3,8 @@
     steerlens massive --model smollm2-135m-instruct [--prompts FILE] --out DIR [--intervene] [--json]
     steerlens emergence --checkpoints ckpts.jsonl [--prompts FILE] --out DIR [--json]
 
-Both default to the shipped natural-text prompts (interp/data/sinks_text.txt).
+How they differ from the authors' code, and the options that reproduce it:
+docs/fidelity/massive.md. Both default to the shipped natural-text prompts (interp/data/sinks_text.txt).
 `massive --intervene` evaluates perplexity on interp/data/ppl_sample.txt unless `--ppl-file`
 names another text file.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 
 from ..cli.common import batch_size, check_out, finish, load_model, read_prompt_file, show_progress
+from ..cli.fidelity import fidelity_epilog
 from ..runs.config import add_config_args, config_from_args
 
 
@@ -28,7 +30,11 @@ def register(sub, common: argparse.ArgumentParser) -> None:
 
     massive = sub.add_parser("massive", parents=[common], help=COMMANDS["massive"],
                              description="Sun et al. massive activations per layer, the sublayer that writes them "
-                                         "and (--intervene) perplexity with them zeroed vs set to their mean.")
+                                         "and (--intervene) perplexity with them zeroed vs set to their mean. Reports "
+                                         "the pooled top entries and median (every token of every prompt) and, "
+                                         "next to them, the paper's per-sequence statistic (each prompt's own top "
+                                         "--seq-top and median, averaged over prompts: seq_top, seq_median).",
+                             epilog=fidelity_epilog("massive"))
     massive.add_argument("--prompts", default=None, help="prompt file (reference corpus), one per line or JSONL "
                                                          "'text' (default: the shipped interp/data/sinks_text.txt)")
     add_config_args(massive, MassiveConfig)
@@ -36,7 +42,8 @@ def register(sub, common: argparse.ArgumentParser) -> None:
 
     emergence = sub.add_parser("emergence", parents=[common], help=COMMANDS["emergence"],
                                description="Per-layer ratio max|h| / median|h| at each checkpoint, fitted with "
-                                           "f(t) = A exp(-lambda x) log(x) + K, x = gamma t + t0 (--model is unused).")
+                                           "f(t) = A exp(-lambda x) log(x) + K, x = gamma t + t0 (--model is unused).",
+                               epilog=fidelity_epilog("massive"))
     emergence.add_argument("--checkpoints", required=True,
                            help="JSONL file, one {\"step\": N, \"model\": SPEC} per line (at least 5)")
     emergence.add_argument("--prompts", default=None, help="prompt file (default: the shipped natural text)")

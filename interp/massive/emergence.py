@@ -17,6 +17,9 @@ of a grid over (lambda, gamma, t0) with (A, K) solved exactly, then all five are
 
     fits = fit_emergence_layers(steps, ratios)      # ratios [n checkpoints, L]
     result = run_emergence([(0, "ckpt-0"), (1000, "ckpt-1000"), ...], prompts)
+
+Fidelity to the authors' code (every difference, the options that reproduce the paper):
+docs/fidelity/massive.md.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Plotly figures of a `MassiveResult`: per-layer bars of the largest |activation| (log
-scale, labelled with its dimension and token), the origin chart (attention vs MLP output at
+scale, labelled with its dimension and token), the paper's per-sequence statistic (each
+prompt's top-k and median |h| averaged over prompts, next to the pooled ones), the origin chart (attention vs MLP output at
 the massive entries per layer) and the perplexity table of the intervention."""
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import plotly.graph_objects as go
 
 def massive_figures(result) -> dict:
     figures = {"massive_bars": massive_bars(result)}
+    if result.seq_top is not None:
+        figures["per_sequence"] = per_sequence_chart(result)
     if result.origin_table is not None:
         figures["origin"] = origin_chart(result)
     if result.ppl is not None:
@@ -33,6 +36,25 @@ def massive_bars(result) -> go.Figure:
     ])
     fig.update_layout(title=f"Largest |activation| per layer (red: {result.summary()['criterion']})",
                       xaxis_title="decoder layer output", yaxis_title="|activation|", yaxis_type="log")
+    return fig
+
+
+def per_sequence_chart(result) -> go.Figure:
+    """The authors' layer-wise figure (top-k and median |h|, each prompt's own, averaged over
+    prompts) with our pooled maximum and median dashed."""
+    x = [f"L{l}" for l in range(result.n_layers)]
+    fig = go.Figure()
+    for rank in range(result.seq_top.shape[1]):
+        fig.add_trace(go.Scatter(x=x, y=result.seq_top[:, rank].tolist(), mode="lines+markers",
+                                 name=f"top {rank + 1} (per prompt, mean)"))
+    fig.add_trace(go.Scatter(x=x, y=result.seq_median.tolist(), mode="lines+markers", name="median (per prompt, mean)"))
+    fig.add_trace(go.Scatter(x=x, y=result.max_abs.tolist(), mode="lines", line={"dash": "dash"},
+                             name="max |a| (pooled)"))
+    fig.add_trace(go.Scatter(x=x, y=result.median_abs.tolist(), mode="lines", line={"dash": "dash"},
+                             name="median |a| (pooled)"))
+    fig.update_layout(title=f"Per-prompt statistic of the paper, averaged over {len(result.prompts)} prompts "
+                            "(dashed: pooled over all prompts)", xaxis_title="decoder layer output",
+                      yaxis_title="|activation|", yaxis_type="log")
     return fig
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from ..cli.common import batch_size, check_out, finish, load_model, read_prompt_file, show_progress
+from ..cli.fidelity import fidelity_epilog
 from ..runs.config import add_config_args, config_from_args
 
 
@@ -25,7 +26,7 @@ COMMANDS = {
 def register(sub, common: argparse.ArgumentParser) -> None:
     from .measure import SinkConfig
 
-    sinks = sub.add_parser("sinks", parents=[common], help=COMMANDS["sinks"],
+    sinks = sub.add_parser("sinks", epilog=fidelity_epilog("sinks"), parents=[common], help=COMMANDS["sinks"],
                            description="Gu et al. sink importance and sink rate, first-token attention share, "
                                        "value-state drain, residual peak and secondary sinks (eager attention).")
     sinks.add_argument("--prompts", default=None, help="natural-text prompt file, one per line or JSONL 'text' "

@@ -31,6 +31,9 @@ Conventions (deliberate, stated because papers differ):
 
     result = sinks(model)                          # shipped natural-text prompts
     result.sink_rate(), result.first_token_share_by_layer()
+
+Fidelity to the authors' code (every difference, the options that reproduce the paper):
+docs/fidelity/sinks.md.
 """
 
 from __future__ import annotations

@@ -21,6 +21,9 @@ Zero-shot, greedy, answer letter read from the logits at the last prompt token (
    that is reported next to the skipped pass alone. Real skipping is single-pass only (no
    KV cache), hence `answer="logits"`. With "auto", real mode uses one question per batch
    (whole-layer skips need every token of the batch to be void).
+
+Fidelity to the authors' code (every difference, the options that reproduce the paper):
+docs/fidelity/voids.md.
 """
 
 from __future__ import annotations
@@ -39,9 +42,9 @@ from ..runs.config import option
 from ..runs.results import Result, RunMeta
 from ..engine.skipping import SkipLayers
 from .mcq import letter_from_text, letter_token_ids, letters_from_logits, load_questions, mc_prompt
-from .rule import LAYER0_RULES, VoidTracker, lac_active, norm_deltas
+from .rule import LAYER0_RULES, NORM_DTYPES, VoidTracker, lac_active, norm_deltas
 from .tables import layer_frequency, used_pct
-from .maps import _split_rows, check_hookable
+from .maps import TEMPLATES, _split_rows, check_hookable, uses_template
 
 
 @dataclass
@@ -55,6 +58,10 @@ class VoidEvalConfig:
                                    "greedy text, first option letter (paper mode only)", choices=("logits", "generate"))
     max_new_tokens: int = option(8, "tokens generated per question with --answer generate")
     layer0: str = option("active", "layer 0 rule (see steerlens voids --help)", choices=LAYER0_RULES)
+    norm_dtype: str = option("float32", "precision of norms, deltas and thresholds: float32, or model (the model's "
+                                        "dtype, as the paper's code)", choices=NORM_DTYPES)
+    template: str = option("chat-flag", "chat template: chat-flag (only with --chat) or paper (whenever the "
+                                        "tokenizer has one, as the paper's code)", choices=TEMPLATES)
     limit: int | None = option(None, "use only the first N questions")
     timing_repeats: int = option(1, "real mode: time the plain and each skipped pass this many times, keep the "
                                     "fastest (wall time on a shared CPU is noisy)")
@@ -79,6 +86,10 @@ class VoidEvalConfig:
             raise ValueError(f"--layer0 must be one of {LAYER0_RULES}, got {self.layer0!r}")
         if self.timing_repeats < 1:
             raise ValueError(f"--timing-repeats must be at least 1, got {self.timing_repeats}")
+        if self.norm_dtype not in NORM_DTYPES:
+            raise ValueError(f"--norm-dtype must be one of {NORM_DTYPES}, got {self.norm_dtype!r}")
+        if self.template not in TEMPLATES:
+            raise ValueError(f"--template must be one of {TEMPLATES}, got {self.template!r}")
 
 
 @dataclass
@@ -155,7 +166,8 @@ def evaluate_voids(model, config: VoidEvalConfig | None = None, *, chat: bool = 
         size = 1 if config.skip == "real" else 8
     else:
         size = int(batch_size)
-    meta = RunMeta(model=model.info, config=dataclasses.asdict(config), seed=seed)
+    chat = uses_template(model, chat, config.template)
+    meta = RunMeta(model=model.info, config={**dataclasses.asdict(config), "chat": chat}, seed=seed)
     L, A = model.n_layers, len(config.alphas)
     rows: list[dict] = []
     maps = {a: {"prompt": [], "response": [], "last": []} for a in range(A)}
@@ -165,7 +177,7 @@ def evaluate_voids(model, config: VoidEvalConfig | None = None, *, chat: bool = 
     for chunk in tqdm(chunks, desc=f"voids eval ({config.skip})", disable=not progress, leave=False):
         batch = model.tokenize([mc_prompt(questions[i], chat) for i in chunk], chat=chat)
         real = batch.attention_mask.bool()  # [b, P]
-        detector = VoidTracker(L, 1.0, config.layer0)
+        detector = VoidTracker(L, 1.0, config.layer0, norm_dtype=config.norm_dtype)
         start = time.perf_counter()
         if config.answer == "logits":
             base = _letters(model.forward(batch, hooks=detector.hooks())[:, -1], letter_ids, n_choices, chunk)
@@ -173,13 +185,14 @@ def evaluate_voids(model, config: VoidEvalConfig | None = None, *, chat: bool = 
             gen = model.generate(batch, hooks=detector.hooks(), max_new_tokens=config.max_new_tokens)
             base = [letter_from_text(t, n_choices[i]) for t, i in zip(gen.texts, chunk)]
         detect_seconds = time.perf_counter() - start
-        deltas = norm_deltas(detector.passes[0].norms)  # [b, P, L]
+        norms = detector.passes[0].norms  # [b, P, L + 1] float32; exact copies of model-dtype norms
+        deltas = norm_deltas(norms if config.norm_dtype == "float32" else norms.to(model.dtype))  # [b, P, L]
         full_seconds = _time_plain(model, batch, config.timing_repeats) if config.skip == "real" else 0.0
         rows += _rows(questions, chunk, "no_skip", None, base, None)
         for a, alpha in enumerate(config.alphas):
             active = lac_active(deltas, alpha, config.layer0)  # [b, P, L]
             if config.skip == "paper":
-                tracker = VoidTracker(L, alpha, config.layer0, paper_skip=True)
+                tracker = VoidTracker(L, alpha, config.layer0, paper_skip=True, norm_dtype=config.norm_dtype)
                 if config.answer == "logits":
                     pred = _letters(model.forward(batch, hooks=tracker.hooks())[:, -1], letter_ids, n_choices, chunk)
                 else:

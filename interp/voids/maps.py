@@ -9,7 +9,18 @@ The rule and the paper-mode skip live in `interp.voids.rule` (edge cases for lay
 are explained there). Phases: the prompt phase is the prefill pass (every prompt token);
 the response phase is every later decode step with the KV cache on (one token each).
 
-Deliberate differences from the paper's code ("Void in Language Models", arXiv 2505.14467):
+Differences from the authors' code (manishemirani/void_in_language_models, lac.py; every
+one, with the option that reproduces it, in docs/fidelity/voids.md):
+- norms, deltas and thresholds in float32 (`norm_dtype="float32"`); the paper's are in
+  the model's dtype, bf16 (`norm_dtype="model"`);
+- maps of the plain model (`skip="none"`); the paper's published maps come from the
+  skipping model (its skip flag is always on): `skip="paper"` generates with paper-mode
+  skipping and the maps are those of that run;
+- the chat template only with `chat=True` (`template="chat-flag"`); the paper always
+  applies it (`template="paper"`: whenever the tokenizer has one);
+- `max_new_tokens = N` gives N - 1 response rows (the first new token comes from the
+  prefill); the paper's `max_seq_length = N` runs N decode steps, so N rows: pass
+  `max_new_tokens = N + 1` for the paper's count;
 - greedy decoding (the paper samples at temperature 0.6, top-p 0.9), so runs repeat;
 - padding positions of a batch are excluded from every statistic;
 - a response-phase column is the token the decode step *processed* (the previous output);
@@ -32,19 +43,30 @@ from tqdm.auto import tqdm
 
 from ..runs.config import option
 from ..runs.results import Result, RunMeta
-from .rule import LAYER0_RULES, VoidTracker
+from .rule import LAYER0_RULES, NORM_DTYPES, VoidTracker
 from .tables import fewest_active, layer_table, phase_comparison, token_table, used_pct
+
+
+TEMPLATES = ("chat-flag", "paper")
 
 
 @dataclass
 class VoidConfig:
     alpha: float = option(0.8, "LAC threshold: layer l is void for a token if its norm delta is below alpha times "
                                "the range of the token's earlier deltas")
-    max_new_tokens: int = option(32, "tokens generated per prompt (greedy)")
-    skip: str = option("none", "'paper': final norm reads the last active layer's state (changes the text, saves no "
-                               "compute); 'none': detect only", choices=("none", "paper"))
+    max_new_tokens: int = option(32, "tokens generated per prompt (greedy); the response phase has one row per "
+                                     "decode step, max_new_tokens - 1 rows (the paper's max_seq_length N gives N "
+                                     "rows: pass N + 1)")
+    skip: str = option("none", "'paper': generate with paper-mode skipping (the final norm reads the last active "
+                               "layer's state; changes the text, saves no compute) and map that run, as the "
+                               "paper's published maps; 'none': map the plain model", choices=("none", "paper"))
     layer0: str = option("active", "layer 0 rule: 'active' (no earlier deltas, never void) or 'sign' (void iff its "
                                    "norm decreases, the paper code at batch size 1)", choices=LAYER0_RULES)
+    norm_dtype: str = option("float32", "precision of norms, deltas and thresholds: float32, or model (the "
+                                        "model's dtype, as the paper's code: bf16 there)", choices=NORM_DTYPES)
+    template: str = option("chat-flag", "chat template: chat-flag (only with --chat) or paper (whenever the "
+                                        "tokenizer has one, as the paper's code always applies it)",
+                           choices=TEMPLATES)
     phase_majority: float = option(0.5, "a layer counts as used in a phase when active for at least this fraction "
                                          "of the phase's tokens (phase comparison)")
     fewest: int = option(10, "tokens listed with the fewest active layers")
@@ -58,6 +80,10 @@ class VoidConfig:
             raise ValueError(f"--skip must be none or paper, got {self.skip!r} (real skipping: steerlens voids eval)")
         if self.layer0 not in LAYER0_RULES:
             raise ValueError(f"--layer0 must be one of {LAYER0_RULES}, got {self.layer0!r}")
+        if self.norm_dtype not in NORM_DTYPES:
+            raise ValueError(f"--norm-dtype must be one of {NORM_DTYPES}, got {self.norm_dtype!r}")
+        if self.template not in TEMPLATES:
+            raise ValueError(f"--template must be one of {TEMPLATES}, got {self.template!r}")
         if not 0 < self.phase_majority <= 1:
             raise ValueError(f"--phase-majority must be in (0, 1], got {self.phase_majority}")
         if self.fewest < 1:
@@ -113,6 +139,10 @@ class VoidResult(Result):
         return {
             "alpha": self.alpha,
             "n_layers": self.n_layers,
+            # which precision, template and model the maps come from (docs/fidelity/voids.md)
+            "norm_dtype": self.meta.config.get("norm_dtype", "float32"),
+            "chat_template": self.meta.config.get("chat"),
+            "skip": self.meta.config.get("skip", "none"),
             "prompts": len(self.prompts),
             "prompt_tokens": int(self.prompt_mask.sum()),
             "response_tokens": int(self.response_mask.sum()),
@@ -145,8 +175,10 @@ def run_voids(model, prompts: list[str], config: VoidConfig | None = None, *, ch
     if any(not isinstance(p, str) or not p.strip() for p in prompts):
         raise ValueError("empty prompt in input; every prompt needs some text")
     size = 8 if batch_size in (None, "auto") else int(batch_size)
-    meta = RunMeta(model=model.info, config=dataclasses.asdict(config), seed=seed)
-    tracker = VoidTracker(model.n_layers, config.alpha, config.layer0, paper_skip=config.skip == "paper")
+    chat = uses_template(model, chat, config.template)
+    meta = RunMeta(model=model.info, config={**dataclasses.asdict(config), "chat": chat}, seed=seed)
+    tracker = VoidTracker(model.n_layers, config.alpha, config.layer0, paper_skip=config.skip == "paper",
+                          norm_dtype=config.norm_dtype)
     rows: list[dict] = []
     chunks = [prompts[i : i + size] for i in range(0, len(prompts), size)]
     for chunk in tqdm(chunks, desc="voids", disable=not progress, leave=False):
@@ -156,6 +188,13 @@ def run_voids(model, prompts: list[str], config: VoidConfig | None = None, *, ch
             gen = model.generate(batch, hooks=tracker.hooks(), max_new_tokens=config.max_new_tokens)
         rows += _split_rows(model, batch, gen, tracker.passes)
     return _assemble(model, prompts, rows, config, meta)
+
+
+def uses_template(model, chat: bool, template: str = "chat-flag") -> bool:
+    """Whether prompts go through the chat template: `chat`, or under `template="paper"`
+    whenever the tokenizer has one (the paper's code always applies it)."""
+    has_template = bool(getattr(model.tokenizer, "chat_template", None))
+    return bool(chat) or (template == "paper" and has_template)
 
 
 def _eos_ids(model) -> set[int]:

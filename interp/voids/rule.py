@@ -18,11 +18,18 @@ Decisions are per layer (a void layer does not stop later ones). Edge cases:
   iff delta_1 < 0. An exact identity layer at l = 1 (delta 0) is therefore active; from
   l = 2 on it is void whenever the earlier deltas differ.
 
+Precision (`norm_dtype`): "float32" (default) computes norms, deltas and thresholds in
+float32; "model" keeps them in the dtype of the hidden states (bf16 in the paper's runs),
+as the authors' lac.py does. Both record the norms as float32.
+
 Paper-mode skipping (`paper_skip=True`): a running state per token starts at the first
 layer's input and takes each active layer's output; the final norm reads that state
 instead of the last layer's output (the edit is on `blocks.{L-1}.hook_resid_post`). The
 residual stream and KV cache are unchanged, so no compute is saved. During `generate` every
 pass (prefill and each decode step) is decided within itself.
+
+Fidelity to the authors' code (every difference, the options that reproduce the paper):
+docs/fidelity/voids.md.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from dataclasses import dataclass, field
 import torch
 
 LAYER0_RULES = ("active", "sign")
+NORM_DTYPES = ("float32", "model")
 
 
 def decide_layer(delta: torch.Tensor, earlier: torch.Tensor, alpha: float, layer0: str = "active") -> torch.Tensor:
@@ -61,7 +69,7 @@ def norm_deltas(norms: torch.Tensor) -> torch.Tensor:
 class PassRecord:
     """Norms and decisions of one forward pass (prefill or one decode step)."""
 
-    norms: torch.Tensor  # [b, p, L + 1] float32, CPU
+    norms: torch.Tensor  # [b, p, L + 1] float32 (computed in the tracker's norm_dtype), CPU
     active: torch.Tensor  # [b, p, L] bool, CPU
     offset: int  # tokens already in the KV cache
     pad_left: torch.Tensor | None  # [b]
@@ -75,10 +83,18 @@ class VoidTracker:
     alpha: float
     layer0: str = "active"
     paper_skip: bool = False
+    norm_dtype: str = "float32"
     passes: list[PassRecord] = field(default_factory=list)
     _norms: list = field(default_factory=list, repr=False)
     _active: list = field(default_factory=list, repr=False)
     _state: torch.Tensor | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.norm_dtype not in NORM_DTYPES:
+            raise ValueError(f"norm_dtype must be one of {NORM_DTYPES}, got {self.norm_dtype!r}")
+
+    def _norm(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.float() if self.norm_dtype == "float32" else x).norm(dim=-1)  # [b, p]
 
     def hooks(self) -> list[tuple[str, object]]:
         """(site, callback) pairs for `Model.hooks` / `forward(hooks=...)` / `generate(hooks=...)`."""
@@ -90,7 +106,7 @@ class VoidTracker:
         self.passes.clear()
 
     def _start(self, x: torch.Tensor, hook) -> None:
-        self._norms = [x.float().norm(dim=-1)]  # [b, p]
+        self._norms = [self._norm(x)]  # [b, p]
         self._active = []
         self._state = x.clone() if self.paper_skip else None
 
@@ -98,7 +114,7 @@ class VoidTracker:
         layer = hook.layer
         if layer != len(self._active):
             raise RuntimeError(f"void tracker saw layer {layer} out of order; expected {len(self._active)}")
-        norm = x.float().norm(dim=-1)  # [b, p]
+        norm = self._norm(x)  # [b, p]
         self._norms.append(norm)
         norms = torch.stack(self._norms, -1)  # [b, p, layer + 2]
         deltas = norm_deltas(norms)  # [b, p, layer + 1]
@@ -109,7 +125,7 @@ class VoidTracker:
         if layer < self.n_layers - 1:
             return None
         state = hook.state
-        self.passes.append(PassRecord(norms.cpu(), torch.stack(self._active, -1).cpu(), state.offset,
+        self.passes.append(PassRecord(norms.float().cpu(), torch.stack(self._active, -1).cpu(), state.offset,
                                       None if state.pad_left is None else state.pad_left.cpu()))
         if not self.paper_skip:
             return None

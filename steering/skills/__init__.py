@@ -27,6 +27,9 @@ Deliberate differences from the paper (see each module):
   component, whose per-layer slices are small (norm about 1/sqrt(n_layers));
 - the proxy intervention is the change of the right answers' teacher-forced NLL on a few
   validation items of a task (our reading of "lightweight proxy interventions").
+
+Fidelity to the authors' code (every difference, the options that reproduce the paper):
+docs/fidelity/skills.md.
 """
 
 from .basis import Basis, fit_basis

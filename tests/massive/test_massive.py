@@ -123,7 +123,7 @@ def test_zeroing_hurts_and_mean_setting_preserves_perplexity(neuron_plant):
 
 def test_result_round_trip_and_figures(mlp_bias_plant, tmp_path):
     result = massive_activations(mlp_bias_plant, PROMPTS, intervene=True, ppl_texts=PPL_TEXTS)
-    assert set(result.figures()) == {"massive_bars", "origin", "ppl_table"}
+    assert set(result.figures()) == {"massive_bars", "per_sequence", "origin", "ppl_table"}
     again = load_run(result.save(tmp_path / "run"))
     assert again.summary() == result.summary()
     assert (tmp_path / "run" / "figures" / "massive_bars.html").is_file()
