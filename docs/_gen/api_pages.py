@@ -55,7 +55,8 @@ def render(package: str) -> str:
              "(docs/_gen/api_pages.py).", ""]
     for name in module.__all__:
         lines += [f"## `{package}.{name}`", "", f"::: {object_path(package, name)}",
-                  "    options:", "      show_root_heading: false", "      heading_level: 3", ""]
+                  "    options:", "      show_root_heading: false", "      show_root_toc_entry: false",
+                  "      heading_level: 3", ""]
     return "\n".join(lines)
 
 
