@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 import sys
@@ -21,10 +22,17 @@ from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))  # document the checkout being built
-sys.path.insert(0, str(Path(__file__).parent))
 
-import api_pages  # noqa: E402
+
+def _checkout() -> None:
+    """Import this checkout's packages (not another editable install of steerlens) and the
+    generators beside this file. mkdocs restores `sys.path` after loading a hook, so this
+    runs in each event, before anything is imported."""
+    for path in (str(Path(__file__).parent), str(ROOT)):
+        if path in sys.path:
+            sys.path.remove(path)
+        sys.path.insert(0, path)
+
 
 log = logging.getLogger("mkdocs.plugins.steerlens")
 FIDELITY = re.compile(r"^<!-- fidelity ([\w-]+) -->$", re.M)
@@ -33,6 +41,13 @@ LINK = re.compile(r"\]\((?!https?:|#|/|\.\./)([^)]+)\)")
 
 @event_priority(100)  # before mkdocs-jupyter turns .ipynb files into pages
 def on_files(files, config):
+    _checkout()
+    import api_pages
+
+    for package in api_pages.PACKAGES:  # a package imported earlier from elsewhere would be documented wrongly
+        where = Path(importlib.import_module(package).__file__).resolve()
+        if ROOT not in where.parents:
+            log.warning("the API reference would document %s from %s, not from this checkout %s", package, where, ROOT)
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
         files.append(File(f"notebooks/{notebook.name}", src_dir=str(ROOT), dest_dir=config["site_dir"],
                           use_directory_urls=config["use_directory_urls"]))
@@ -43,6 +58,7 @@ def on_files(files, config):
 
 def on_page_markdown(markdown, page, config, files):
     if page.file.src_uri == "cli.md":
+        _checkout()
         from interp.cli.reference import render
 
         return render()
