@@ -148,7 +148,7 @@ def parse_alpha(text: str, what: str = "alpha") -> float:
 
 
 def parse_vector_spec(spec: str, default_alpha: float = 1.0) -> tuple[Path, list[int] | None, float]:
-    """'FILE[@LAYERS][:ALPHA]' -> (path, layers or None, alpha)."""
+    """`FILE[@LAYERS][:ALPHA]` -> (path, layers or None, alpha)."""
     match = _SPEC.match(spec.strip())
     if not match:
         raise ValueError(f"cannot read vector spec '{spec}': write FILE[@LAYERS][:ALPHA], e.g. v.safetensors@8,10:4")

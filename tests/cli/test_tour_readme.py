@@ -1,4 +1,5 @@
-"""The README's tour transcript lists every tour step, in the tour's order (it had drifted to 8 of 12)."""
+"""The documented tour transcript (docs/getting-started.md, "The tour"; it moved there from the README)
+lists every tour step, in the tour's order (it had drifted to 8 of 12)."""
 
 from pathlib import Path
 
@@ -8,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _transcript() -> list[str]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
     section = text.split("## The tour", 1)[1]
     return section.split("```\n", 2)[1].splitlines()  # the first code block of the section
 
@@ -25,8 +26,8 @@ def _rows(lines: list[str]) -> list[str]:
     return rows
 
 
-def test_readme_tour_transcript_lists_every_step_in_order():
+def test_documented_tour_transcript_lists_every_step_in_order():
     lines = _transcript()
     assert lines[0].startswith("steerlens quick tour of ")
-    assert _rows(lines) == list(tour_steps.STEPS), "README's tour transcript is stale: paste a fresh " \
+    assert _rows(lines) == list(tour_steps.STEPS), "docs/getting-started.md's tour transcript is stale: paste a fresh " \
                                                    "`steerlens tour --quick` output"
