@@ -99,6 +99,7 @@ class SAEAttachment:
     out_site: str  # where it writes (= site except for transcoders)
     use_error_term: bool = True
     _hooked: int = field(default=0, init=False)  # engine callbacks now on the SAE's hook points
+    _write_hooked: int = field(default=0, init=False)  # ... of them on recons / error / output
     _users: int = field(default=0, init=False)  # HookSets that installed the SAE's runners
     _runners: list = field(default_factory=list, init=False)
     _quiet: bool = field(default=False, init=False)
@@ -137,6 +138,8 @@ class SAEAttachment:
             return None
         x_in, acts = self._pending
         self._pending = None
+        if self.use_error_term and not self._changed and self._write_hooked == 0:
+            return None  # captures of the read sites only: the output is S itself, no decode needed
         x_out = self._feed(full, self.out_site)
         recons = self.sae.decode(acts)
         if self.use_error_term:
@@ -173,11 +176,14 @@ class SAEAttachment:
                 self._changed = True
             return new
         handle = getattr(self.sae, part).register_forward_hook(fn)
+        writes = part not in READ_PARTS
         self._hooked += 1
-        return _Handle(lambda: (handle.remove(), self._release_hook()))
+        self._write_hooked += writes
+        return _Handle(lambda: (handle.remove(), self._release_hook(writes)))
 
-    def _release_hook(self) -> None:
+    def _release_hook(self, writes: bool) -> None:
         self._hooked -= 1
+        self._write_hooked -= writes
 
     def install(self) -> list:
         """The SAE's read/write runners on the model, once for however many HookSets are
