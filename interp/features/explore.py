@@ -9,7 +9,9 @@ density and its top / bottom logit tokens (`interp.features.attribution.logit_ef
 Two passes over the prompts through the engine (`run_with_cache` of
 `<site>.hook_sae_acts_post`): the first keeps a running top-k, maximum and counts per
 feature, the second fills the histograms (bins from 0 to each feature's maximum) and the
-context windows. The decoder rows are kept so the page can export a feature as a steering
+context windows. The first `skip_first` positions of each prompt are left out (counted as
+not firing, shown with activation 0): the first token's residual is massive and an SAE's
+features fire on it whatever the text (Sun et al. 2024, massive activations). The decoder rows are kept so the page can export a feature as a steering
 vector (`interp.features.steer.decoder_vector` semantics) for the playground.
 """
 
@@ -36,10 +38,12 @@ class FeaturesConfig:
     logit_k: int = option(10, "top and bottom logit tokens per feature")
     features: str = option("all", "features to keep: 'all' or indices and ranges like 0-99,512")
     chunk: int = option(32, "prompts per engine call")
+    skip_first: int = option(1, "positions at the start of each prompt left out (the first token's residual "
+                             "is massive and SAEs fire on it regardless of content; 0 keeps every token)")
 
     def validate(self) -> None:
-        if min(self.top_k, self.bins, self.logit_k, self.chunk) < 1 or self.window < 0:
-            raise ValueError("--top-k, --bins, --logit-k and --chunk must be >= 1 and --window >= 0")
+        if min(self.top_k, self.bins, self.logit_k, self.chunk) < 1 or min(self.window, self.skip_first) < 0:
+            raise ValueError("--top-k, --bins, --logit-k and --chunk must be >= 1, --window and --skip-first >= 0")
 
     def feature_ids(self, d_sae: int) -> list[int]:
         """The selected feature indices; ValueError for a bad or out-of-range list."""
@@ -161,13 +165,16 @@ def explore_features(model, prompts: list[str], attachment, config: FeaturesConf
         out = []
         for i in range(len(rows)):
             real = cache.attention_mask[i].bool()
-            out.append((cache.input_ids[i][real], cache[name][i][real.to(cache[name].device)][:, index].float()))
+            acts = cache[name][i][real.to(cache[name].device)][:, index].float()
+            out.append((cache.input_ids[i][real], acts, config.skip_first))
         return out
 
     with meta.timed("top-k pass"):
         for n, rows in enumerate(chunks):
-            for r, (_, acts) in zip(rows, acts_of(rows)):
-                n_tokens += acts.shape[0]
+            for r, (_, acts, skip) in zip(rows, acts_of(rows)):
+                acts = acts.clone()
+                acts[:skip] = 0.0
+                n_tokens += max(acts.shape[0] - skip, 0)
                 fired = acts > 0
                 count += fired.sum(0)
                 total += acts.clamp_min(0).sum(0).double()
@@ -193,7 +200,9 @@ def explore_features(model, prompts: list[str], attachment, config: FeaturesConf
         wanted.setdefault(int(top_prompt[f, j]), []).append((int(f), int(j)))
     with meta.timed("context pass"):
         for n, rows in enumerate(chunks):
-            for r, (ids, acts) in zip(rows, acts_of(rows)):
+            for r, (ids, acts, skip) in zip(rows, acts_of(rows)):
+                acts = acts.clone()
+                acts[:skip] = 0.0
                 fired = acts > 0
                 bins = ((acts / hist_edges[:, -1]) * config.bins).long().clamp(0, config.bins - 1)  # [n, F]
                 hist_counts.scatter_add_(1, (bins * fired).T, fired.T.float())

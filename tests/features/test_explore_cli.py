@@ -3,6 +3,7 @@ the `steerlens sae ...` / `generate --sae` command line against the Python API."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -23,7 +24,8 @@ PROMPTS = ["hello world, again", "hi there", "abc", "the cat sat on the mat", "z
 def test_dashboards_equal_the_activations_they_summarise(tmp_path):
     model = tiny_model("llama")
     att = model.attach_sae(random_sae(64, SITE))
-    config = FeaturesConfig(top_k=4, window=3, bins=5, logit_k=3, features="0-9,40", chunk=4)
+    config = FeaturesConfig(top_k=4, window=3, bins=5, logit_k=3, features="0-9,40", chunk=4,
+                            skip_first=0)
     result = explore_features(model, PROMPTS, att, config)
     _, cache = model.run_with_cache(PROMPTS, [f"{SITE}.hook_sae_acts_post"])
     real = cache.attention_mask.bool()
@@ -51,6 +53,8 @@ def test_dashboards_equal_the_activations_they_summarise(tmp_path):
     torch.testing.assert_close(vector.vectors[1], att.sae.W_dec[40].detach(), rtol=0, atol=0)
     with pytest.raises(ValueError, match="out of range"):
         FeaturesConfig(features="0-200").feature_ids(96)
+    skipped = explore_features(model, PROMPTS, att, dataclasses.replace(config, skip_first=1))
+    assert skipped.n_tokens == result.n_tokens - len(PROMPTS) and not (skipped.top_pos == 0).any()
 
 
 @pytest.fixture
