@@ -11,7 +11,9 @@ same token batch:
 - sae-lens: `HookedSAETransformer` built from the same weights, `model(tokens)` (no SAE) vs
   `run_with_cache(tokens, names_filter=S.hook_sae_acts_post)` after `add_sae(sae, use_error_term=True)`.
 Prints the median wall time of each (after one warm-up), the capture / plain ratio per side,
-and the largest difference between the two sides' activations (asserted below 1e-3). Timings
+steerlens' capture of the bare site without an SAE (logits="all": what the engine's capture
+itself costs over `forward`) and its SAE capture keeping only the last logits, and the
+largest difference between the two sides' activations (asserted below 1e-3). Timings
 are not tests: nothing asserts a speed.
 """
 
@@ -90,8 +92,10 @@ def main() -> None:
 
     with torch.inference_mode():
         ours_plain = median_time(lambda: model.forward(batch), args.repeats, args.device)
+        ours_site = median_time(lambda: model.run_with_cache(batch, [site], logits="all"), args.repeats, args.device)
         model.attach_sae(sae)
         ours_capture = median_time(lambda: model.run_with_cache(batch, [name], logits="all"), args.repeats, args.device)
+        ours_last = median_time(lambda: model.run_with_cache(batch, [name], logits="last"), args.repeats, args.device)
         theirs_plain = median_time(lambda: tl(tokens), args.repeats, args.device)
         tl.add_sae(sae, use_error_term=True)
         theirs_capture = median_time(lambda: tl.run_with_cache(tokens, names_filter=name), args.repeats, args.device)
@@ -103,6 +107,8 @@ def main() -> None:
                "d_sae": args.d_sae, "batch": args.batch, "seq": args.seq,
                "steerlens_plain_s": ours_plain, "steerlens_capture_s": ours_capture,
                "steerlens_ratio": ours_capture / ours_plain,
+               "steerlens_site_no_sae_s": ours_site, "steerlens_site_no_sae_ratio": ours_site / ours_plain,
+               "steerlens_capture_last_logits_s": ours_last, "steerlens_last_ratio": ours_last / ours_plain,
                "saelens_plain_s": theirs_plain, "saelens_capture_s": theirs_capture,
                "saelens_ratio": theirs_capture / theirs_plain, "max_act_diff": diff}
     for key, value in numbers.items():
