@@ -111,9 +111,10 @@ class FeaturesResult(Result):
 
     def summary(self) -> dict:
         alive = int((self.density > 0).sum())
+        fired = self.density[self.density > 0]
         return {"sae_site": self.sae_site, "features": len(self.features), "alive": alive,
-                "prompts": len(self.prompts), "tokens": self.n_tokens,
-                "median_density": float(self.density.median()) if len(self.features) else 0.0}
+                "prompts": len(self.prompts), "tokens_read": self.n_tokens,
+                "median_density_alive": float(fired.median()) if len(fired) else 0.0}
 
     def figures(self) -> dict:
         from .figures import density_figure

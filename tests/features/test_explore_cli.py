@@ -90,7 +90,7 @@ def test_sae_commands_write_runs_and_vectors(tiny_llama_folder, sae_folder, tmp_
     assert main(["sae", "features", *common, "--prompts", str(prompts), "--top-k", "3", "--out",
                  str(tmp_path / "run"), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["features"] == 96 and summary["tokens"] > 0
+    assert summary["features"] == 96 and summary["tokens_read"] > 0
     assert isinstance(load_run(tmp_path / "run"), FeaturesResult)
     assert main(["sae", "logits", *common, "--feature", "2", "--k", "4", "--json"]) == 0
     logits = json.loads(capsys.readouterr().out)
