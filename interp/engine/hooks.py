@@ -224,6 +224,9 @@ class HookSet:
         try:
             for name, fns in grouped.items():
                 self._install(self.model.site(name), fns)
+            if self.model._sae_attachments():  # after the sites' own hooks: an SAE reads their result
+                from .sae_sites import install_saes
+                self._handles.extend(install_saes(self.model))
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -277,7 +280,11 @@ class HookSet:
                     x, changed = result, True
             return x if changed else None
 
-        if site.io == "output":
+        if site.io == "sae":  # a site of an attached SAE: the callback runs at its hook point
+            from .sae_sites import attachment_of
+            attachment, part = attachment_of(self.model, site.name)
+            self._handles.append(attachment.hook_part(part, run))
+        elif site.io == "output":
             def out_hook(mod, args, out):
                 full = out[0] if isinstance(out, tuple) else out
                 new = run(site.to_user(full))

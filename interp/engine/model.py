@@ -140,6 +140,24 @@ class Model:
         site = self.site(name)
         return site.module_path, site.io
 
+    # ---- SAEs as sites (interp.engine.sae_sites) --------------------------------------
+    def attach_sae(self, sae, site: str | None = None, *, use_error_term: bool = True):
+        """Attach a `sae_lens.SAE` (or a folder saved by sae-lens, or "release/sae_id") at its
+        `hook_name` (or `site`); adds the sites `<site>.hook_sae_*`. Returns the attachment,
+        a context manager that detaches it. See `interp.engine.sae_sites`."""
+        from .sae_sites import attach
+
+        return attach(self, sae, site, use_error_term=use_error_term)
+
+    def detach_sae(self, site: str | None = None) -> None:
+        """Detach the SAE at `site`, or every attached SAE when `site` is None."""
+        from .sae_sites import detach
+
+        detach(self, site)
+
+    def _sae_attachments(self) -> dict:
+        return self.__dict__.setdefault("_saes", {})
+
     def set_attn_implementation(self, name: str) -> None:
         """Switch attention kernels on the loaded model ("eager" enables pattern sites)."""
         if name not in ("eager", "sdpa", IMPL_NAME):

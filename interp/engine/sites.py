@@ -39,7 +39,8 @@ from torch import nn
 
 from ..arch.spec import ArchSpec, get_module, has_module
 
-Io = Literal["output", "input", "attn_scores", "attn_pattern", "norm_scale", "router", "selected", "expert_bias"]
+Io = Literal["output", "input", "attn_scores", "attn_pattern", "norm_scale", "router", "selected", "expert_bias",
+             "sae"]  # "sae": a site of an attached SAE (interp.engine.sae_sites)
 
 
 def has_key_axis(name: str) -> bool:
