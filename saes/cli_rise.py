@@ -4,6 +4,7 @@
     steerlens rise train --run DIR [--architecture topk] [--resume]                    # sae-lens SAETrainer
     steerlens rise analyze --run DIR [--json]          # diagnostics, behaviours, geometry, behaviour vectors
     steerlens rise steer --run DIR --behaviour reflection --alphas=-1.5,-1,0,1,1.5 [--json]
+    steerlens rise confidence --run DIR [--json]       # latent offset minimising answer entropy, confidence vector
     steerlens generate --model M --prompt "..." --vector DIR/vectors/reflection_layer12.safetensors:-4
 
 Each stage reads the run directory the previous one wrote. `analyze` and `steer` load the
@@ -31,6 +32,7 @@ COMMANDS = {
 def register(sub, common: argparse.ArgumentParser) -> None:
     from .analyze import AnalyzeConfig
     from .collect import CollectConfig
+    from .confidence import ConfidenceConfig
     from .steer import SteerConfig
     from .train import TrainConfig
 
@@ -66,6 +68,16 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     steer.add_argument("--problems", default=None, help="JSONL with 'question' and 'answer' (default: --n generated)")
     add_config_args(steer, SteerConfig)
     steer.set_defaults(func=cmd_steer)
+
+    conf = rsub.add_parser("confidence", parents=[common], help="confidence vector: a latent offset minimising "
+                           "answer entropy, and its dose-response",
+                           description="Adam over an offset of the SAE's latents at step-end tokens that minimises "
+                                       "the mean next-token entropy at the answer tokens of the run's traces; the "
+                                       "top latents' decoder mean is the confidence vector (saved under "
+                                       "<run>/vectors/), steered at step ends on held-out problems over --alphas.")
+    conf.add_argument("--run", required=True, help="run directory of `rise collect` + `rise train`")
+    add_config_args(conf, ConfidenceConfig)
+    conf.set_defaults(func=cmd_confidence)
 
 
 def _layers(text: str | None) -> list[int]:
@@ -158,3 +170,21 @@ def cmd_steer(args) -> int:
     result = steer(model, run, config, problems_file=args.problems, seed=args.seed, progress=show_progress(args))
     args.out = args.out or str(run / f"steer-{config.behaviour}-{config.mode}")
     return finish(result, args, "rise-steer")
+
+
+def cmd_confidence(args) -> int:
+    from .analyze import trained_layers
+    from .confidence import ConfidenceConfig
+    from .confidence_run import confidence
+
+    run = _run(args.run, f"run `steerlens rise collect --out {args.run}` first")
+    layers = trained_layers(run)  # these checks fail before loading the model
+    config = config_from_args(ConfidenceConfig, args)
+    config.validate()
+    if config.layer >= 0 and config.layer not in layers:
+        raise ValueError(f"--layer {config.layer} has no trained SAE in {run}; trained layers: {layers}")
+    check_out(args.out, "rise-confidence")
+    model = _model(args, run)
+    result = confidence(model, run, config, seed=args.seed, progress=show_progress(args))
+    args.out = args.out or str(run / "confidence")
+    return finish(result, args, "rise-confidence")
