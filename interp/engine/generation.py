@@ -33,6 +33,7 @@ from transformers import GenerationConfig
 from .edits import Edit
 from .hooks import GenerationPlan, HookFn, pad_left_of
 from .prefix import cache_kwarg, prefix_kv
+from .row_values import check_row_values
 from .shared_prefix import after_shared, check_generation_prefix, common_prefix_length, first_tokens, fits_window
 from .sites import ExpertSelection
 from .transfer import to_host, wait_for_copies
@@ -74,6 +75,7 @@ def generate(
     return_logits: bool = False,
     stop_at_eos: bool = True,
     rows: list[int] | None = None,
+    width: int | None = None,
     capture: Sequence[str] = (),
     shared_prefix: bool = False,
 ) -> Generation:
@@ -86,6 +88,8 @@ def generate(
         model.site(name)  # unknown sites fail here, before any work
     on_prefix = check_generation_prefix(edits, capture, use_cache, hooks) if shared_prefix else []
     batch = model._as_batch(prompts, chat)
+    if rows is None:  # a chunk's rows were checked against the whole batch (generation_batched)
+        check_row_values(edits, len(batch.texts), batch.input_ids.shape[1])
     tok = model.tokenizer
     eos = getattr(model.hf.generation_config, "eos_token_id", None) or tok.eos_token_id
     sample = temperature > 0
@@ -127,7 +131,7 @@ def generate(
         # (interp.engine.generation_batched), so donor-indexed edits such as Patch line up
         cache: dict = {}
         grabs = [(name, _last_of_prefill(cache, name)) for name in capture]
-        with model.hooks([*hooks, *grabs], edits, rows=rows, generation=plan):
+        with model.hooks([*hooks, *grabs], edits, rows=rows, generation=plan, width=width):
             out = model.hf.generate(
                 input_ids=ids.to(device),
                 attention_mask=mask.to(device),
