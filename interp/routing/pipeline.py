@@ -71,8 +71,11 @@ def _resume(out, fingerprint: dict) -> RoutingResult | None:
     names = {"model": "the model", "pairs": "the pairs", "chat": "--chat", "seed": "--seed", "bos": "--bos"}
     recorded = {**{k: fingerprint.get(k) for k in PROVENANCE}, "bos": "default",  # runs made before
                 **old.fingerprint}  # the fingerprint held --bos used the default
+    changed = [k for k in fingerprint if k != "options" and recorded.get(k) != fingerprint[k]]
+    if "pairs" in changed and "token_ids_sha256" in changed:  # other pairs: other token ids, said once
+        changed.remove("token_ids_sha256")
     differs = [names[k] if k in ("model", "pairs") else f"{names.get(k, k)} {_shown(recorded.get(k))} (this call: "
-               f"{_shown(fingerprint[k])})" for k in fingerprint if k != "options" and recorded.get(k) != fingerprint[k]]
+               f"{_shown(fingerprint[k])})" for k in changed]
     # an option a run's fingerprint lacks was added (or, like --classifier, first fingerprinted) after
     # the run was made: its steps were computed as with the option's default
     options = {**{f.name: field_default(f) for f in dataclasses.fields(RoutingConfig)},
