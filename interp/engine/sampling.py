@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 
 SAMPLING = ("neutral", "model")
 
-# knob -> its "off" value (transformers' logits processors skip these values)
+# knob -> its "off" value (transformers' logits processors skip these values); the warpers
+# (top_k ... eta_cutoff) act only when sampling, so they are set only then (transformers warns
+# about sampling flags on a greedy call)
+WARPERS = ("top_k", "typical_p", "epsilon_cutoff", "eta_cutoff")
 NEUTRAL = {
     "top_k": 0,
     "typical_p": 1.0,
@@ -70,7 +73,8 @@ def decoding_config(sampling: str, temperature: float, top_p: float | None, **fi
         knobs["temperature"] = temperature
     if sampling == "neutral":
         known = vars(GenerationConfig())  # transformers releases differ in which knobs exist
-        knobs.update({k: v for k, v in NEUTRAL.items() if k in known})
+        knobs.update({k: v for k, v in NEUTRAL.items() if k in known and (sample or k not in WARPERS)
+                      and not (k == "min_length" and fixed.get("min_new_tokens"))})  # min_new_tokens wins
         if sample:
             knobs["top_p"] = 1.0 if top_p is None else top_p
     elif top_p is not None and sample:

@@ -133,3 +133,27 @@ def test_mask_that_does_not_cover_the_batch_is_refused_before_any_pass(model):
             model.run_with_cache(PROMPTS, sites=[READ], edits=[edit], batch_size=1)
         with pytest.raises(ValueError, match=words):
             model.generate(PROMPTS, edits=[edit], batch_size=2, max_new_tokens=2)
+
+
+def test_the_reported_case_one_real_token_per_row_at_batch_one_and_nine_prompts(model):
+    """The bug report: a [rows, P] mask marking one real token per row raised 'expanded size' once
+    the batch was split (batch_size=1, or 9 prompts at the CPU default of 8)."""
+    texts = [f"prompt {'x' * (i % 4)} number {i}" for i in range(9)]
+    batch = model.tokenize(texts)
+    mask = torch.zeros_like(batch.attention_mask, dtype=torch.bool)
+    mask[torch.arange(9), batch.input_ids.shape[1] - 3] = True  # the third token from the end of each row
+    edit = Add(SITE, vector=torch.ones(model.d_model), alpha=6.0, positions=mask)
+    one, whole = model.run_with_cache(texts, sites=[READ], edits=[edit], batch_size=9)
+    for size in (1, None):
+        logits, cache = model.run_with_cache(texts, sites=[READ], edits=[edit], batch_size=size)
+        torch.testing.assert_close(logits, one, atol=1e-4, rtol=1e-4)
+        real = whole.attention_mask.bool()
+        torch.testing.assert_close(cache[READ][real], whole[READ][real], atol=1e-4, rtol=1e-4)
+    two = model.tokenize(texts[:2])
+    mask = torch.zeros_like(two.attention_mask, dtype=torch.bool)
+    mask[:, -3] = True
+    edit = Add(SITE, vector=torch.ones(model.d_model), alpha=6.0, positions=mask)
+    kwargs = dict(edits=[edit], max_new_tokens=3, stop_at_eos=False, return_logits=True)
+    split, together = model.generate(texts[:2], **kwargs, batch_size=1), model.generate(texts[:2], **kwargs)
+    assert torch.equal(split.sequences, together.sequences)
+    torch.testing.assert_close(split.logits, together.logits, atol=1e-4, rtol=1e-4)
