@@ -51,6 +51,25 @@ class Context:
             torch.cuda.empty_cache()
 
 
+def preload() -> float:
+    """Import everything the parts use (seconds taken), so no part's budget pays for imports."""
+    start = time.perf_counter()
+    import importlib
+
+    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    for file in CONFIGS.glob("*.json"):
+        model_type = json.loads(file.read_text())["model_type"]
+        AutoModelForCausalLM._model_mapping[type(AutoConfig.for_model(model_type))]  # imports the modeling module
+        assert model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    for module in ("interp.engine.model", "interp.engine.store", "interp.engine.edits", "interp.routing.screen",
+                   "interp.routing.screen.naive", "interp.routing.pairs", "interp.experts.behaviour",
+                   "interp.engine.experts", "tiny"):
+        importlib.import_module(module)
+    return time.perf_counter() - start
+
+
 def build(ctx: Context, name: str, dtype: torch.dtype):
     """A steerlens `Model` with random weights shaped by `gpu_configs/<name>.json`, made on the
     device (kept in `ctx.models` for the parts after this one)."""
