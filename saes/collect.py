@@ -27,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.engine.files import save_safetensors
+from interp.engine.provenance import ids_sha256, provenance
 from interp.engine.store import ActivationStore, open_or_create, prompts_hash, write_json_atomic
 from interp.engine.tokens import pad_rows
 from interp.runs.config import option
@@ -97,9 +98,12 @@ def collect(model, config: CollectConfig, out: str | Path, *, problems_file: str
     traces = _load_or_build(model, config, out, problems_file, chat, judge, seed, progress)
     texts = [t.text for t in traces]
     encoded = [step_end_tokens(model.tokenizer, t.text, t.steps, add_special_tokens=not chat) for t in traces]
-    header = {"sites": sites, "positions": "step_ends", "model": model.info.get("spec"),
-              "model_sha256": model.info.get("sha256"), "chat": chat, "n_prompts": len(traces),
-              "prompts_sha256": prompts_hash(texts), "dtype": "float32", "separator": config.separator}
+    header = {"sites": sites, "positions": "step_ends", "chat": chat, "n_prompts": len(traces),
+              "prompts_sha256": prompts_hash(texts), "separator": config.separator,
+              # model, dtypes, BOS policy, chat template, truncation and the ids actually run: a resume that
+              # differs is refused, naming the field (`interp.engine.provenance`)
+              **provenance(model, chat=chat, dtype=torch.float32, truncation=config.max_tokens),
+              "token_ids_sha256": ids_sha256(ids for ids, *_ in encoded)}
     index = open_or_create(out / STORE, header)
     done = {i for shard in index["shards"] for i in shard["prompts"]}
     todo = sorted((i for i in range(len(traces)) if i not in done), key=lambda i: -len(encoded[i][0]))

@@ -39,6 +39,7 @@ from sae_lens.training.prefetch import PrefetchingIterator
 from sae_lens.training.sae_trainer import SAETrainer
 
 from interp.engine.files import save_safetensors
+from interp.engine.provenance import check_provenance, of_header
 from interp.engine.store import ActivationStore
 from interp.runs.config import option
 
@@ -115,8 +116,9 @@ def train_layer(store_path: str | Path, site: str, out: str | Path, config: Trai
     latest = latest_checkpoint(checkpoints)
     if (latest is not None or (out / "cfg.json").exists()) and not resume:
         raise ValueError(f"{out} already holds SAE training; pass --resume to continue it or choose another --run")
+    data = {**of_header(store.index), "site": site}  # what made the activations this SAE reads
     if latest is not None:
-        _check_same_training(json.loads((latest / "trainer.json").read_text()), config, seed, out)
+        _check_same_training(json.loads((latest / "trainer.json").read_text()), config, seed, out, data)
     d_in = int(next(iter(store.shards()))[site].shape[1])
     torch.manual_seed(seed)
     sae = _sae(config, d_in, site)
@@ -135,7 +137,7 @@ def train_layer(store_path: str | Path, site: str, out: str | Path, config: Trai
     feed = Timed(_stop(prefetch, stop_after))
     trainer.data_provider = feed
     _record_curve(trainer, curve, every=max(1, config.steps // 200))
-    recorded = {**asdict(config), "seed": seed}
+    recorded = {**asdict(config), "seed": seed, "data": data}
     trainer.save_checkpoint_fn = lambda checkpoint_path: _save_checkpoint(trainer, checkpoints, curve, recorded)
     trainer.cfg.total_training_samples = config.steps * config.batch_size
     try:
@@ -246,12 +248,15 @@ def _save_checkpoint(trainer: SAETrainer, folder: Path, curve: list[dict], recor
     os.replace(tmp, final)
 
 
-def _check_same_training(state: dict, config: TrainConfig, seed: int, out: Path) -> None:
+def _check_same_training(state: dict, config: TrainConfig, seed: int, out: Path, data: dict) -> None:
     """ValueError naming the flags to pass when a resume asks for other settings than the
-    checkpoint was trained with (a resume must continue the same schedule)."""
+    checkpoint was trained with (a resume must continue the same schedule), or naming the
+    field of the activations' provenance (store, site) that differs."""
     recorded = state.get("config")
     if recorded is None:  # checkpoints written before settings were recorded
         return
+    if "data" in recorded:
+        check_provenance(recorded["data"], data, f"{out} (its activations)")
     wanted = {**asdict(config), "seed": seed}
     differs = [k for k in wanted if k in recorded and recorded[k] != wanted[k]]
     if differs:

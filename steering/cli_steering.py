@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from interp.cli.common import load_model, read_prompt_file
+from interp.engine.sampling import SAMPLING, describe
 
 from .apply import POSITIONS, VectorUse, ablation_edits, parse_alpha, parse_layers, parse_vector_spec, steering_edits
 from .vectors import SteeringVector
@@ -126,7 +127,12 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     source.add_argument("--prompts", default=None, help="prompt file: one per line, or JSONL with 'text'")
     gen.add_argument("--max-new-tokens", type=int, default=64, help="tokens to generate (default: 64)")
     gen.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default: 0)")
-    gen.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (default: 1.0)")
+    gen.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (default: none, the whole "
+                     "distribution)")
+    gen.add_argument("--sampling", choices=SAMPLING, default="neutral",
+                     help="neutral: plain softmax(logits / temperature), top-k, min-p, penalties and token bans off; "
+                          "model: the checkpoint's generation_config.json decides every knob not given here "
+                          "(default: neutral)")
     gen.add_argument("--compare", action="store_true", help="also generate unsteered (same seed), side by side")
     for option in GENERATE_OPTIONS:
         option.add_arguments(gen)
@@ -138,14 +144,15 @@ def cmd_generate(args) -> int:
         raise ValueError("--prompt is empty; pass some text")
     if args.max_new_tokens < 1:
         raise ValueError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
-    if args.temperature < 0 or not 0 < args.top_p <= 1:
+    if args.temperature < 0 or (args.top_p is not None and not 0 < args.top_p <= 1):
         raise ValueError("--temperature must be >= 0 and --top-p in (0, 1]")
     prompts = [args.prompt] if args.prompt is not None else read_prompt_file(args.prompts)
     prepared = [(option, option.prepare(args)) for option in GENERATE_OPTIONS]
     model = load_model(args)
     edits = [edit for option, state in prepared for edit in option.edits(model, state, args)]
     settings = dict(chat=args.chat, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                    top_p=args.top_p)
+                    top_p=args.top_p, sampling=args.sampling)
+    how = describe(args.sampling, args.temperature, args.top_p, model.hf.generation_config)
     stream = len(prompts) == 1 and not args.json and not args.compare
     unsteered = None
     if args.compare:
@@ -156,7 +163,7 @@ def cmd_generate(args) -> int:
         print()
     if args.json:
         records = [{"prompt": p, "steered": s, **({"unsteered": unsteered.texts[i]} if unsteered else {}),
-                    "tokens_per_s": round(steered.tokens_per_s, 2)} for i, (p, s) in enumerate(zip(prompts, steered.texts))]
+                    "tokens_per_s": round(steered.tokens_per_s, 2), "sampling": how} for i, (p, s) in enumerate(zip(prompts, steered.texts))]
         print(json.dumps(records[0] if args.prompt is not None else records))
     elif args.compare:
         for prompt, plain, steer in zip(prompts, unsteered.texts, steered.texts):
@@ -165,7 +172,7 @@ def cmd_generate(args) -> int:
         for prompt, text in zip(prompts, steered.texts):
             print(f"### {prompt}\n{text}\n")
     if not args.json:
-        print(f"[{len(edits)} edits, {steered.tokens_per_s:.1f} tokens/s]", file=sys.stderr)
+        print(f"[{len(edits)} edits, {steered.tokens_per_s:.1f} tokens/s; {how}]", file=sys.stderr)
     return 0
 
 

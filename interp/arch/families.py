@@ -44,6 +44,8 @@ FAMILIES: tuple[ArchSpec, ...] = (
         ln2="ln_2",
         norm_kind="layer",
         conv1d=True,
+        # HF's GPT2Attention splits c_attn into n_head heads of n_embd / n_head for q, k and v
+        ignores=("num_key_value_heads", "head_dim", "v_head_dim", "rms_norm_eps", "final_logit_softcapping"),
     ),
     ArchSpec("phi3", ("phi3",), q_proj=None, k_proj=None, v_proj=None, qkv_proj="qkv_proj"),
     ArchSpec(

@@ -55,48 +55,54 @@ class ArchSpec:
     router: str | None = None
     experts: str | None = None
     moe: bool = False
+    # config attributes this family's HF code never reads: a stray one in a config (a GPT-2
+    # config carrying num_key_value_heads) must not change the shapes the engine reports
+    ignores: tuple[str, ...] = ()
     notes: str = ""
 
     # ---- configuration readers -------------------------------------------------------
+    def _get(self, config, name: str):
+        """`config.name`, or None when absent or when this family's HF code ignores it."""
+        return None if name in self.ignores else getattr(config, name, None)
+
+    def _first(self, config, *names: str):
+        for name in names:
+            value = self._get(config, name)
+            if value is not None:
+                return value
+        raise AttributeError(f"config {type(config).__name__} has none of {names}")
+
     def n_layers(self, config) -> int:
-        return int(_first(config, "num_hidden_layers", "n_layer"))
+        return int(self._first(config, "num_hidden_layers", "n_layer"))
 
     def n_heads(self, config) -> int:
-        return int(_first(config, "num_attention_heads", "n_head"))
+        return int(self._first(config, "num_attention_heads", "n_head"))
 
     def n_kv_heads(self, config) -> int:
-        kv = getattr(config, "num_key_value_heads", None)
+        kv = self._get(config, "num_key_value_heads")
         return int(kv) if kv else self.n_heads(config)
 
     def d_model(self, config) -> int:
-        return int(_first(config, "hidden_size", "n_embd"))
+        return int(self._first(config, "hidden_size", "n_embd"))
 
     def d_head(self, config) -> int:
         """Width of one head's slice of the o_proj input (DeepSeek MLA: v_head_dim)."""
         for name in ("v_head_dim", "head_dim"):
-            value = getattr(config, name, None)
+            value = self._get(config, name)
             if value:
                 return int(value)
         return self.d_model(config) // self.n_heads(config)
 
     def d_head_qk(self, config) -> int:
-        value = getattr(config, "head_dim", None)
+        value = self._get(config, "head_dim")
         return int(value) if value else self.d_model(config) // self.n_heads(config)
 
     def norm_eps(self, config) -> float:
-        return float(_first(config, "rms_norm_eps", "layer_norm_epsilon", "layer_norm_eps"))
+        return float(self._first(config, "rms_norm_eps", "layer_norm_epsilon", "layer_norm_eps"))
 
     def final_logit_softcap(self, config) -> float | None:
-        value = getattr(config, "final_logit_softcapping", None)
+        value = self._get(config, "final_logit_softcapping")
         return float(value) if value else None
-
-
-def _first(config, *names: str):
-    for name in names:
-        value = getattr(config, name, None)
-        if value is not None:
-            return value
-    raise AttributeError(f"config {type(config).__name__} has none of {names}")
 
 
 def get_module(root: nn.Module, path: str) -> nn.Module:

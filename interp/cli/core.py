@@ -36,8 +36,9 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     trace.add_argument("--positions", default="all",
                        help="'all', 'last' or comma-separated ints (negative from the end) (default: all)")
     trace.add_argument("--resume", action="store_true",
-                       help="continue an interrupted trace in --out (same prompts, sites and batch size); "
-                            "without it an existing store there is refused")
+                       help="continue an interrupted trace in --out (same prompts, sites, batch size, model, "
+                            "dtype, --bos and --chat template: a store made otherwise is refused, naming what "
+                            "differs); without it an existing store there is refused")
     trace.set_defaults(func=cmd_trace)
 
 

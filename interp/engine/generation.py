@@ -5,9 +5,15 @@ length, the left pads of each row, the tokens fed so far), so position specs suc
 "prompt", "generated" and "last" mean the same thing in prefill and in each later step,
 with or without the KV cache, for one prompt, equal lengths or a padded batch. Note that
 "generated" leaves the first new token unsteered (it is predicted at the last prompt
-position); "last+generated" steers from the first new token on. Decoding settings come only from the arguments here (a fresh
-`GenerationConfig`), not from whatever defaults a checkpoint ships, so runs are
-reproducible: greedy unless `temperature > 0`, and `seed` fixes sampling. With
+position); "last+generated" steers from the first new token on.
+
+Decoding settings come only from the arguments here, not from whatever a checkpoint ships
+nor from transformers' defaults (`interp.engine.sampling`: top-k, min-p, typical-p,
+penalties and token bans are set off explicitly), so runs are reproducible: greedy unless
+`temperature > 0`, then plain sampling from softmax(logits / temperature) (cut by `top_p`
+when given), and `seed` fixes it (`torch.manual_seed`, the global generator transformers
+samples from). `sampling="model"` opts into the checkpoint's `generation_config.json`
+for every knob not given here. With
 `stop_at_eos=False` the EOS token is masked so exactly `max_new_tokens` come out (the
 returned logits are the raw ones, before that mask).
 
@@ -28,11 +34,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
-from transformers import GenerationConfig
 
 from .edits import Edit
 from .hooks import GenerationPlan, HookFn, pad_left_of
 from .prefix import cache_kwarg, prefix_kv
+from .row_values import check_row_values
+from .sampling import check_sampling, decoding_config, neutral_model_config
 from .shared_prefix import after_shared, check_generation_prefix, common_prefix_length, first_tokens, fits_window
 from .sites import ExpertSelection
 from .transfer import to_host, wait_for_copies
@@ -67,34 +74,33 @@ def generate(
     chat: bool = False,
     max_new_tokens: int = 32,
     temperature: float = 0.0,
-    top_p: float = 1.0,
+    top_p: float | None = None,
+    sampling: str = "neutral",
     seed: int | None = None,
     use_cache: bool = True,
     streamer=None,
     return_logits: bool = False,
     stop_at_eos: bool = True,
     rows: list[int] | None = None,
+    width: int | None = None,
     capture: Sequence[str] = (),
     shared_prefix: bool = False,
 ) -> Generation:
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    check_sampling(sampling, temperature, top_p)
     capture = [capture] if isinstance(capture, str) else list(capture)
     for name in capture:
         model.site(name)  # unknown sites fail here, before any work
     on_prefix = check_generation_prefix(edits, capture, use_cache, hooks) if shared_prefix else []
     batch = model._as_batch(prompts, chat)
+    if rows is None:  # a chunk's rows were checked against the whole batch (generation_batched)
+        check_row_values(edits, len(batch.texts), batch.input_ids.shape[1])
     tok = model.tokenizer
     eos = getattr(model.hf.generation_config, "eos_token_id", None) or tok.eos_token_id
-    sample = temperature > 0
-    config = GenerationConfig(
+    config = decoding_config(
+        sampling, temperature, top_p,
         max_new_tokens=max_new_tokens,
-        do_sample=sample,
-        temperature=temperature if sample else None,
-        top_p=top_p if sample else None,
-        top_k=None,
         pad_token_id=tok.pad_token_id,
         eos_token_id=eos,
         min_new_tokens=None if stop_at_eos else max_new_tokens,  # masks EOS: exactly max_new_tokens
@@ -110,8 +116,8 @@ def generate(
     # transformers fills every unset option from the checkpoint's generation_config
     # (repetition penalties, top_k, ...); swap in a neutral one so only our options apply.
     shipped = model.hf.generation_config
-    model.hf.generation_config = GenerationConfig(
-        bos_token_id=shipped.bos_token_id, eos_token_id=eos, pad_token_id=tok.pad_token_id)
+    if sampling == "neutral":
+        model.hf.generation_config = neutral_model_config(shipped, eos, tok.pad_token_id)
     try:
         ids, mask, kv = batch.input_ids, batch.attention_mask, {}
         plan = GenerationPlan(prompt_len, pad_left_of(mask).to(device))
@@ -127,7 +133,7 @@ def generate(
         # (interp.engine.generation_batched), so donor-indexed edits such as Patch line up
         cache: dict = {}
         grabs = [(name, _last_of_prefill(cache, name)) for name in capture]
-        with model.hooks([*hooks, *grabs], edits, rows=rows, generation=plan):
+        with model.hooks([*hooks, *grabs], edits, rows=rows, generation=plan, width=width):
             out = model.hf.generate(
                 input_ids=ids.to(device),
                 attention_mask=mask.to(device),

@@ -22,6 +22,7 @@ import torch
 
 from .batching import resolve_batch_size, run_batched
 from .generation import Generation, generate
+from .row_values import check_row_values
 from .cache import left_pad
 from .sites import ExpertSelection, has_key_axis
 
@@ -31,13 +32,15 @@ def generate_batched(model, prompts, *, batch_size: int | str | None = "auto", c
     """`generate` over chunks of at most `batch_size` prompts ("auto": 64 on accelerators, 8
     on CPU, halved on out-of-memory); same arguments and result as `generate`. `progress`
     shows a bar over prompts (a string labels it)."""
-    if "rows" in kwargs:
-        raise ValueError("generate_batched assigns rows itself; drop rows=")
+    if "rows" in kwargs or "width" in kwargs:
+        raise ValueError("generate_batched assigns rows and width itself; drop rows= / width=")
     batch = model._as_batch(prompts, chat)
+    width = batch.input_ids.shape[1]
+    check_row_values(kwargs.get("edits", ()), len(batch.texts), width)
     size = resolve_batch_size(batch_size, model.device)
 
-    def one(rows: list[int]) -> Generation:
-        return generate(model, batch.select(rows), rows=rows, **kwargs)
+    def one(rows: list[int]) -> Generation:  # bool masks and per-row values follow their rows
+        return generate(model, batch.select(rows), rows=rows, width=width, **kwargs)
 
     parts = run_batched(batch.lengths, one, size, progress=progress)
     return merge_generations(parts, batch.input_ids.shape[1], model.tokenizer.pad_token_id or 0, batch.texts)

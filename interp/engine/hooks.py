@@ -11,7 +11,15 @@ Positions are counted over real tokens: 0 is the first non-pad token of each row
 negative indices count back from the end of the prompt. Position specs accepted
 everywhere: "all" (every real token), "prompt", "generated", "last" (last prompt token),
 "last+generated" (the last prompt token and every generated one), a sequence of ints, or a
-bool tensor [batch, padded_len] over padded positions.
+bool tensor [rows, W (+ T)] over padded positions.
+
+A bool mask is laid out like the caller's whole batch: one row per prompt (or one row for
+all), columns the whole batch left-padded to its widest prompt W, as `model.tokenize(prompts)`
+and `run_with_cache(positions="all")` lay them out, optionally followed by T columns for
+generated tokens (missing columns count as False). When the engine runs the prompts in
+chunks (length-sorted, halved on out-of-memory) each chunk is re-padded to its own widest
+prompt w; the engine picks the chunk's rows of the mask and shifts its columns by W - w,
+so the mask selects the same tokens whatever the chunking (`ForwardState.width`).
 
 Which generated tokens does `"generated"` steer? A generated token's position is edited when
 that token is fed back in, so `"generated"` changes tokens 2, 3, ... of the continuation and
@@ -112,6 +120,7 @@ class ForwardState:
     rows: list[int] | None = None  # caller's row index of each batch row (batches are length-sorted)
     generation: GenerationPlan | None = None  # set by generate: the engine counts positions
     input_ids: torch.Tensor | None = None  # [b, seq_len] token ids of this pass (None for inputs_embeds)
+    width: int | None = None  # padded prompt width W of the caller's whole batch (bool masks' layout); None: this pass's
 
     def row_index(self, device) -> torch.Tensor:  # [b]
         if self.rows is None:
@@ -142,10 +151,7 @@ class ForwardState:
         valid = real >= 0
         end = self.prompt_end()
         if isinstance(positions, torch.Tensor):
-            full = positions.to(device=device, dtype=torch.bool)
-            if full.shape[-1] < self.offset + self.seq_len:
-                full = torch.nn.functional.pad(full, (0, self.offset + self.seq_len - full.shape[-1]))
-            return full[:, self.offset : self.offset + self.seq_len].expand(self.batch, -1) & valid
+            return self._rows_of_mask(positions, device) & valid
         if isinstance(positions, str):
             if positions == "all":
                 return valid
@@ -164,6 +170,21 @@ class ForwardState:
             target = index + n_prompt if index < 0 else torch.full_like(n_prompt, index)
             mask |= real == target
         return mask & valid
+
+    def _rows_of_mask(self, positions: torch.Tensor, device) -> torch.Tensor:
+        """A bool mask over the caller's whole batch ([rows or 1, W (+ T)]) cut to this pass:
+        this pass's rows, and the columns of its own padded layout (shifted by W - w)."""
+        full = positions.to(device=device, dtype=torch.bool)
+        if full.ndim != 2:
+            raise ValueError(f"a positions mask is bool [rows, padded width], got shape {tuple(full.shape)}")
+        if full.shape[0] != 1:
+            full = full[self.row_index(device)]
+        shift = max(self.width - self.prompt_end(), 0) if self.width is not None else 0
+        start = self.offset + shift
+        stop = start + self.seq_len
+        if full.shape[1] < stop:
+            full = torch.nn.functional.pad(full, (0, stop - full.shape[1]))
+        return full[:, start:stop].expand(self.batch, -1)
 
 
 @dataclass
@@ -192,7 +213,8 @@ class HookSet:
 
     `prompt_len` (padded) tells the engine where the prompt ends during generation; left
     None, every position of a pass counts as prompt. `rows` maps batch rows back to the
-    caller's prompt order when batches were length-sorted (edits such as `Patch` need it).
+    caller's prompt order when batches were length-sorted (edits such as `Patch` need it), and
+    `width` is the caller's whole batch's padded prompt width (bool position masks' layout).
     `generation` (set by `generate`) makes the engine count positions itself across the
     prefill and decode passes; its `prompt_len` then is the prompt length.
     """
@@ -202,13 +224,14 @@ class HookSet:
     prompt_len: int | None = None
     rows: list[int] | None = None
     generation: GenerationPlan | None = None
+    width: int | None = None
     state: ForwardState = field(init=False)
     _handles: list = field(init=False, default_factory=list)
     _attn: list = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         prompt_len = self.generation.prompt_len if self.generation is not None else self.prompt_len
-        self.state = ForwardState(prompt_len=prompt_len, rows=self.rows, generation=self.generation)
+        self.state = ForwardState(prompt_len=prompt_len, rows=self.rows, generation=self.generation, width=self.width)
         for name, fn in self.hooks:  # validate everything before touching the model
             self.model.site(name)
             if not callable(fn):

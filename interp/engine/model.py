@@ -29,6 +29,7 @@ from .placement import gather_device, input_device
 from .partial import forward_from_layer
 from .prefix import prefix_kv
 from .resume import StartAt, check_start, run_from
+from .row_values import check_row_values
 from .shared_prefix import after_shared, check_shared_prefix, common_prefix_length, first_tokens, fits_window
 from .skipping import SkipLayers, layers_after
 from .transfer import to_host, wait_for_copies
@@ -205,9 +206,10 @@ class Model:
     # ---- running --------------------------------------------------------------------
     def hooks(self, hooks: Sequence[tuple[str, HookFn]] = (), edits: Sequence[Edit] = (),
               prompt_len: int | None = None, rows: list[int] | None = None,
-              generation: GenerationPlan | None = None) -> HookSet:
-        """Context manager installing edits (first) and hooks on the model."""
-        return HookSet(self, [e.as_hook() for e in edits] + list(hooks), prompt_len, rows, generation)
+              generation: GenerationPlan | None = None, width: int | None = None) -> HookSet:
+        """Context manager installing edits (first) and hooks on the model. `rows` and `width`:
+        this batch's rows in the caller's batch and that batch's padded width (`HookSet`)."""
+        return HookSet(self, [e.as_hook() for e in edits] + list(hooks), prompt_len, rows, generation, width)
 
     def _forward(self, batch: TokenBatch, keep: int = 0) -> torch.Tensor:
         """Logits [b, P, vocab], or [b, keep, vocab] of the last `keep` columns when keep > 0
@@ -282,6 +284,8 @@ class Model:
                 shared = common_prefix_length(batch, keep)
             if shared:
                 kv = prefix_kv(self, [first_tokens(batch, shared)], edits=edits)
+        width = batch.input_ids.shape[1]
+        check_row_values(edits, len(batch.texts), width)
         size = resolve_batch_size(batch_size, self.device)
         # a model split by device_map: captures kept on the accelerator gather on one device
         gather = gather_device(self.hf) if getattr(self.hf, "hf_device_map", None) and not to_cpu else None
@@ -293,12 +297,12 @@ class Model:
             after = (after_shared(sub, shared, self.tokenizer.pad_token_id or 0), shared,
                      kv.cache([0] * len(rows), shared)) if shared else None
             if start is not None:
-                out = run_from(self, start, sub, rows, grabs, edits, keep, low, store, positions, after)
+                out = run_from(self, start, sub, rows, grabs, edits, keep, low, store, positions, after, width)
             elif after is not None:
                 out = forward_from_layer(self, after[0], 0, None, edits, grabs, logits_to_keep=keep, prefix=after[2],
                                          rows=rows, skip_above=above)
             else:  # without logits, layers above the highest captured site are not run
-                with SkipLayers(self, whole=above) if above else nullcontext(), self.hooks(grabs, edits, rows=rows):
+                with SkipLayers(self, whole=above) if above else nullcontext(), self.hooks(grabs, edits, rows=rows, width=width):
                     out = self._forward(sub, keep)
             kept = None
             if logits == "last":

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 def forward_from_layer(model: "Model", batch: "TokenBatch", layer: int, resid_pre: torch.Tensor | None,
                        edits: Sequence[Edit] = (), hooks: Sequence[tuple[str, HookFn]] = (), *,
                        logits_to_keep: int = 0, prefix=None, rows: list[int] | None = None,
-                       skip_above: Sequence[int] = ()) -> torch.Tensor:
+                       skip_above: Sequence[int] = (), width: int | None = None) -> torch.Tensor:
     """Logits [b, S or logits_to_keep, vocab] of `batch` [b, S] run from decoder layer `layer`.
 
     `resid_pre` [b, S, d_model] is `blocks.{layer}.hook_resid_pre` on `batch`'s left-padded
@@ -47,7 +47,8 @@ def forward_from_layer(model: "Model", batch: "TokenBatch", layer: int, resid_pr
     pads sit between prefix and suffix), positions count from P, and position masks and
     values of edits are laid out over [b, P + S] (the engine's layout for passes after a
     cache; give bool masks, not position words or ints, which assume left padding only).
-    `rows`: each row's index in the caller's larger batch (donor-indexed edits line up).
+    `rows`: each row's index in the caller's larger batch (donor-indexed edits line up), and
+    `width` that batch's padded width (bool position masks laid out over it; see `hooks`).
     `resid_pre=None` (layer 0 only): run from the embedding, e.g. a whole pass after `prefix`.
     `skip_above`: layers above everything the caller reads, not run (their outputs unused).
     Raises ValueError for a layer out of range or a residual of the wrong shape.
@@ -68,7 +69,7 @@ def forward_from_layer(model: "Model", batch: "TokenBatch", layer: int, resid_pr
     mask, positions = after_prefix(model, batch, prefix, kwargs)
     start = [] if resid_pre is None else [(f"blocks.{layer}.hook_resid_pre", set_resid)]
     with SkipLayers(model, whole=[*range(layer), *skip_above], allow_cache=prefix is not None), \
-            model.hooks([*start, *hooks], edits, rows=rows):
+            model.hooks([*start, *hooks], edits, rows=rows, width=width):
         out = model.hf(input_ids=batch.input_ids.to(device), attention_mask=mask.to(device),
                        position_ids=positions.to(device), **kwargs)
     return out.logits

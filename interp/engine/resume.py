@@ -71,7 +71,8 @@ def check_start(model: "Model", start: StartAt, batch: "TokenBatch", sites: Sequ
 
 
 def run_from(model: "Model", start: StartAt, sub: "TokenBatch", rows: list[int], grabs, edits: Sequence[Edit],
-             keep: int, low: Sequence[str], store: dict, positions, shared=None) -> torch.Tensor:
+             keep: int, low: Sequence[str], store: dict, positions, shared=None,
+             full_width: int | None = None) -> torch.Tensor:
     """Logits of the rows `rows` of the run (their batch `sub`, left-padded to its own width),
     from the start layer on; fills `store` with the low sites' clean values. `shared`:
     (tokens after the shared prefix of `sub`, prefix length P, its KV cache) to run only
@@ -80,7 +81,7 @@ def run_from(model: "Model", start: StartAt, sub: "TokenBatch", rows: list[int],
     resid = start.clean[start.resid_site][rows][:, -width:]
     if shared is None:
         logits = forward_from_layer(model, sub, start.layer, resid, edits=edits, hooks=grabs, logits_to_keep=keep,
-                                    rows=rows)
+                                    rows=rows, width=full_width)
     else:
         tail, length, cache = shared  # pad columns of resid[:, P:] are masked: any value works there
         logits = forward_from_layer(model, tail, start.layer, resid[:, length:], edits=edits, hooks=grabs,

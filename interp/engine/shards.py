@@ -37,6 +37,7 @@ import torch
 from .batching import resolve_batch_size
 from .distributed import SINGLE, Ranks, barrier
 from .files import save_safetensors
+from .provenance import differences
 
 INDEX = "index.json"
 RANK_INDEX = "index.rank-{rank}.json"
@@ -59,10 +60,10 @@ def open_or_create(path: Path, header: dict) -> dict:
     file = path / INDEX
     if file.is_file():
         index = json.loads(file.read_text())
-        mismatched = [k for k, v in header.items() if index.get(k) != v]
+        mismatched = differences(index, header)
         if mismatched:
-            raise StoreError(f"{path} holds a different capture ({', '.join(mismatched)} differ); "
-                             "choose another directory or delete it")
+            raise StoreError(f"{path} holds a different capture ({'; '.join(mismatched)}); resume it with the same "
+                             "settings, or choose another directory or delete it")
         return index
     path.mkdir(parents=True, exist_ok=True)
     index = {**header, "shards": []}

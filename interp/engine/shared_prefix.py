@@ -42,6 +42,7 @@ import torch
 
 from .edits import Add, Edit, Patch, ProjectOut, Scale, Zero
 from .row_edits import RowHeadSet
+from .token_edits import OnTokens
 from .sites import has_key_axis
 
 if TYPE_CHECKING:
@@ -60,9 +61,10 @@ def check_shared_prefix(sites: Sequence[str], positions, logits, edits: Sequence
         raise ValueError(f"shared_prefix=True cannot capture {keyed}: their key axis would hold the prefix in other "
                          "columns than a whole pass; pass shared_prefix=False")
     for edit in edits:
-        alike = isinstance(edit, (Zero, ProjectOut, Scale)) or (
-            isinstance(edit, Add) and not (isinstance(edit.alpha, torch.Tensor) and edit.alpha.ndim == 1))
-        if not alike or not (isinstance(edit.positions, str) and edit.positions == "all"):
+        inner = _inner(edit)  # the prefix holds the same tokens in every row: OnTokens acts alike there
+        alike = isinstance(inner, (Zero, ProjectOut, Scale)) or (
+            isinstance(inner, Add) and not (isinstance(inner.alpha, torch.Tensor) and inner.alpha.ndim == 1))
+        if not alike or not all(isinstance(e.positions, str) and e.positions == "all" for e in (edit, inner)):
             raise ValueError(f"shared_prefix=True runs the prefix once for all rows, so edits must act alike on "
                              f"every row at every position (Zero, ProjectOut, Scale, Add with one alpha; "
                              f"positions 'all'); got {type(edit).__name__} at positions {edit.positions!r} on "
@@ -90,15 +92,22 @@ def check_generation_prefix(edits: Sequence[Edit], capture: Sequence[str], use_c
                          "columns than a whole pass; pass shared_prefix=False")
     on_prefix = []
     for edit in edits:
-        words = isinstance(edit.positions, str)
-        if isinstance(edit, (Patch, RowHeadSet)) or not words:
+        inner = _inner(edit)
+        words = isinstance(edit.positions, str) and isinstance(inner.positions, str)
+        if isinstance(inner, (Patch, RowHeadSet)) or not words:
+            positions = inner.positions if isinstance(edit.positions, str) else edit.positions
             raise ValueError(f"shared_prefix=True lays prompts out as prefix, pads, rest, so {type(edit).__name__} at "
-                             f"positions {edit.positions!r} on '{edit.site}' would land elsewhere; use position words "
+                             f"positions {positions!r} on '{edit.site}' would land elsewhere; use position words "
                              "or pass shared_prefix=False")
-        if edit.positions not in AFTER_PROMPT:
+        if edit.positions not in AFTER_PROMPT and inner.positions not in AFTER_PROMPT:
             check_shared_prefix([], "last", None, [edit])
             on_prefix.append(edit)
     return on_prefix
+
+
+def _inner(edit: Edit) -> Edit:
+    """The edit an `OnTokens` wraps (its kind and positions decide exactness), else `edit`."""
+    return _inner(edit.edit) if isinstance(edit, OnTokens) else edit
 
 
 def common_prefix_length(batch: "TokenBatch", keep: int = 1) -> int:

@@ -12,8 +12,10 @@ renamed, then the index is rewritten the same way, so an interrupted capture (ev
 `kill -9`) resumes where it stopped: batches already in a shard are skipped, and the
 result is the same files an uninterrupted run writes. Several processes (torchrun) share
 the batches and write one store (`interp.engine.shards`, `interp.engine.distributed`).
-A store is only resumed with the same sites, positions, model and prompts (checked by
-hash) and batch size, never silently mixed.
+A store is only resumed with the same sites, positions, prompts and batch size and the same
+provenance (`interp.engine.provenance`: model and its sha, dtypes, BOS policy, chat
+template, the prompts' token ids), never silently mixed: a resume that differs is refused
+before any batch runs, naming each field and both values.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from safetensors.torch import load_file
 from .batching import BatchSizer
 from .distributed import SINGLE, Ranks, check_enough_items
 from .hooks import Positions
+from .provenance import provenance
 from .shards import INDEX, ShardPlan, StoreError, open_or_create, run_plan, write_json_atomic
 from .sites import ExpertSelection, has_key_axis
 
@@ -112,12 +115,10 @@ def capture_to_store(
     header = {
         "sites": sites,
         "positions": positions if isinstance(positions, str) else list(positions),
-        "model": model.info.get("spec"),
-        "model_sha256": model.info.get("sha256"),
         "chat": chat,
         "n_prompts": len(prompts),
         "prompts_sha256": prompts_hash(prompts),
-        "dtype": str(dtype).replace("torch.", "") if dtype else None,
+        **provenance(model, prompts, chat=chat, dtype=dtype),
     }
     check_enough_items(len(prompts), ranks)
     plan = ShardPlan.open(path, header, [len(p) for p in prompts], batch_size=batch_size, device=model.device,

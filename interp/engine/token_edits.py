@@ -34,8 +34,9 @@ class Project(Edit):
 
 @dataclass
 class OnTokens(Edit):
-    """`edit`, applied only where the pass's input token is in `token_ids` (and where
-    `edit`'s own selection holds). Raises ValueError in a pass fed embeddings, not ids."""
+    """`edit`, applied only where the pass's input token is in `token_ids`, where `edit`'s own
+    selection holds and at this wrapper's `positions` (default "all"). Raises ValueError in
+    a pass fed embeddings, not ids."""
 
     edit: Edit | None = None
     token_ids: Sequence[int] = ()
@@ -54,7 +55,7 @@ class OnTokens(Edit):
         hit = torch.isin(ids.to(x.device), self._ids.to(x.device))  # [b, p]
         shape = [1] * x.ndim
         shape[0], shape[hook.site.pos_axis] = hit.shape
-        return self.edit.selection(x, hook) & hit.view(shape)
+        return super().selection(x, hook) & self.edit.selection(x, hook) & hit.view(shape)
 
     def target(self, x, hook):
         return self.edit.target(x, hook)

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..engine.batching import GENERATION_BATCH
+from ..engine.provenance import provenance
 from ..runs.config import field_default
 from ..runs.results import RunLoadError, RunMeta
 from .cipher import cipher_prompt
@@ -33,9 +34,16 @@ RESULT_OPTIONS = ("steps",)  # options that do not change stored numbers
 
 def _fingerprint(model, pairs: Sequence[Pair], config: RoutingConfig, chat: bool, seed: int) -> dict:
     options = {k: v for k, v in dataclasses.asdict(config).items() if k not in RESULT_OPTIONS}
+    made = provenance(model, [text for p in pairs for text in (p.harmful, p.benign)], chat=chat)
     return {"model": str(model.info.get("spec") or model.info.get("name") or model.config._name_or_path),
             "pairs": [[p.harmful, p.benign] for p in pairs], "chat": chat, "seed": seed,
-            "bos": model.info.get("bos_policy", "default"), "options": options}
+            "bos": model.bos, "options": options,
+            **{k: made[k] for k in PROVENANCE if k in made}}
+
+
+# rows' provenance beyond model, pairs, chat and --bos (`interp.engine.provenance`); a run
+# saved before these were recorded counts as made with this call's values
+PROVENANCE = ("model_sha256", "model_dtype", "chat_template_sha256", "token_ids_sha256")
 
 
 _SCREEN = ("layers", "top_k")
@@ -61,8 +69,13 @@ def _resume(out, fingerprint: dict) -> RoutingResult | None:
     except RunLoadError:
         return None
     names = {"model": "the model", "pairs": "the pairs", "chat": "--chat", "seed": "--seed", "bos": "--bos"}
-    recorded = {"bos": "default", **old.fingerprint}  # runs made before the fingerprint held --bos used the default
-    differs = [names.get(k, k) for k in fingerprint if k != "options" and recorded.get(k) != fingerprint[k]]
+    recorded = {**{k: fingerprint.get(k) for k in PROVENANCE}, "bos": "default",  # runs made before
+                **old.fingerprint}  # the fingerprint held --bos used the default
+    changed = [k for k in fingerprint if k != "options" and recorded.get(k) != fingerprint[k]]
+    if "pairs" in changed and "token_ids_sha256" in changed:  # other pairs: other token ids, said once
+        changed.remove("token_ids_sha256")
+    differs = [names[k] if k in ("model", "pairs") else f"{names.get(k, k)} {_shown(recorded.get(k))} (this call: "
+               f"{_shown(fingerprint[k])})" for k in changed]
     # an option a run's fingerprint lacks was added (or, like --classifier, first fingerprinted) after
     # the run was made: its steps were computed as with the option's default
     options = {**{f.name: field_default(f) for f in dataclasses.fields(RoutingConfig)},

@@ -19,8 +19,9 @@ Streaming: `pool_to_store` runs the texts through the engine in batches and writ
 shard per batch to an activation-store directory (the `interp.engine.store` layout: index.json
 plus shard-NNNNN.safetensors, each with the site "pooled" [rows, D], "prompt_index",
 "position" (0) and "n_tokens"). A rerun on the same directory with the same texts, model,
-layers and truncation skips the finished batches (resume, also after `kill -9`, to the
-same files); a different capture there is refused. Under torchrun each process pools its
+layers, truncation, BOS policy and dtype (`interp.engine.provenance`) skips the finished
+batches (resume, also after `kill -9`, to the same files); a different capture there is
+refused, naming each field that differs and both values. Under torchrun each process pools its
 share of the batches (`ranks`, `interp.engine.shards`). Only one batch of token activations is ever in memory.
 """
 
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 
 from interp.engine.distributed import SINGLE, Ranks, check_enough_items
+from interp.engine.provenance import provenance
 from interp.engine.shards import ShardPlan, run_plan
 from interp.engine.store import INDEX, ActivationStore, prompts_hash
 from interp.engine.tokens import first_tokens
@@ -120,11 +122,10 @@ def pool_to_store(model, texts: Sequence[str], layers: Sequence[int], path: str 
         "site_template": SITE,
         "max_tokens": limit,
         "formatted": formatted,
-        "model": model.info.get("spec"),
-        "model_sha256": model.info.get("sha256"),
         "n_prompts": len(texts),
         "prompts_sha256": prompts_hash(texts),
-        "dtype": "float32",
+        # model, dtypes, BOS policy, token ids (cut to `limit`): a resume that differs is refused
+        **provenance(model, texts, formatted=formatted, dtype=torch.float32, truncation=limit),
     }
     if (path / INDEX).is_file() and not resume:
         raise ValueError(f"{path} already holds pooled activations; pass --resume (resume=True) to reuse "

@@ -63,13 +63,18 @@ def test_generate_alpha_zero_matches_plain_and_compare_prints_both(folder, vecto
     assert zero["steered"] == plain["steered"] and "unsteered" not in zero
     assert main([*base, "--vector", f"{vector_file}@2:50", "--compare"]) == 0
     both = _json(capsys)
-    assert both["unsteered"] == plain["steered"] and set(both) == {"prompt", "steered", "unsteered", "tokens_per_s"}
+    assert both["unsteered"] == plain["steered"] and set(both) == {"prompt", "steered", "unsteered", "tokens_per_s", "sampling"}
+    assert both["sampling"].startswith("sampling: neutral (greedy")
 
 
 def test_generate_streams_and_side_by_side(folder, vector_file, capsys):
     assert main(["generate", "--model", str(folder), "--prompt", "hi", "--max-new-tokens", "3",
                  "--ablate", f"{vector_file}@1"]) == 0
-    assert "edits" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "edits" in err and "sampling: neutral" in err
+    assert main(["generate", "--model", str(folder), "--prompt", "hi", "--max-new-tokens", "3", "--temperature", "1",
+                 "--sampling", "model"]) == 0
+    assert "sampling: model (temperature 1.0; checkpoint's generation_config" in capsys.readouterr().err
     text = side_by_side("p", "left words here", "right words", width=40)
     assert "unsteered" in text and "| right words" in text
 

@@ -30,6 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ...engine.batching import resolve_batch_size
+from ...engine.provenance import provenance
 from ...runs.results import RunMeta
 from .atp import atp_scores
 from .batched import exact_scores
@@ -70,7 +71,7 @@ def screen_heads(model, harmful: Sequence[str], benign: Sequence[str], continuat
     n = tokens.n
     size = _batch_size(config.batch_size, model)
     store = Checkpoint(checkpoint_dir)
-    base_key = [model.info.get("spec"), model.info.get("sha256"), str(model.dtype), config.align,
+    base_key = [provenance(model, chat=chat), config.align,  # model, sha, dtype, BOS policy, chat template
                 [torch.cat([a, b]) .tolist() for a, b in tokens.prompts], [c.tolist() for c in tokens.continuations]]
     timings["tokenize"] = time.perf_counter() - start
 
