@@ -152,3 +152,24 @@ def test_cli_confidence_json(run, tiny_llama_folder, tmp_path, capsys):
 def test_cli_refuses_an_untrained_layer_before_loading(run, capsys):
     assert main(["rise", "confidence", "--run", str(run), "--layer", "0", "--model", "/nonexistent"]) != 0
     assert "no trained SAE" in capsys.readouterr().err
+
+
+def test_offset_through_the_decoder_equals_the_offset_on_the_attached_saes_latents(run):
+    """The search adds delta @ W_dec to the residual at step ends; with the SAE attached (error
+    term on), adding delta to `hook_sae_acts_post` at the same positions is the same edit."""
+    from saes.train import load_sae
+
+    model = tiny_model("llama")
+    data = _answer_data(model, 3)
+    sae = load_sae(run / "sae" / f"layer_{LAYER}")
+    delta = torch.randn(sae.cfg.d_sae, generator=torch.Generator().manual_seed(1))
+    site = resid_site(LAYER)
+    residual, _ = model.run_with_cache(data.batch, [], edits=[Add(site, vector=delta @ sae.W_dec.detach(),
+                                                                  positions=data.step_mask)], logits="all")
+    with model.attach_sae(sae):
+        latent, _ = model.run_with_cache(data.batch, [], edits=[Add(f"{site}.hook_sae_acts_post", vector=delta,
+                                                                    positions=data.step_mask)], logits="all")
+    real = data.batch.attention_mask.bool()
+    torch.testing.assert_close(latent[real], residual[real], atol=1e-4, rtol=1e-4)
+    clean, _ = model.run_with_cache(data.batch, [], logits="all")
+    assert (clean[real] - residual[real]).abs().max() > 1e-3  # the offset does move the logits
