@@ -127,7 +127,7 @@ def _fit_model(config: ExpertsConfig, shape: dict) -> None:
     outside the candidates, so top-n <= half the experts and candidates <= experts - top-n."""
     total = sum(n for n, _ in shape.values())
     what = f"experts ({total} in {len(shape)} MoE layers)"
-    fit_option(config, "top_n", total // 2, f"half of the {what}, so a random control of as many remains")
+    fit_option(config, "top_n", total // 2, f"experts, half of the {total} (a random control of as many must remain)")
     fit_option(config, "candidates", total - config.top_n,
                f"{what} less the --top-n {config.top_n} of the random control")
     if config.top_n > config.candidates:
