@@ -131,8 +131,9 @@ class RoutingConfig:
         if self.method == "atp+exact" and "interchange" in steps:
             fit_option(self, "verify", heads, screened, doing=f"verifying all {heads} heads exactly",
                        hint=", or --method exact")
-            fit_option(self, "verify_random", heads - self.verify, "heads left unverified",
-                       doing="no random heads verified")
+            left = heads - self.verify
+            fit_option(self, "verify_random", left, "heads left unverified",
+                       doing=None if left else "no random heads verified")
         if "screen" in steps:
             band = self.band(model.n_layers)
             fit_option(self, "top_k", (band[1] - band[0]) * model.n_heads,

@@ -77,8 +77,9 @@ class ScreenConfig:
         if self.method == "atp+exact":  # a default above the heads is clamped, a given value refused
             fit_option(self, "verify", len(heads), "heads screened", doing=f"verifying all {len(heads)} heads exactly",
                        hint=", or --method exact")
-            fit_option(self, "verify_random", len(heads) - self.verify, "heads left unverified",
-                       doing="no random heads verified")
+            left = len(heads) - self.verify
+            fit_option(self, "verify_random", left, "heads left unverified",
+                       doing=None if left else "no random heads verified")
         if n_pairs < MIN_PAIRS:
             raise ValueError(f"{n_pairs} pair(s) given; the permutation test and the bootstrap need at least "
                              f"{MIN_PAIRS} (the paper uses 120)")
