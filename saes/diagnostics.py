@@ -52,15 +52,16 @@ def health_warning(stats: dict, layer: int | str) -> str | None:
     """One line when `stats` (`reconstruction_stats`) show a dense or mostly dead SAE, else None."""
     problems = []
     if stats["l0"] > DENSE_L0_FRACTION * stats["d_sae"]:
-        problems.append(f"dense: L0 {stats['l0']:.0f} of {stats['d_sae']} latents "
-                        f"({100 * stats['l0'] / stats['d_sae']:.0f}% > {100 * DENSE_L0_FRACTION:.0f}%)")
+        problems.append(f"dense (L0 {stats['l0']:.0f} of {stats['d_sae']} latents, "
+                        f"{100 * stats['l0'] / stats['d_sae']:.0f}% > {100 * DENSE_L0_FRACTION:.0f}%)")
     if stats["dead_pct"] > 100 * DEAD_FRACTION:
-        problems.append(f"{stats['dead_pct']:.0f}% of latents dead (> {100 * DEAD_FRACTION:.0f}%)")
+        problems.append(f"mostly dead ({stats['dead_pct']:.0f}% of latents never fire, > {100 * DEAD_FRACTION:.0f}%)")
     if not problems:
         return None
-    fix = ("train sparser (larger --l1-coefficient, or --architecture topk with a smaller --k)"
-           if stats["l0"] > DENSE_L0_FRACTION * stats["d_sae"] else "train longer, on more steps, or a smaller --d-sae")
-    return f"layer {layer} SAE is {' and '.join(problems)}: {fix}; see docs/rise.md"
+    fix = ("train sparser (--architecture topk with a smaller --k, or a larger --l1-coefficient)"
+           if stats["l0"] > DENSE_L0_FRACTION * stats["d_sae"]
+           else "collect more steps (--n), train longer or use a smaller --d-sae")
+    return f"layer {layer} SAE is {' and '.join(problems)}; {fix} (see docs/rise.md)"
 
 
 @torch.no_grad()
