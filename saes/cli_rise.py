@@ -1,7 +1,7 @@
 """`steerlens rise ...`: sparse autoencoders on reasoning steps (RISE, arXiv 2512.23988), see `saes`.
 
     steerlens rise collect --model M [--problems FILE | --n N] [--layer L] --out DIR   # traces + step activations
-    steerlens rise train --run DIR [--architecture topk] [--resume]                    # sae-lens SAETrainer
+    steerlens rise train --run DIR [--preset paper] [--resume]                         # sae-lens SAETrainer
     steerlens rise analyze --run DIR [--json]          # diagnostics, behaviours, geometry, behaviour vectors
     steerlens rise steer --run DIR --behaviour reflection --alphas=-1.5,-1,0,1,1.5 [--json]
     steerlens rise confidence --run DIR [--json]       # latent offset minimising answer entropy, confidence vector
@@ -17,11 +17,12 @@ from __future__ import annotations
 import argparse
 import codecs
 import json
+import sys
 from pathlib import Path
 
 from interp.cli.common import batch_size, check_out, finish, load_model, print_summary, show_progress
 from interp.cli.fidelity import fidelity_epilog
-from interp.runs.config import add_config_args, config_from_args
+from interp.runs.config import add_config_args, config_from_args, given_options
 
 # read without importing this module (see interp.cli): the commands it adds
 COMMANDS = {
@@ -34,7 +35,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     from .collect import CollectConfig
     from .confidence import ConfidenceConfig
     from .steer import SteerConfig
-    from .train import TrainConfig
+    from .train import PRESETS, TrainConfig
 
     rise = sub.add_parser("rise", epilog=fidelity_epilog("rise"), help=COMMANDS["rise"])
     rsub = rise.add_subparsers(dest="rise_command", metavar="ACTION")
@@ -55,6 +56,10 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     train.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     train.add_argument("--json", action="store_true", help="print the result as JSON")
+    train.add_argument("--preset", default="default", choices=tuple(PRESETS),
+                       help="named settings: default (TopK, k = 32: a sparse SAE, see docs/rise.md) or paper "
+                            "(RISE's ReLU + L1, L1 2e-3); options given here override the preset's "
+                            "(default: default)")
     add_config_args(train, TrainConfig)
     train.set_defaults(func=cmd_train)
 
@@ -69,7 +74,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     add_config_args(steer, SteerConfig)
     steer.set_defaults(func=cmd_steer)
 
-    conf = rsub.add_parser("confidence", parents=[common], help="confidence vector: a latent offset minimising "
+    conf = rsub.add_parser("confidence", epilog=fidelity_epilog("rise"), parents=[common], help="confidence vector: a latent offset minimising "
                            "answer entropy, and its dose-response",
                            description="Adam over an offset of the SAE's latents at step-end tokens that minimises "
                                        "the mean next-token entropy at the answer tokens of the run's traces; the "
@@ -124,10 +129,11 @@ def cmd_collect(args) -> int:
 def cmd_train(args) -> int:
     from .analyze import sae_folder
     from .collect import STORE, resid_site
-    from .train import TrainConfig, train_layer
+    from .train import PRESETS, TrainConfig, train_layer
 
     run = _run(args.run, f"run `steerlens rise collect --out {args.run}` first")
-    config = config_from_args(TrainConfig, args)
+    given = given_options(args)
+    config = config_from_args(TrainConfig, args, **{k: v for k, v in PRESETS[args.preset].items() if k not in given})
     captured = json.loads((run / "collect.json").read_text())["config"]["layers"]
     layers = _layers(args.layer) or captured
     missing = sorted(set(layers) - set(captured))
@@ -153,6 +159,8 @@ def cmd_analyze(args) -> int:
     check_out(args.out, "rise")
     model = _model(args, run)
     result = analyze(model, run, config, seed=args.seed, progress=show_progress(args))
+    for line in result.warnings():  # also in the summary; on stderr so --json output shows it too
+        print(f"warning: {line}", file=sys.stderr)
     args.out = args.out or str(run / "analysis")
     return finish(result, args, "rise")
 

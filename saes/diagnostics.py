@@ -9,6 +9,9 @@
   SAE's reconstruction spliced in at the layer (through an engine edit at the step-end
   tokens, the SAE's domain), against the clean pass and against zero-ablating the same
   positions: (CE_zero - CE_sae) / (CE_zero - CE_clean); 1 = as good as clean.
+- `health_warning`: one line when the SAE is dense (L0 above 20% of the dictionary: close
+  to an identity map, its latents mean no behaviour) or mostly dead (over half the
+  latents never fire).
 """
 
 from __future__ import annotations
@@ -39,6 +42,26 @@ def reconstruction_stats(sae, acts: torch.Tensor) -> dict:
     return {"fvu": fvu, "l0": float(fired.float().sum(1).mean()), "dead_pct": 100.0 * float((~fired.any(0)).float().mean()),
             "max_decoder_cos": float(nearest.max()), "mean_max_decoder_cos": float(nearest.mean()),
             "n_steps": int(len(acts)), "d_sae": int(latents.shape[1])}
+
+
+DENSE_L0_FRACTION = 0.2  # L0 above this share of the dictionary: a dense SAE
+DEAD_FRACTION = 0.5  # more than this share of latents never firing: a mostly dead SAE
+
+
+def health_warning(stats: dict, layer: int | str) -> str | None:
+    """One line when `stats` (`reconstruction_stats`) show a dense or mostly dead SAE, else None."""
+    problems = []
+    if stats["l0"] > DENSE_L0_FRACTION * stats["d_sae"]:
+        problems.append(f"dense (L0 {stats['l0']:.0f} of {stats['d_sae']} latents, "
+                        f"{100 * stats['l0'] / stats['d_sae']:.0f}% > {100 * DENSE_L0_FRACTION:.0f}%)")
+    if stats["dead_pct"] > 100 * DEAD_FRACTION:
+        problems.append(f"mostly dead ({stats['dead_pct']:.0f}% of latents never fire, > {100 * DEAD_FRACTION:.0f}%)")
+    if not problems:
+        return None
+    fix = ("train sparser (--architecture topk with a smaller --k, or a larger --l1-coefficient)"
+           if stats["l0"] > DENSE_L0_FRACTION * stats["d_sae"]
+           else "collect more steps (--n), train longer or use a smaller --d-sae")
+    return f"layer {layer} SAE is {' and '.join(problems)}; {fix} (see docs/rise.md)"
 
 
 @torch.no_grad()

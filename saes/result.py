@@ -39,9 +39,16 @@ class RiseAnalysis(Result):
     def summary(self) -> dict:
         first = str(self.layers[0])
         headline = {k: self.sae[first].get(k) for k in ("fvu", "l0", "dead_pct", "ce_recovered")}
-        return {"sae": headline, "sae_by_layer": self.sae, "behaviours": self.behaviours[first],
+        return {"sae": headline, "warnings": self.warnings(), "sae_by_layer": self.sae,
+                "behaviours": self.behaviours[first],
                 "behaviours_by_layer": self.behaviours, "silhouette": self.silhouette, "map_method": self.map_method,
                 "label_counts": self.label_counts, "vectors": self.vectors, "throughput": self.throughput}
+
+    def warnings(self) -> list[str]:
+        """One line per layer whose SAE is dense or mostly dead (`diagnostics.health_warning`)."""
+        from .diagnostics import health_warning
+
+        return [line for layer in self.layers if (line := health_warning(self.sae[str(layer)], layer))]
 
     def figures(self) -> dict:
         from .figures import association_figure, decoder_map_figure, training_curves_figure

@@ -131,13 +131,12 @@ def _jsonl_out(args) -> Path:
 def cmd_fit(args) -> int:
     from interp.cli.common import out_dir
 
-    from .skills.basis import check_size
     from .skills.corpus import read_corpus
-    from .skills.result import SkillFitConfig, fit_skills
+    from .skills.result import SkillFitConfig, fit_corpus, fit_skills
 
     config = config_from_args(SkillFitConfig, args)
     corpus = read_corpus(args.data)
-    check_size(len(corpus), config.k)
+    fit_corpus(config, len(corpus))
     out = out_dir(args, "skills")
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a run directory")

@@ -302,7 +302,7 @@ def rise_step(model, out_dir: Path, quick: bool):
             chat=bool(getattr(model.tokenizer, "chat_template", None)), progress=False)
     d_sae = max(16, model.d_model // 4) if quick else 0
     train_layer(work / "store", resid_site(layer), work / "sae" / f"layer_{layer}",
-                TrainConfig(d_sae=d_sae, batch_size=32, steps=150 if quick else 600, lr=3e-3, l1_coefficient=0.3,
+                TrainConfig(architecture="standard", d_sae=d_sae, batch_size=32, steps=150 if quick else 600, lr=3e-3, l1_coefficient=0.3,
                             checkpoints=0), resume=True, progress=False)
     result = analyze(model, work, AnalyzeConfig(min_count=1, ce_traces=4 if quick else 16), progress=False)
     result.save(out_dir, overwrite=True)

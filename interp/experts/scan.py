@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from ..engine.experts import expert_toggles, experts_per_layer
 from ..metrics.perplexity import perplexity
 from ..metrics.refusal import classify_response
-from ..runs.config import option
+from ..runs.config import fit_option, option
 from ..runs.results import RunMeta
 from .association import associate, candidates, routing_counts, with_responses
 from .behaviour import METRICS, Behaviour, measure
@@ -85,6 +85,7 @@ def experts_scan(model, target: Sequence[str], other: Sequence[str], config: Exp
         raise ValueError(f"experts scan needs target and other prompts; got {len(target)} target and "
                          f"{len(other)} other")
     config.validate()
+    _fit_model(config, shape)
     metric = "prob" if config.behaviour_token and config.metric == "refusal" else config.metric
     behaviour = Behaviour(metric, config.behaviour_token, config.contrast_token, config.max_new_tokens, chat)
     behaviour.check(model)
@@ -121,6 +122,20 @@ def experts_scan(model, target: Sequence[str], other: Sequence[str], config: Exp
                          top_k=[shape[layer][1] for layer in layers], metric=behaviour.label,
                          n_target=len(target), n_other=len(other), experts=rows, effects=effects,
                          **{k: v for k, v in scores.items()}, meta=meta)
+
+
+def _fit_model(config: ExpertsConfig, shape: dict) -> None:
+    """--top-n and --candidates against the model's experts (`fit_option`: a default is
+    clamped with a note, a given value refused): the random control draws --top-n experts
+    outside the candidates, so top-n <= half the experts and candidates <= experts - top-n."""
+    total = sum(n for n, _ in shape.values())
+    what = f"experts ({total} in {len(shape)} MoE layers)"
+    fit_option(config, "top_n", total // 2, f"experts, half of the {total} (a random control of as many must remain)")
+    fit_option(config, "candidates", total - config.top_n,
+               f"{what} less the --top-n {config.top_n} of the random control")
+    if config.top_n > config.candidates:
+        raise ValueError(f"--top-n {config.top_n} is more than --candidates {config.candidates} on this model; "
+                         f"pass --top-n {config.candidates} or fewer")
 
 
 def split_by_refusal(model, prompts: Sequence[str], *, chat: bool = False,

@@ -4,8 +4,12 @@
 
 Options are checked before the model loads (pairs file with line numbers, --n against the
 statistics' minimum, --layers syntax, --steps names), then against the model (chat
-template, --layers range, --verify against the heads screened) before any forward pass;
---verify/--verify-random given with a --method that ignores them are refused.
+template, --layers range) before any forward pass; --verify/--verify-random given with a
+--method that ignores them are refused. An option whose default may not fit the model
+(--verify, --verify-random, --top-k, --amplifiers, --null-heads) is clamped to what the model
+has when left to its default, and the run says so on stderr ("verifying all 16 heads
+exactly (default --verify 24 > 16 heads screened (4 layers x 4))"); the same value typed is
+refused (`RoutingConfig.fit_model`).
 Runs on the same --out resume: completed steps are not recomputed. With --resume the options
 not given are the stored run's (its model, seed, steps, pairs and chat setting too; a run is
 saved before its first new step computes), so an interrupted command need not be retyped:

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 
 from ..metrics.refusal import MODES
-from ..runs.config import option
+from ..runs.config import fit_option, option
 
 STEPS = ("screen", "ablate", "interchange", "knockout", "modulate", "cipher")
 # What each step reads from earlier ones; run_routing adds missing prerequisites.
@@ -113,15 +113,38 @@ class RoutingConfig:
         if chat and not getattr(model.tokenizer, "chat_template", None):
             raise ValueError("this model's tokenizer has no chat template; pass --no-chat to run on the raw "
                              "request texts")
-        start, stop = self.layer_range(model.n_layers) or (0, model.n_layers)
-        heads = (stop - start) * model.n_heads
-        if self.method == "atp+exact" and self.verify > heads and "interchange" in self.ordered_steps():
-            raise ValueError(f"--verify {self.verify} is larger than the {heads} heads screened "
-                             f"({stop - start} layers x {model.n_heads}); pass --verify {heads} or fewer, "
-                             "or --method exact")
+        self.fit_model(model)
         if self.probe_layer is not None and not 0 <= self.probe_layer < model.n_layers:
             raise ValueError(f"--probe-layer {self.probe_layer} out of range: the model has layers "
                              f"0..{model.n_layers - 1}")
+
+    def fit_model(self, model) -> None:
+        """The given-versus-default rule (`interp.runs.config.fit_option`) for the options whose
+        default may exceed what the model has: --verify and --verify-random (heads screened),
+        --top-k (heads of the DLA band and heads screened), --amplifiers (heads below the last
+        layer), --null-heads (heads of three adjacent layers but the gate). A default is clamped
+        and the run says so on stderr; a value the user gave is refused (ValueError)."""
+        steps = self.ordered_steps()
+        start, stop = self.layer_range(model.n_layers) or (0, model.n_layers)
+        heads = (stop - start) * model.n_heads
+        screened = f"heads screened ({stop - start} layers x {model.n_heads})"
+        if self.method == "atp+exact" and "interchange" in steps:
+            fit_option(self, "verify", heads, screened, doing=f"verifying all {heads} heads exactly",
+                       hint=", or --method exact")
+            left = heads - self.verify
+            fit_option(self, "verify_random", left, "heads left unverified",
+                       doing=None if left else "no random heads verified")
+        if "screen" in steps:
+            band = self.band(model.n_layers)
+            fit_option(self, "top_k", (band[1] - band[0]) * model.n_heads,
+                       f"heads in the DLA band (layers {band[0]}..{band[1] - 1} x {model.n_heads})")
+        if "interchange" in steps:
+            fit_option(self, "top_k", heads, screened)
+        if "knockout" in steps:
+            fit_option(self, "amplifiers", (model.n_layers - 1) * model.n_heads,
+                       f"heads after the first layer ({model.n_layers - 1} layers x {model.n_heads})")
+            fit_option(self, "null_heads", min(3, model.n_layers) * model.n_heads - 1,
+                       "heads of the gate's layer and its neighbours, the gate excluded")
 
     def probe(self, model) -> int:
         return model.n_layers // 2 if self.probe_layer is None else self.probe_layer

@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import typing
+import weakref
 from typing import Any
+
+_GIVEN_ATTR = "_given_options"  # on an argparse namespace: dests of the options typed
+_MARKS: dict[int, frozenset[str]] = {}  # id(config) -> names given (dropped when the config dies)
 
 
 def option(default: Any = dataclasses.MISSING, help: str = "", *, choices=None, default_factory=None):
@@ -48,6 +53,74 @@ def field_default(f: dataclasses.Field):
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else None
 
 
+class _StoreGiven(argparse._StoreAction):
+    """argparse's store, remembering that the option was typed."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        super().__call__(parser, namespace, values, option_string)
+        note_given(namespace, self.dest)
+
+
+class _FlagGiven(argparse.BooleanOptionalAction):
+    def __call__(self, parser, namespace, values, option_string=None):
+        super().__call__(parser, namespace, values, option_string)
+        note_given(namespace, self.dest)
+
+
+def note_given(namespace: argparse.Namespace, dest: str) -> None:
+    """Record on `namespace` that option `dest` was given (typed, or taken from a stored run)."""
+    given = getattr(namespace, _GIVEN_ATTR, None)
+    if given is None:
+        given = set()
+        setattr(namespace, _GIVEN_ATTR, given)
+    given.add(dest)
+
+
+def given_options(args: argparse.Namespace) -> set[str]:
+    """Dests of the config options typed on the command line (see `add_config_args`)."""
+    return set(getattr(args, _GIVEN_ATTR, ()) or ())
+
+
+def mark_given(config, names) -> Any:
+    """Record which fields of `config` the user gave (the rest are defaults); returns `config`.
+    The Python API marks its keyword arguments, the CLI the options typed."""
+    key = id(config)
+    _MARKS[key] = frozenset(names)
+    weakref.finalize(config, _MARKS.pop, key, None)
+    return config
+
+
+def is_given(config, name: str) -> bool:
+    """Whether field `name` of `config` was given by the user: from `mark_given`, else (a
+    config built in Python and not marked) whether it differs from the field's default."""
+    marks = _MARKS.get(id(config))
+    if marks is not None:
+        return name in marks
+    field = {f.name: f for f in dataclasses.fields(config)}[name]
+    return getattr(config, name) != field_default(field)
+
+
+def fit_option(config, name: str, limit: int, what: str, *, doing: str | None = None, hint: str = "") -> str | None:
+    """Apply the given-versus-default rule to integer option `name` of `config`, which must
+    not exceed `limit` (e.g. the heads a model has).
+
+    `what` names the limit ("heads screened (4 layers x 4)"). A value the user gave above
+    `limit`: ValueError "--name V is more than the LIMIT WHAT; pass --name LIMIT or fewer"
+    (+ `hint`). A default above it: set to `limit`, and one line on stderr, `doing` (default
+    "using --name LIMIT") then "(default --name V > LIMIT WHAT)"; that line is returned
+    (None when nothing changed)."""
+    value = getattr(config, name)
+    if value is None or value <= limit:
+        return None
+    flag = "--" + name.replace("_", "-")
+    if is_given(config, name):
+        raise ValueError(f"{flag} {value} is more than the {limit} {what}; pass {flag} {limit} or fewer{hint}")
+    setattr(config, name, limit)
+    message = f"{doing or f'using {flag} {limit}'} (default {flag} {value} > {limit} {what})"
+    print(f"note: {message}", file=sys.stderr)
+    return message
+
+
 def add_config_args(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
     """Add one `--option` per dataclass field (bools become --flag / --no-flag)."""
     hints = typing.get_type_hints(cls)
@@ -60,7 +133,7 @@ def add_config_args(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] 
         help_text = f.metadata.get("help", "")
         kwargs: dict[str, Any] = {"dest": f.name, "default": default}
         if tp is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text, **kwargs)
+            parser.add_argument(flag, action=_FlagGiven, help=help_text, **kwargs)
             continue
         origin = typing.get_origin(tp)
         if origin in (list, tuple):
@@ -75,17 +148,23 @@ def add_config_args(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] 
             kwargs["choices"] = f.metadata["choices"]
         # None means "not given": the help says what happens then (or the option is simply off),
         # never "(default: None)"
-        parser.add_argument(flag, help=help_text if default is None else f"{help_text} (default: {shown})", **kwargs)
+        parser.add_argument(flag, action=_StoreGiven,
+                            help=help_text if default is None else f"{help_text} (default: {shown})", **kwargs)
 
 
 def config_from_args(cls, args: argparse.Namespace, **overrides):
-    """Build the config dataclass from parsed arguments (missing ones keep defaults)."""
+    """Build the config dataclass from parsed arguments (missing ones keep defaults), marked
+    with the options typed (`mark_given`; an override counts as given unless it equals the
+    field's default)."""
     values = {}
     for f in dataclasses.fields(cls):
         if f.init and hasattr(args, f.name):
             values[f.name] = getattr(args, f.name)
     values.update(overrides)
     config = cls(**values)
+    defaults = {f.name: field_default(f) for f in dataclasses.fields(cls)}
+    mark_given(config, (given_options(args) & set(defaults))
+               | {k for k, v in overrides.items() if k in defaults and v != defaults[k]})
     validate = getattr(config, "validate", None)
     if callable(validate):
         validate()

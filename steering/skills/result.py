@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from interp.runs.config import option
+from interp.runs.config import fit_option, option
 from interp.runs.results import Result, RunMeta
 
 from ..vectors import SteeringVector, model_facts
@@ -145,17 +145,25 @@ class SkillBasisResult(Result):
         return figures
 
 
+def fit_corpus(config: SkillFitConfig, n_texts: int, width: int | None = None) -> None:
+    """--k against what the corpus (and the activation width, when known) can give: a centred
+    corpus of n texts spans at most n - 1 directions. A default k is clamped with a note, a
+    given one refused (`fit_option`); ValueError for a corpus of fewer than two texts."""
+    check_size(n_texts, 1)
+    limit = n_texts - 1 if width is None else min(n_texts - 1, width)
+    fit_option(config, "k", limit, f"directions a corpus of {n_texts} texts spans"
+               + ("" if width is None else f" at activation width {width}"))
+
+
 def fit_skills(model, corpus: SkillCorpus, config: SkillFitConfig | None = None, *, store: str | Path | None = None,
                resume: bool = False, batch_size: int | str | None = None, progress: bool = True, seed: int = 0,
                namer: Namer | None = None) -> SkillBasisResult:
     """Pool the corpus (streamed to `store`; a temporary one if None), fit the basis, name it."""
     config = config or SkillFitConfig()
     config.validate()
-    check_size(len(corpus), config.k)  # before any work
     layers = resolve_layers(model, config.layers)
     width = len(layers) * model.d_model
-    if config.k > width:
-        raise ValueError(f"k={config.k} exceeds the activation width {width}")
+    fit_corpus(config, len(corpus), width)  # before any work
     method = choose_method(config.pca, len(corpus), config.incremental_above)
     texts, formatted = corpus.model_texts(model, config.template)
     limit = context_limit(model, config.max_tokens)

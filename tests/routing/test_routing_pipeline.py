@@ -118,7 +118,7 @@ def test_cli_bad_input_is_one_line(tiny_llama_folder, tmp_path, capsys):
         (["--model", str(plain)], "pass --no-chat"),
         (["--model", model, "--layers", "1:9"], "--layers 1:9 out of range: the model has layers 0..2"),
         (["--model", model, "--layers", "x"], "is not A:B"),
-        (["--model", model, "--verify", "13"], "--verify 13 is larger than the 12 heads"),
+        (["--model", model, "--verify", "13"], "--verify 13 is more than the 12 heads screened"),
         (["--model", model, "--steps", "screen,nope"], "unknown step(s) ['nope']"),
         (["--model", model, "--chat", "--no-chat"], "--chat and --no-chat contradict each other"),
         (["--model", model, "--bootstrap", "0"], "--bootstrap must be >= 1, got 0"),

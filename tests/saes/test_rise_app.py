@@ -30,7 +30,7 @@ def root(tmp_path_factory):
     collect(model, CollectConfig(layers=[1]), base / "collect", problems_file=str(base / "p.jsonl"), chat=True,
             progress=False)
     train_layer(base / "collect" / "store", SITE, base / "collect" / "sae" / "layer_1",
-                TrainConfig(d_sae=16, batch_size=8, steps=20, lr=3e-3, checkpoints=0), progress=False)
+                TrainConfig(architecture="standard", d_sae=16, batch_size=8, steps=20, lr=3e-3, checkpoints=0), progress=False)
     runs = base / "runs"
     analyze(model, base / "collect", AnalyzeConfig(min_count=1, min_specificity=0.0, ce_traces=0),
             progress=False).save(runs / "rise-1")

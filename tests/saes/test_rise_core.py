@@ -118,7 +118,7 @@ def test_collect_bad_input(tmp_path):
 def test_synthetic_dictionary_recovered(tmp_path):
     dictionary, samples = sparse_dictionary()
     write_store(tmp_path / "store", samples)
-    config = TrainConfig(d_sae=96, batch_size=256, steps=500, lr=3e-3, l1_coefficient=1.0, checkpoints=0)
+    config = TrainConfig(architecture="standard", d_sae=96, batch_size=256, steps=500, lr=3e-3, l1_coefficient=1.0, checkpoints=0)
     sae = load_sae(train_layer(tmp_path / "store", SITE, tmp_path / "sae", config, progress=False))
     dec = sae.W_dec.detach()
     assert torch.allclose(dec.norm(dim=1), torch.ones(96), atol=1e-5)  # unit-norm columns
@@ -131,7 +131,7 @@ def test_resume_equals_uninterrupted_and_sae_lens_reloads(tmp_path):
 
     _, samples = sparse_dictionary(n=512)
     write_store(tmp_path / "store", samples)
-    config = TrainConfig(d_sae=48, batch_size=32, steps=30, lr=1e-3, checkpoints=2)
+    config = TrainConfig(architecture="standard", d_sae=48, batch_size=32, steps=30, lr=1e-3, checkpoints=2)
     whole = load_sae(train_layer(tmp_path / "store", SITE, tmp_path / "whole", config, seed=5, progress=False))
     train_layer(tmp_path / "store", SITE, tmp_path / "cut", config, seed=5, stop_after=18, progress=False)
     assert not (tmp_path / "cut" / "cfg.json").exists()

@@ -45,7 +45,7 @@ def run(tmp_path_factory):
     collect(model, CollectConfig(layers=[1]), root / "run", problems_file=str(_write(root / "p.jsonl", _traces())),
             chat=True, progress=False)
     train_layer(root / "run" / "store", SITE, root / "run" / "sae" / "layer_1",
-                TrainConfig(d_sae=24, batch_size=8, steps=30, lr=3e-3, l1_coefficient=0.3, checkpoints=0),
+                TrainConfig(architecture="standard", d_sae=24, batch_size=8, steps=30, lr=3e-3, l1_coefficient=0.3, checkpoints=0),
                 progress=False)
     return root / "run"
 

@@ -82,9 +82,16 @@ def test_incremental_and_full_pca_agree_on_a_small_corpus(model, tmp_path):
 
 def test_corpus_smaller_than_k_is_refused_before_pooling(model, tmp_path):
     corpus = corpus_from_records(planted_corpus(4))
-    with pytest.raises(ValueError, match="corpus has 4 texts; k=10 directions need at least 11"):
-        fit_skills(model, corpus, SkillFitConfig(k=10), store=tmp_path / "store", progress=False)
+    with pytest.raises(ValueError, match="--k 12 is more than the 3 directions a corpus of 4 texts spans"):
+        fit_skills(model, corpus, SkillFitConfig(k=12), store=tmp_path / "store", progress=False)
     assert not (tmp_path / "store").exists()
+
+
+def test_default_k_is_clamped_to_the_corpus_with_a_note(model, tmp_path, capsys):
+    corpus = corpus_from_records(planted_corpus(4))
+    result = fit_skills(model, corpus, SkillFitConfig(), store=tmp_path / "store", progress=False)
+    assert result.k == 3
+    assert "note: using --k 3 (default --k 10 > 3 directions a corpus of 4 texts spans" in capsys.readouterr().err
 
 
 # ---- pooling ----------------------------------------------------------------------------------

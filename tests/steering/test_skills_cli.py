@@ -133,7 +133,7 @@ def _fails(capsys, argv, message):
 def test_corpus_smaller_than_k_fails_before_loading(tmp_path, capsys):
     data = _write(tmp_path / "small.jsonl", _records(5))
     _fails(capsys, ["skills", "fit", "--model", str(tmp_path / "no-model"), "--data", str(data), "--k", "10",
-                    "--out", str(tmp_path / "run")], "corpus has 5 texts; k=10 directions need at least 11")
+                    "--out", str(tmp_path / "run")], "--k 10 is more than the 4 directions a corpus of 5 texts spans")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["small.jsonl"]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...runs.config import option
+from ...runs.config import fit_option, option
 
 METHODS = ("atp+exact", "exact", "atp")
 MIN_PAIRS = 2
@@ -74,9 +74,12 @@ class ScreenConfig:
         """Checks that need the model and the data; returns the screened heads."""
         self.validate()
         heads = self.screened_heads(model)
-        if self.method == "atp+exact" and self.verify > len(heads):
-            raise ValueError(f"--verify {self.verify} is larger than the {len(heads)} screened heads; "
-                             f"use at most {len(heads)} (or --method exact)")
+        if self.method == "atp+exact":  # a default above the heads is clamped, a given value refused
+            fit_option(self, "verify", len(heads), "heads screened", doing=f"verifying all {len(heads)} heads exactly",
+                       hint=", or --method exact")
+            left = len(heads) - self.verify
+            fit_option(self, "verify_random", left, "heads left unverified",
+                       doing=None if left else "no random heads verified")
         if n_pairs < MIN_PAIRS:
             raise ValueError(f"{n_pairs} pair(s) given; the permutation test and the bootstrap need at least "
                              f"{MIN_PAIRS} (the paper uses 120)")

@@ -121,7 +121,7 @@ def test_out_of_memory_halves_the_batch_and_gives_the_same_numbers(model, monkey
     (dict(conts=[[1, 70]] + CONTS[1:]), "special token"),
     (dict(conts=[[9999]] + CONTS[1:]), "outside the vocabulary"),
     (dict(layers=(1, 9)), "out of range"),
-    (dict(method="atp+exact", verify=13), "larger than the 12 screened heads"),
+    (dict(method="atp+exact", verify=13), "--verify 13 is more than the 12 heads screened"),
     (dict(heads=[(0, 7)]), "out of range"),
     (dict(method="fast"), "method must be one of"),
 ])
