@@ -20,7 +20,7 @@ COMMANDS = {
     ("voids",): "voids", ("voids", "eval"): "voids", ("austeer",): "austeer", ("austeer", "fit"): "austeer",
     ("austeer", "eval"): "austeer", ("refusal-steer",): "refusal-direction", ("vector", "make"): "refusal-direction",
     ("experts",): "experts", ("experts", "scan"): "experts", ("rise",): "rise",
-    **{("rise", action): "rise" for action in ("collect", "train", "analyze", "steer")},
+    **{("rise", action): "rise" for action in ("collect", "train", "analyze", "steer", "confidence")},
     ("skills",): "skills", **{("skills", action): "skills" for action in ("fit", "show", "vector", "steer", "select",
                                                                              "corpus")},
 }
