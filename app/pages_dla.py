@@ -126,8 +126,8 @@ def lens_page(run: SavedRun, r) -> Shown:
     hover = [[_lens_hover(r, i, j) for i in rows] for j in range(len(labels))]
     fig = heatmap(z, x=columns, y=labels, text=text, colorscale="Blues", zmid=None, zmin=0.0, zmax=1.0,
                   value="top-1 prob", title="Logit lens: top next token per layer (hover: top 5 and the target)",
-                  x_title="input token", y_title="layer", hover="%{customdata}<extra></extra>")
-    fig.update_traces(customdata=hover, textfont={"size": 10})
+                  x_title="input token", y_title="layer", hover="%{hovertext}<extra></extra>")
+    fig.update_traces(hovertext=hover, textfont={"size": 10})  # hovertext: the click markers carry it over
     event = chart(fig, key=f"{run.name}:lens", clickable=True)
     apply_click(event, f"{run.name}:lens", lambda layer, column: {f"{run.name}:layer": layer,
                                                                   f"{run.name}:column": column})

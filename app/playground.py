@@ -128,9 +128,9 @@ def vector_section(root: Path, model) -> VectorChoice | None:
         if not choices:
             st.info(how_to_make(model, root, st.session_state["pg:loaded"]))
             return None
-    wanted = f"file {st.query_params.get('vector')}"  # ?vector=<file>: a link from a vector page
-    if source == "runs" and "pg:vector:runs" not in st.session_state and wanted in [c.label for c in choices]:
-        st.session_state["pg:vector:runs"] = [c.label for c in choices].index(wanted)
+    wanted = st.query_params.get("vector")  # ?vector=<file>: a link from a vector page
+    if source == "runs" and "pg:vector:runs" not in st.session_state and wanted in [c.name for c in choices]:
+        st.session_state["pg:vector:runs"] = [c.name for c in choices].index(wanted)
     index = st.selectbox("Vector", range(len(choices)), key=f"pg:vector:{source}",
                          format_func=lambda i: choices[i].label)
     choice = choices[index]

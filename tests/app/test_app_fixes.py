@@ -208,7 +208,10 @@ def test_lens_grid_has_no_blank_token_cells_and_hover_lists_the_top_5(monkeypatc
     at = open_app(monkeypatch, saved_runs(), run="lens-1")
     trace = spec(at, "lens-1:lens")["data"][0]
     assert all(cell and not cell.isspace() for row in trace["text"] for cell in row)
-    assert all("5. " in cell and "target" in cell for row in trace["customdata"] for cell in row)
+    assert all("5. " in cell and "target" in cell for row in trace["hovertext"] for cell in row)
+    markers = spec(at, "lens-1:lens")["data"][1]  # the click markers show the hover (issue 36)
+    assert markers["hovertemplate"] == "%{hovertext}<extra></extra>"
+    assert all("5. " in cell for cell in markers["hovertext"])
 
 
 def test_every_layer_map_has_layer_0_at_the_top(monkeypatch):
