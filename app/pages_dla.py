@@ -55,6 +55,7 @@ def dla_page(run: SavedRun, r) -> Shown:
     fig.update_layout(title=f"Layer {layer}: what each component writes to {direction} ({where})",
                       yaxis_title="contribution to the logit (difference)", height=320, margin={"t": 40})
     chart(fig, key=f"{run.name}:layer_bars")
+    chart(layer_overview(r, prompt, position, f"{direction} ({where})"), key=f"{run.name}:overview")
     st.subheader("Top components of this selection")
     top = _components(heads, mlp, bias, _select(r.embed_attr[..., None], prompt, position).item())
     table_view(top, key=f"{run.name}:top", name=f"{run.name}-components")
@@ -70,8 +71,30 @@ def dla_page(run: SavedRun, r) -> Shown:
     picked = st.selectbox("Head (the 10 strongest of this selection, or the clicked one)", choices, key=f"{run.name}:pattern_head",
                           format_func=lambda c: f"L{c[0]}H{c[1]}")
     if picked is not None:
-        pattern_view(run, r.prompts, picked[0], picked[1], key=f"{run.name}:dla")
+        pattern_view(run, r.prompts, picked[0], picked[1], key=f"{run.name}:dla", prompt=prompt)
     return Shown(figures={"head_heatmap", "layer_bars"}, tables={"per_prompt"})
+
+
+def layer_overview(r, prompt, position, what: str) -> go.Figure:
+    """Per-layer stacked bars (embeddings, the layer's heads summed, attention bias, MLP, final
+    bias) for the page's prompt and position: the run's saved `layer_bars`, which is the mean over
+    prompts, redrawn for the selection (the same numbers when "mean" is picked)."""
+    heads = _select(r.head_attr, prompt, position).sum(-1)  # [L]
+    bias, mlp = _select(r.attn_bias_attr, prompt, position), _select(r.mlp_attr, prompt, position)
+    embed = _select(r.embed_attr[..., None], prompt, position).item()
+    if r.pos_embed_attr is not None:
+        embed += _select(r.pos_embed_attr[..., None], prompt, position).item()
+    final = _select(r.bias_attr[..., None], prompt, position).item()
+    x = ["embed"] + [f"L{l}" for l in range(r.n_layers)] + ["bias"]
+    zeros = [0.0] * r.n_layers
+    parts = [("embeddings", [embed] + zeros + [0.0]), ("attention heads", [0.0] + heads.tolist() + [0.0]),
+             ("attention bias", [0.0] + bias.tolist() + [0.0]), ("MLP", [0.0] + mlp.tolist() + [0.0]),
+             ("norm/unembed bias", [0.0] + zeros + [final])]
+    fig = go.Figure([go.Bar(name=name, x=x, y=y, hovertemplate=f"%{{x}} {name}: %{{y:.4f}}<extra></extra>")
+                     for name, y in parts])
+    fig.update_layout(barmode="relative", title=f"Per layer: DLA on {what}", xaxis={"title": "component",
+                      "type": "category"}, yaxis_title="contribution to the logit (difference)", height=360)
+    return fig
 
 
 def _direction_label(direction: str) -> str:

@@ -26,6 +26,11 @@ def _highlight(response: str, start: int, end: int) -> str:
     return "<div style='white-space:pre-wrap;font-size:0.9em;border-left:3px solid #ddd;padding-left:8px'>" + body + "</div>"
 
 
+def _number(value, digits: int = 3) -> str:
+    """A float rounded to `digits` decimals ("0.046", not 0.04622109903387343); others as text."""
+    return f"{value:.{digits}f}" if isinstance(value, float) else "n/a" if value is None else str(value)
+
+
 def _latent_options(r, layer: int) -> list[int]:
     specific = [row["latent"] for rows in r.behaviours[str(layer)].values() for row in rows]
     won = r.counts[r.counts["layer"] == layer].groupby("latent")["count"].sum().sort_values(ascending=False)
@@ -45,7 +50,7 @@ def rise_page(run: SavedRun, r) -> Shown:
     stats = r.sae[str(layer)]
     st.caption(f"SAE layer {layer}: FVU {stats['fvu']:.3f}, L0 {stats['l0']:.1f}, dead {stats['dead_pct']:.1f}%, "
                f"CE recovered {stats.get('ce_recovered', float('nan')):.3f}; silhouette "
-               f"{r.silhouette.get(str(layer))}; map: {r.map_method}")
+               f"{_number(r.silhouette.get(str(layer)))}; map: {r.map_method}")
     chart(r.figures()[f"decoder_map_layer{layer}"], key=f"{run.name}:map")
     table = r.counts[(r.counts["layer"] == layer) & (r.counts["latent"] == latent)]
     wins = {row.behaviour: int(row.count) for row in table.itertuples()}
