@@ -21,6 +21,7 @@ import streamlit as st
 from interp.runs.results import RunLoadError
 
 from . import generic, registry
+from .keyfigures import key_figure
 from .runs import RunEntry, SavedRun, find_run, scan_runs
 
 
@@ -144,8 +145,10 @@ def run_list(root: Path, entries: list[RunEntry]) -> None:
         left, right = st.columns([3, 5])
         left.button(("⚠ " if entry.broken else "") + entry.name, key=f"open:{entry.name}",
                     on_click=_select, args=(entry.name,))
+        finding = key_figure(entry.analysis, entry.summary)
         right.caption(f"broken: {entry.error}" if entry.broken else
-                      f"{entry.analysis} · {entry.model or '?'} · {entry.created or '?'}")
+                      f"{entry.analysis} · {entry.model or '?'} · {entry.created or '?'}"
+                      + (f"  \n**{finding}**" if finding else ""))
 
 
 def _overview(entries: list[RunEntry]) -> go.Figure:
@@ -164,6 +167,7 @@ def _listing(entries: list[RunEntry]) -> pd.DataFrame:
     return pd.DataFrame({
         "run": [e.name for e in entries],
         "analysis": [e.analysis or "" for e in entries],
+        "finding": [key_figure(e.analysis, e.summary) for e in entries],
         "model": [e.model or "" for e in entries],
         "created": [e.created or "" for e in entries],
         "status": ["broken: " + (e.error or "") if e.broken else "ok" for e in entries],

@@ -21,6 +21,7 @@ from .registry import Shown, page
 from .patterns import pattern_view
 from .runs import SavedRun
 from .tokens import visible
+from .tokenstrip import token_strip
 
 
 def _select(t, prompt, position):
@@ -162,6 +163,8 @@ def lens_page(run: SavedRun, r) -> Shown:
     column = c3.selectbox("Position", range(len(rows)), index=0 if clicked else len(rows) - 1,
                           format_func=columns.__getitem__, key=f"{run.name}:column")
     row = rows[column]
+    if per_prompt:
+        lens_strip(r, rows, layer)
     top = pd.DataFrame({"rank": range(1, r.top_ids.shape[-1] + 1),
                         "token": [visible(t) for t in r.top_tokens[row][layer]],
                         "id": r.top_ids[row, layer].tolist(), "prob": r.top_probs[row, layer].tolist()})
@@ -173,6 +176,20 @@ def lens_page(run: SavedRun, r) -> Shown:
     if r.target_rank is not None:
         chart(rank_figure(r, rows, columns), key=f"{run.name}:rank")
     return Shown(figures={"lens_heatmap", "target_rank"})
+
+
+def lens_strip(r, rows: list[int], layer: int) -> None:
+    """The prompt's tokens coloured by the lens at `layer` at every position: the target's
+    probability (the top-1 probability without a target), the top-1 token on hover."""
+    label = r.layer_labels[layer]
+    if r.target_rank is not None:
+        values, what = [float(r.target_prob[i, layer]) for i in rows], f"p({visible(r.target)}) at {label}"
+    else:
+        values, what = [float(r.top_probs[i, layer, 0]) for i in rows], f"top-1 prob at {label}"
+    st.markdown(f"**Every position at {label}**: {what}")
+    token_strip([r.row_token[i] for i in rows], values, what, fmt=".2f", low=0.0, high=1.0,
+                notes=[f"top-1 {visible(r.top_tokens[i][layer][0])} {float(r.top_probs[i, layer, 0]):.2f}"
+                       for i in rows])
 
 
 def _lens_hover(r, row: int, layer: int) -> str:
