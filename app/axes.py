@@ -2,7 +2,9 @@
 
 Plotly labels a log axis spanning a few decades with its minor digits ("2, 5, 2, 10k, 2"),
 which reads as noise. `readable_log_axes` gives every log-scaled y axis of a figure that has
-no ticks of its own one tick per decade of the data it carries, labelled in SI style.
+no ticks of its own one tick per decade of the data it carries (and 2x, 5x ticks when the data
+spans two decades or less), labelled in SI style, and an axis range from the first tick to the
+last, so that every tick is drawn (data between 0.2 and 0.9 would otherwise show no tick).
 """
 
 from __future__ import annotations
@@ -48,5 +50,9 @@ def readable_log_axes(fig: go.Figure) -> go.Figure:
                 values += list(data) if hasattr(data, "__iter__") else []
         ticks = decades(values)
         if ticks:
+            if len(ticks) <= 3:  # two decades or less: 2 and 5 between them too (0.1, 0.2, 0.5, 1)
+                ticks = sorted(ticks + [t * m for t in ticks[:-1] for m in (2, 5)])
             axis.update(tickvals=ticks, ticktext=[decade_label(t) for t in ticks])
+            if axis.range is None:  # from the first tick to the last: every tick drawn, none outside
+                axis.update(range=[math.log10(ticks[0]), math.log10(ticks[-1])], autorange=False)
     return fig
