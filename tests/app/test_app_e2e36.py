@@ -111,7 +111,7 @@ def browser():
 
 def shot(driver, name: str, element=None) -> None:
     if element is not None:
-        driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", element)
+        driver.execute_script("arguments[0].scrollIntoView({block: 'start'}); window.scrollBy(0, -90);", element)
         time.sleep(0.5)
     driver.save_screenshot(str(SHOTS / f"{name}.png"))
 
@@ -225,7 +225,7 @@ def test_heads_grid_follows_the_prompt_and_a_click_enlarges_a_head(server36, bro
     other = 0 if not enlarged.startswith(f"L{layer}H0 ") else 1
     size = browser.execute_script("""const gd = [...document.querySelectorAll('.js-plotly-plot')].find(p =>
         String(p.layout.title.text || '').includes("every head's attention")); return gd._fullData[0].z.length;""")
-    move_to(browser, "Layer", grid, other + 1, (size - 1) / 2, (size - 1) / 2, click=True)
+    move_to(browser, grid_title, grid, other + 1, (size - 1) / 2, (size - 1) / 2, click=True)
     wait(browser, lambda d: any(t.startswith(f"L{layer}H{other} attention, prompt 1") for t in figure_titles(d)),
          timeout=60)
     shot(browser, "dla-heads-grid-enlarged", chart_named(browser, f"L{layer}H{other} attention"))
