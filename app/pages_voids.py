@@ -91,7 +91,8 @@ def voids_page(run: SavedRun, r) -> Shown:
           key=f"{run.name}:map")
     st.markdown("**Layers used per token** (LAC active layers out of "
                 f"{active.shape[0]}; hover a token for the list)")
-    token_strip(tokens, active.sum(0).tolist(), "layers used", fmt="d", low=0, high=active.shape[0],
+    counts = active.sum(0)  # [T_i]; the colour scale ends at the busiest token (few use most layers)
+    token_strip(tokens, counts.tolist(), "layers used", fmt="d", low=0, high=max(1, int(counts.max()) if counts.numel() else 1),
                 notes=[f"layers {[l for l in range(active.shape[0]) if active[l, t]]}" for t in range(len(tokens))])
     chart(norm_change_map(delta, tokens), key=f"{run.name}:delta")
     st.subheader("Tokens of this prompt")

@@ -79,10 +79,10 @@ def layers_used_figure(rows: pd.DataFrame) -> go.Figure:
         values = skipped[column].tolist()
         if any(v is not None and v == v for v in values):
             fig.add_bar(x=x, y=values, name=name, text=[f"{v:.1f}%" if v is not None else "" for v in values],
-                        textposition="outside", hovertemplate=f"%{{x}}, {name}: %{{y:.1f}}% of layers used<extra></extra>")
+                        textposition="outside", cliponaxis=False, hovertemplate=f"%{{x}}, {name}: %{{y:.1f}}% of layers used<extra></extra>")
     fig.update_layout(title="Layers used (LAC active) per alpha, % of (layer, token) pairs", barmode="group",
                       xaxis={"title": "alpha", "type": "category"}, yaxis={"title": "% of layers used",
-                                                                           "range": [0, 105]}, height=340)
+                                                                           "range": [0, 115]}, height=340)
     return fig
 
 
@@ -93,7 +93,7 @@ def answer_layers_figure(r) -> go.Figure:
         fig.add_scatter(x=list(range(row.shape[0])), y=row.tolist(), mode="lines+markers", name=f"alpha {alpha:g}",
                         hovertemplate=f"layer %{{x}}: used by %{{y:.0%}} of answer tokens (alpha {alpha:g})<extra></extra>")
     fig.update_layout(title="Which layers the answer token uses: share of questions per layer",
-                      xaxis_title="layer", yaxis={"title": "share of questions", "range": [0, 1.05], "tickformat": ".0%"},
+                      xaxis={"title": "layer", "dtick": 1}, yaxis={"title": "share of questions", "range": [0, 1.05], "tickformat": ".0%"},
                       height=320)
     return fig
 

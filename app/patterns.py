@@ -58,7 +58,7 @@ def heads_grid(pattern: torch.Tensor, tokens: list[str], layer: int, picked: int
     columns = min(columns, heads)
     rows = -(-heads // columns)
     fig = make_subplots(rows=rows, cols=columns, subplot_titles=[f"H{h}" for h in range(heads)],
-                        horizontal_spacing=0.012, vertical_spacing=0.06 / max(rows, 1) + 0.02)
+                        horizontal_spacing=0.012, vertical_spacing=0.35 / rows if rows > 1 else 0.0)
     for h in range(heads):
         row, col = h // columns + 1, h % columns + 1
         z = [[float(pattern[h, i, j]) if j <= i else None for j in range(k)] for i in range(q)]

@@ -111,7 +111,7 @@ def browser():
 
 def shot(driver, name: str, element=None) -> None:
     if element is not None:
-        driver.execute_script("arguments[0].scrollIntoView({block: 'start'}); window.scrollBy(0, -90);", element)
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
         time.sleep(0.5)
     driver.save_screenshot(str(SHOTS / f"{name}.png"))
 
