@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from .cellpick import apply_click
+from .dla_positions import positions_view
 from .generic import chart, heatmap, linked_selectbox, pick_prompt, table_view
 from .registry import Shown, page
 from .patterns import pattern_view
@@ -57,6 +58,7 @@ def dla_page(run: SavedRun, r) -> Shown:
                       yaxis_title="contribution to the logit (difference)", height=320, margin={"t": 40})
     chart(fig, key=f"{run.name}:layer_bars")
     chart(layer_overview(r, prompt, position, f"{direction} ({where})"), key=f"{run.name}:overview")
+    positions_view(run, r.prompts, prompt, key=f"{run.name}:positions")
     st.subheader("Top components of this selection")
     top = _components(heads, mlp, bias, _select(r.embed_attr[..., None], prompt, position).item())
     table_view(top, key=f"{run.name}:top", name=f"{run.name}-components")

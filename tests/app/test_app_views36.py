@@ -82,3 +82,27 @@ def test_key_figure_falls_back_to_labelled_numbers_and_never_raises():
     assert key_figure("sinks", None) == "" and key_figure(None, {}) == ""
     assert key_figure("voids_eval", {"n_questions": 8, "skip": "paper", "accuracy": {"0.8": {
         "no_skip": 0.375, "skip": 0.25}}}) == "paper skipping, alpha 0.8: 3/8 -> 2/8 correct"
+
+
+def test_dla_at_every_position_colours_each_token_and_ends_at_the_saved_value(monkeypatch):
+    import threading
+
+    import torch
+    from tiny import tiny_model
+
+    import app.playground
+    from interp.runs.results import load_run
+
+    torch.set_num_threads(1)
+    model = tiny_model("llama")
+    monkeypatch.setattr(app.playground, "load_model", lambda spec: (model, threading.Lock()))
+    r = load_run(saved_runs() / "dla-1")
+    at = open_app(monkeypatch, saved_runs(), run="dla-1")
+    at.selectbox(key="dla-1:prompt").set_value(1).run()
+    at.button(key="dla-1:positions:go").click().run()
+    assert not problems(at)
+    (block,) = [b for b in html_blocks(at) if "token-strip" in b and "logit difference" in b]
+    tokens, values = strip_values(block)
+    assert len(tokens) == int(model.tokenize([r.prompts[1]]).attention_mask.sum())
+    assert float(values[-1]) == pytest.approx(float(r.attributed[1, -1]), rel=1e-2)  # the run's own last position
+    assert "attention" in block and "MLP" in block
