@@ -8,9 +8,10 @@ to every steered continuation, and the residual norm it prints next to alpha.
 - `mean_kl`: per generated token, KL(p_steered || p_unsteered) in nats between the steered
   model's next-token distribution (as it generated) and the unsteered model's on the same
   prefix, averaged over the continuation. 0 when nothing is steered.
-- `residual_norm`: the median L2 norm of the residual stream after a layer over the prompts'
+- `residual_norm` / `site_norm`: the median L2 norm of the residual stream after a layer (or of
+  the activation at the vector's own site: the MLP output for "ffn" vectors) over the prompts'
   tokens, the first token excluded (its attention-sink norm is often 10-100x the rest; Sun et
-  al. 2024), so that alpha * ||v|| can be read in units of what the layer carries.
+  al. 2024), so that alpha * ||v|| can be read in units of what the site carries.
 
 A continuation is scored up to and including its first end-of-sequence token.
 """
@@ -81,14 +82,20 @@ def damage(model, prompts: list[str], chat: bool, plain, steered) -> list[dict]:
 
 
 @torch.inference_mode()
-def residual_norm(model, prompts: list[str], layer: int, chat: bool = False) -> float:
-    """Median ||resid_post|| of `layer` over the prompts' tokens after the first (see module doc)."""
-    site = f"blocks.{layer}.hook_resid_post"
+def site_norm(model, prompts: list[str], site: str, chat: bool = False) -> float:
+    """Median L2 norm of the activation at `site` (e.g. ``blocks.3.hook_mlp_out``; trailing head
+    axes flattened) over the prompts' tokens after the first (see module doc)."""
     batch = model.tokenize(prompts, chat=chat)
     _, cache = model.run_with_cache(batch, [site], logits=None, to_cpu=True)
-    x = cache[site].float()  # [b, P, d]
+    x = cache[site].float()
+    x = x.flatten(2) if x.ndim > 3 else x  # [b, P, d]
     mask = batch.attention_mask.bool().clone()
     first = mask.long().argmax(-1)  # each row's first real token (left padding)
     mask[torch.arange(mask.shape[0]), first] = False
     norms = x.norm(dim=-1)[mask]
     return float(norms.median()) if norms.numel() else float(x.norm(dim=-1).median())
+
+
+def residual_norm(model, prompts: list[str], layer: int, chat: bool = False) -> float:
+    """Median ||resid_post|| of `layer` over the prompts' tokens after the first (see module doc)."""
+    return site_norm(model, prompts, f"blocks.{layer}.hook_resid_post", chat)

@@ -162,27 +162,38 @@ def steering_controls(model, choice: VectorChoice) -> VectorUse:
 
 
 def alpha_scale(model, vector, layer: int, alpha: float, relative: bool) -> None:
-    """alpha in the layer's units: ||alpha v|| next to the layer's median residual norm on the prompts
-    (`app.damage.residual_norm`, kept per model, layer and prompts), with a warning above 1x."""
-    from .damage import residual_norm
+    """alpha in the layer's units: ||alpha v|| next to the median norm of what the vector's site
+    carries on the prompts (the residual stream for "layer" vectors, the MLP output for "ffn", ...;
+    `app.damage.site_norm`, kept per model, site and prompts) and the residual norm there, with a
+    warning above 1x."""
+    from steering.vectors import SITES
+
+    from .damage import site_norm
 
     prompts = [p for p in st.session_state.get("pg:prompts", DEFAULT_PROMPTS).splitlines() if p.strip()]
     if not prompts or layer not in vector.layers:
         return
-    store = st.session_state.setdefault("pg:resid_norms", {})
-    wanted = (st.session_state.get("pg:loaded"), layer, tuple(prompts))
-    if wanted not in store:
-        _, lock = load_model(st.session_state["pg:loaded"])
-        with lock:
-            store[wanted] = residual_norm(model, prompts, layer)
-    norm, size = store[wanted], float(vector.norms()[layer])
+    store = st.session_state.setdefault("pg:site_norms", {})
+    sites = {"residual stream": f"blocks.{layer}.hook_resid_post", "site": SITES[vector.site].format(layer=layer)}
+    norms = {}
+    for what, site in sites.items():
+        wanted = (st.session_state.get("pg:loaded"), site, tuple(prompts))
+        if wanted not in store:
+            _, lock = load_model(st.session_state["pg:loaded"])
+            with lock:
+                store[wanted] = site_norm(model, prompts, site)
+        norms[what] = store[wanted]
+    size, norm = float(vector.norms()[layer]), norms["site"]
+    where = f"the layer's median residual norm ({norms['residual stream']:.4g}" if vector.site == "layer" else (
+        f"the median norm of what site '{vector.site}' carries ({norm:.4g}; the residual stream there: "
+        f"{norms['residual stream']:.4g}")
     if relative:
         st.caption(f"alpha {alpha:g} relative to ||x||: each token gets alpha x ||x|| along the unit direction "
-                   f"(layer {layer}'s median ||x|| is {norm:.4g}).")
+                   f"(layer {layer}: {where.split('(', 1)[1]}).")
         return
     ratio = abs(alpha) * size / norm if norm > 0 else float("inf")
-    line = (f"||v|| at layer {layer} = {size:.4g}; ||alpha v|| = {abs(alpha) * size:.4g} = **{ratio:.2f}x** the layer's "
-            f"median residual norm ({norm:.4g} over the prompts' tokens, the first excluded)")
+    line = (f"||v|| at layer {layer} = {size:.4g}; ||alpha v|| = {abs(alpha) * size:.4g} = **{ratio:.2f}x** {where} "
+            "over the prompts' tokens, the first excluded)")
     (st.warning if ratio > 1 else st.caption)(line + (": expect broken text; try alpha "
                                                        f"{norm / size:.2g} for 1x" if ratio > 1 and size else ""))
 
@@ -272,4 +283,4 @@ def show_result(result: dict | None) -> None:
             line = (f"damage: the unsteered model's perplexity on this text is {harm['ppl_steered']:.3g} "
                     f"({ratio:.2g}x its {harm['ppl_plain']:.3g} on its own continuation); mean KL(steered || "
                     f"unsteered) per token {harm['kl']:.3g} nats")
-            (right.warning if ratio > 3 else right.caption)(line)
+            (right.warning if ratio > 3 or harm["kl"] > 0.5 else right.caption)(line)

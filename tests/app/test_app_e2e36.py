@@ -249,7 +249,7 @@ def test_token_strips_and_the_dla_overview_draw(server36, browser):
 def test_playground_shows_the_damage_of_each_steered_generation(server36, browser, tiny_llama_folder):
     browser.get(f"{server36}/?view=playground")
     load_model(browser, str(tiny_llama_folder))
-    wait(browser, lambda d: "median residual norm" in body(d))
+    wait(browser, lambda d: "||alpha v|| = " in body(d))
     generate = wait(browser, lambda d: next(b for b in d.find_elements(By.CSS_SELECTOR, "button")
                                             if b.text == "Generate" and b.is_enabled()))
     generate.click()
