@@ -14,6 +14,7 @@ import streamlit as st
 
 from .generic import chart
 from .registry import Shown, page
+from .rise_tokens import tokens_view
 from .runs import SavedRun
 
 
@@ -70,6 +71,7 @@ def rise_page(run: SavedRun, r) -> Shown:
         shown += 1
     if not shown:
         st.info("This latent fires on no step (dead on this data).")
+    tokens_view(run, r, layer, latent, key=f"{run.name}:tokens")
     return Shown(figures={f"decoder_map_layer{layer}"})
 
 
