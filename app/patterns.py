@@ -47,7 +47,7 @@ def pattern_figure(pattern: torch.Tensor, tokens: list[str], title: str) -> go.F
     return fig
 
 
-def heads_grid(pattern: torch.Tensor, tokens: list[str], layer: int, picked: int | None = None,
+def heads_grid(pattern: torch.Tensor, layer: int, picked: int | None = None,
                columns: int = 8) -> go.Figure:
     """Every head of one layer as a small query x key pattern (circuitsvis' attention_heads), on one
     0-1 colour scale; the picked head outlined. Each small map carries one invisible marker at its
@@ -121,7 +121,7 @@ def pattern_view(run, prompts: list[str], layer: int, head: int, key: str, promp
     clicked = st.session_state.get(f"{key}:grid:head")
     if clicked is not None and clicked[0] == layer and 0 <= clicked[1] < pattern.shape[0]:
         head = clicked[1]
-    event = chart(heads_grid(pattern, tokens, layer, picked=head), key=f"{key}:grid", select=True)
+    event = chart(heads_grid(pattern, layer, picked=head), key=f"{key}:grid", select=True)
     cell = selected_cell(event)
     if cell is not None and cell != st.session_state.get(f"{key}:grid:head"):
         st.session_state[f"{key}:grid:head"] = cell
