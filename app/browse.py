@@ -21,6 +21,7 @@ import streamlit as st
 from interp.runs.results import RunLoadError
 
 from . import generic, registry
+from .keyfigures import key_figure
 from .runs import RunEntry, SavedRun, find_run, scan_runs
 
 
@@ -88,8 +89,11 @@ def choose_run(entries: list[RunEntry]) -> RunEntry | None:
     """Sidebar run picker, initialised from ``?run=`` when that names a listed run."""
     names = [e.name for e in entries]
     if "run" not in st.session_state:
-        wanted = find_run(entries, st.query_params.get("run"))
+        asked = st.query_params.get("run")
+        wanted = find_run(entries, asked)
         st.session_state["run"] = wanted.name if wanted else None
+        if asked and wanted is None:
+            st.session_state["run:missing"] = str(asked)[:200]
     if st.session_state["run"] not in names:
         st.session_state["run"] = None
     labels = {e.name: f"{'⚠ ' if e.broken else ''}{e.name}" for e in entries}
@@ -109,6 +113,10 @@ def _select(name: str) -> None:
 def run_list(root: Path, entries: list[RunEntry]) -> None:
     st.title("steerlens runs")
     st.caption(f"runs folder: `{root}`")
+    missing = st.session_state.pop("run:missing", None)
+    if missing:
+        st.warning(f"No run or vector file named {missing!r} in this runs folder; pick one below "
+                   "(names are as listed, e.g. `tour/dla` or `tour/skills/direction-0.safetensors`).")
     if not root.is_dir():
         st.info(f"There is no runs folder at `{root}` yet. Run an analysis (for example "
                 "`steerlens dla --target ' Paris' --prompts prompts.txt`) or start the explorer "
@@ -127,14 +135,20 @@ def run_list(root: Path, entries: list[RunEntry]) -> None:
     generic.chart(_overview(shown), key="list:overview")
     from .compare import compare_section
 
-    compare_section(entries, open_run)
+    try:
+        compare_section(entries, open_run)
+    except Exception as e:  # a run damaged after the listing was read: one line, the list stays
+        st.error(f"Cannot compare these runs: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+                 "(a file of one run may be damaged; press \"Rescan runs folder\" to re-check them).")
     st.subheader("Open a run")
     for entry in shown:
         left, right = st.columns([3, 5])
         left.button(("⚠ " if entry.broken else "") + entry.name, key=f"open:{entry.name}",
                     on_click=_select, args=(entry.name,))
+        finding = key_figure(entry.analysis, entry.summary)
         right.caption(f"broken: {entry.error}" if entry.broken else
-                      f"{entry.analysis} · {entry.model or '?'} · {entry.created or '?'}")
+                      f"{entry.analysis} · {entry.model or '?'} · {entry.created or '?'}"
+                      + (f"  \n**{finding}**" if finding else ""))
 
 
 def _overview(entries: list[RunEntry]) -> go.Figure:
@@ -153,6 +167,7 @@ def _listing(entries: list[RunEntry]) -> pd.DataFrame:
     return pd.DataFrame({
         "run": [e.name for e in entries],
         "analysis": [e.analysis or "" for e in entries],
+        "finding": [key_figure(e.analysis, e.summary) for e in entries],
         "model": [e.model or "" for e in entries],
         "created": [e.created or "" for e in entries],
         "status": ["broken: " + (e.error or "") if e.broken else "ok" for e in entries],

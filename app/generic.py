@@ -24,6 +24,7 @@ import streamlit as st
 from interp.runs.figstyle import layers_top_down
 
 from . import labels
+from .axes import readable_log_axes
 from .export import FORMATS, export_problem, figure_image
 from .figdata import figure_table
 from .runs import SavedRun
@@ -45,13 +46,15 @@ def section(what: str) -> Iterator[None]:
         st.error(f"Cannot show {what}: {type(e).__name__}: {e}")
 
 
-def chart(fig: go.Figure, key: str, name: str | None = None, clickable: bool = False):
+def chart(fig: go.Figure, key: str, name: str | None = None, clickable: bool = False, select: bool = False):
     """A plotly chart (hover shows values) with a "data" switch that shows its decoded numbers
     as a table with named columns (`app.figdata.figure_table`), a CSV, PNG, SVG and HTML download.
     Heatmaps with a layer axis get layer 0 at the top, as on every layer map of the explorer.
     With `clickable`, a click on a heatmap cell selects it (`app.cellpick`): returns the selection
-    event for `cellpick.apply_click`."""
+    event for `cellpick.apply_click`. With `select`, the figure's own points are selectable as drawn
+    (it carries its own markers, e.g. the heads grid of `app.patterns`): returns the event too."""
     layers_top_down(fig)
+    readable_log_axes(fig)
     if fig.layout.margin.t is None or fig.layout.margin.t < 60:
         fig.update_layout(margin={"t": 70})  # room between the title and the chart's toolbar
     name = name or key.replace(":", "-").replace("/", "-")
@@ -60,6 +63,8 @@ def chart(fig: go.Figure, key: str, name: str | None = None, clickable: bool = F
 
         event = st.plotly_chart(clickable_cells(go.Figure(fig)), key=key, config=chart_config(name),
                                 on_select="rerun", selection_mode="points")
+    elif select:
+        event = st.plotly_chart(fig, key=key, config=chart_config(name), on_select="rerun", selection_mode="points")
     else:
         event = st.plotly_chart(fig, key=key, config=chart_config(name))
     if st.toggle("data", key=f"{key}:data", help="the numbers behind this figure, with a CSV download, and the "
@@ -74,7 +79,7 @@ def chart(fig: go.Figure, key: str, name: str | None = None, clickable: bool = F
             column.download_button(f"Download {name}.{fmt}", functools.partial(figure_image, fig, fmt),
                                    file_name=f"{name}.{fmt}", mime=FORMATS[fmt], key=f"{key}:{fmt}",
                                    on_click="ignore", disabled=problem is not None, help=problem)
-    return event if clickable else None
+    return event if clickable or select else None
 
 
 def chart_config(name: str) -> dict:

@@ -16,6 +16,7 @@ import torch
 from steering.austeer_eval import units_figure
 
 from .generic import chart, heatmap, table_view
+from .intervals import count_text, wilson
 from .registry import Shown, page
 from .runs import SavedRun
 
@@ -40,14 +41,21 @@ def units_view(selected: list, beta: torch.Tensor | None, key: str, site: str) -
 
 
 def accuracy_figure(table: pd.DataFrame, n: int | None, task: str) -> go.Figure:
-    """Test accuracy per method, each bar labelled with correct / n (0.0625 of 16 reads 1/16)."""
+    """Test accuracy per method, each bar labelled with correct / n (0.0625 of 16 reads 1/16) and
+    its 95% Wilson interval as an error bar (`app.intervals.wilson`; 1/16 and 3/16 overlap)."""
     labels = [f"AUSteer k={k}" if m == "austeer" else m for m, k in zip(table["method"], table["k"])]
     acc = table["test_accuracy"].tolist()
-    text = [f"{a:.0%} ({round(a * n)}/{n})" if n else f"{a:.3g}" for a in acc]
+    counts = [round(a * n) for a in acc] if n else []
+    bounds = [wilson(k, n) for k in counts]
+    text = [f"{k}/{n} ({low:.0%}-{high:.0%})" for k, (low, high) in zip(counts, bounds)] if n else [f"{a:.3g}" for a in acc]
+    error = {"type": "data", "symmetric": False, "array": [h - a for a, (_, h) in zip(acc, bounds)],
+             "arrayminus": [a - low for a, (low, _) in zip(acc, bounds)], "color": "#333"} if n else None
     fig = go.Figure(go.Bar(x=labels, y=acc, text=text, textposition="outside", marker_color="#4c78a8",
-                           customdata=table["n_coordinates"].tolist(),
-                           hovertemplate="%{x}: %{text} correct, %{customdata} steered coordinates<extra></extra>"))
-    fig.update_layout(title=f"{task}: test accuracy" + (f" (n = {n} questions per bar)" if n else ""),
+                           error_y=error, customdata=table["n_coordinates"].tolist(),
+                           hovertemplate="%{x}: %{y:.0%} correct, %{text} (95% Wilson CI), %{customdata} steered "
+                                         "coordinates<extra></extra>"))
+    fig.update_layout(title=f"{task}: test accuracy" + (f" (n = {n} questions per bar; bars: 95% Wilson intervals)"
+                                                        if n else ""),
                       xaxis_title="method", yaxis={"title": "test accuracy", "range": [0, 1.15], "tickformat": ".0%"},
                       height=360)
     return fig
@@ -58,7 +66,7 @@ def austeer_page(run: SavedRun, r) -> Shown:
     n = run.config.get("n_test")
     st.subheader(f"Test accuracy on {r.task} (site {r.site}" + (f", {n} test questions)" if n else ")"))
     chart(accuracy_figure(r.table, n if isinstance(n, int) else None, r.task), key=f"{run.name}:accuracy")
-    table = r.table.assign(correct=[f"{round(a * n)}/{n}" for a in r.table["test_accuracy"]]) if n else r.table
+    table = r.table.assign(correct=[count_text(round(a * n), n) for a in r.table["test_accuracy"]]) if n else r.table
     table_view(table, key=f"{run.name}:table", name=f"{run.name}-accuracy")
     st.subheader("Selected atomic units")
     units_view(r.selected, r.beta, key=f"{run.name}:units", site=r.site)

@@ -16,11 +16,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from .cellpick import apply_click
+from .dla_positions import positions_view
 from .generic import chart, heatmap, linked_selectbox, pick_prompt, table_view
 from .registry import Shown, page
 from .patterns import pattern_view
 from .runs import SavedRun
 from .tokens import visible
+from .tokenstrip import token_strip
 
 
 def _select(t, prompt, position):
@@ -55,6 +57,8 @@ def dla_page(run: SavedRun, r) -> Shown:
     fig.update_layout(title=f"Layer {layer}: what each component writes to {direction} ({where})",
                       yaxis_title="contribution to the logit (difference)", height=320, margin={"t": 40})
     chart(fig, key=f"{run.name}:layer_bars")
+    chart(layer_overview(r, prompt, position, f"{direction} ({where})"), key=f"{run.name}:overview")
+    positions_view(run, r.prompts, prompt, key=f"{run.name}:positions")
     st.subheader("Top components of this selection")
     top = _components(heads, mlp, bias, _select(r.embed_attr[..., None], prompt, position).item())
     table_view(top, key=f"{run.name}:top", name=f"{run.name}-components")
@@ -70,8 +74,30 @@ def dla_page(run: SavedRun, r) -> Shown:
     picked = st.selectbox("Head (the 10 strongest of this selection, or the clicked one)", choices, key=f"{run.name}:pattern_head",
                           format_func=lambda c: f"L{c[0]}H{c[1]}")
     if picked is not None:
-        pattern_view(run, r.prompts, picked[0], picked[1], key=f"{run.name}:dla")
+        pattern_view(run, r.prompts, picked[0], picked[1], key=f"{run.name}:dla", prompt=prompt)
     return Shown(figures={"head_heatmap", "layer_bars"}, tables={"per_prompt"})
+
+
+def layer_overview(r, prompt, position, what: str) -> go.Figure:
+    """Per-layer stacked bars (embeddings, the layer's heads summed, attention bias, MLP, final
+    bias) for the page's prompt and position: the run's saved `layer_bars`, which is the mean over
+    prompts, redrawn for the selection (the same numbers when "mean" is picked)."""
+    heads = _select(r.head_attr, prompt, position).sum(-1)  # [L]
+    bias, mlp = _select(r.attn_bias_attr, prompt, position), _select(r.mlp_attr, prompt, position)
+    embed = _select(r.embed_attr[..., None], prompt, position).item()
+    if r.pos_embed_attr is not None:
+        embed += _select(r.pos_embed_attr[..., None], prompt, position).item()
+    final = _select(r.bias_attr[..., None], prompt, position).item()
+    x = ["embed"] + [f"L{l}" for l in range(r.n_layers)] + ["bias"]
+    zeros = [0.0] * r.n_layers
+    parts = [("embeddings", [embed] + zeros + [0.0]), ("attention heads", [0.0] + heads.tolist() + [0.0]),
+             ("attention bias", [0.0] + bias.tolist() + [0.0]), ("MLP", [0.0] + mlp.tolist() + [0.0]),
+             ("norm/unembed bias", [0.0] + zeros + [final])]
+    fig = go.Figure([go.Bar(name=name, x=x, y=y, hovertemplate=f"%{{x}} {name}: %{{y:.4f}}<extra></extra>")
+                     for name, y in parts])
+    fig.update_layout(barmode="relative", title=f"Per layer: DLA on {what}", xaxis={"title": "component",
+                      "type": "category"}, yaxis_title="contribution to the logit (difference)", height=360)
+    return fig
 
 
 def _direction_label(direction: str) -> str:
@@ -126,8 +152,8 @@ def lens_page(run: SavedRun, r) -> Shown:
     hover = [[_lens_hover(r, i, j) for i in rows] for j in range(len(labels))]
     fig = heatmap(z, x=columns, y=labels, text=text, colorscale="Blues", zmid=None, zmin=0.0, zmax=1.0,
                   value="top-1 prob", title="Logit lens: top next token per layer (hover: top 5 and the target)",
-                  x_title="input token", y_title="layer", hover="%{customdata}<extra></extra>")
-    fig.update_traces(customdata=hover, textfont={"size": 10})
+                  x_title="input token", y_title="layer", hover="%{hovertext}<extra></extra>")
+    fig.update_traces(hovertext=hover, textfont={"size": 10})  # hovertext: the click markers carry it over
     event = chart(fig, key=f"{run.name}:lens", clickable=True)
     apply_click(event, f"{run.name}:lens", lambda layer, column: {f"{run.name}:layer": layer,
                                                                   f"{run.name}:column": column})
@@ -139,6 +165,8 @@ def lens_page(run: SavedRun, r) -> Shown:
     column = c3.selectbox("Position", range(len(rows)), index=0 if clicked else len(rows) - 1,
                           format_func=columns.__getitem__, key=f"{run.name}:column")
     row = rows[column]
+    if per_prompt:
+        lens_strip(r, rows, layer)
     top = pd.DataFrame({"rank": range(1, r.top_ids.shape[-1] + 1),
                         "token": [visible(t) for t in r.top_tokens[row][layer]],
                         "id": r.top_ids[row, layer].tolist(), "prob": r.top_probs[row, layer].tolist()})
@@ -150,6 +178,20 @@ def lens_page(run: SavedRun, r) -> Shown:
     if r.target_rank is not None:
         chart(rank_figure(r, rows, columns), key=f"{run.name}:rank")
     return Shown(figures={"lens_heatmap", "target_rank"})
+
+
+def lens_strip(r, rows: list[int], layer: int) -> None:
+    """The prompt's tokens coloured by the lens at `layer` at every position: the target's
+    probability (the top-1 probability without a target), the top-1 token on hover."""
+    label = r.layer_labels[layer]
+    if r.target_rank is not None:
+        values, what = [float(r.target_prob[i, layer]) for i in rows], f"p({visible(r.target)}) at {label}"
+    else:
+        values, what = [float(r.top_probs[i, layer, 0]) for i in rows], f"top-1 prob at {label}"
+    st.markdown(f"**Every position at {label}**: {what}")
+    token_strip([r.row_token[i] for i in rows], values, what, fmt=".2f", low=0.0, high=1.0,
+                notes=[f"top-1 {visible(r.top_tokens[i][layer][0])} {float(r.top_probs[i, layer, 0]):.2f}"
+                       for i in rows])
 
 
 def _lens_hover(r, row: int, layer: int) -> str:

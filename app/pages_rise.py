@@ -14,6 +14,7 @@ import streamlit as st
 
 from .generic import chart
 from .registry import Shown, page
+from .rise_tokens import tokens_view
 from .runs import SavedRun
 
 
@@ -24,6 +25,11 @@ def _highlight(response: str, start: int, end: int) -> str:
     body = (html.escape(lead + before) + "<mark style='background:#ffd54f'>" + html.escape(step) + "</mark>"
             + html.escape(after + tail))
     return "<div style='white-space:pre-wrap;font-size:0.9em;border-left:3px solid #ddd;padding-left:8px'>" + body + "</div>"
+
+
+def _number(value, digits: int = 3) -> str:
+    """A float rounded to `digits` decimals ("0.046", not 0.04622109903387343); others as text."""
+    return f"{value:.{digits}f}" if isinstance(value, float) else "n/a" if value is None else str(value)
 
 
 def _latent_options(r, layer: int) -> list[int]:
@@ -45,7 +51,7 @@ def rise_page(run: SavedRun, r) -> Shown:
     stats = r.sae[str(layer)]
     st.caption(f"SAE layer {layer}: FVU {stats['fvu']:.3f}, L0 {stats['l0']:.1f}, dead {stats['dead_pct']:.1f}%, "
                f"CE recovered {stats.get('ce_recovered', float('nan')):.3f}; silhouette "
-               f"{r.silhouette.get(str(layer))}; map: {r.map_method}")
+               f"{_number(r.silhouette.get(str(layer)))}; map: {r.map_method}")
     chart(r.figures()[f"decoder_map_layer{layer}"], key=f"{run.name}:map")
     table = r.counts[(r.counts["layer"] == layer) & (r.counts["latent"] == latent)]
     wins = {row.behaviour: int(row.count) for row in table.itertuples()}
@@ -65,6 +71,7 @@ def rise_page(run: SavedRun, r) -> Shown:
         shown += 1
     if not shown:
         st.info("This latent fires on no step (dead on this data).")
+    tokens_view(run, r, layer, latent, key=f"{run.name}:tokens")
     return Shown(figures={f"decoder_map_layer{layer}"})
 
 

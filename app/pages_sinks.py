@@ -7,15 +7,17 @@ the eps threshold, and for a picked layer and head alpha over every key position
 
 from __future__ import annotations
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from .generic import chart, heatmap, linked_selectbox, pick_prompt
+from .generic import chart, heatmap, linked_selectbox, pick_prompt, table_view
 from .cellpick import apply_click
 from .patterns import pattern_view
 from .registry import Shown, page
 from .runs import SavedRun
+from .tokens import visible
 
 
 @page("sinks", result="interp.sinks.measure")
@@ -59,10 +61,15 @@ def sinks_page(run: SavedRun, r) -> Shown:
                     [f"H{h}" for h in range(r.n_heads)], "key position", "head",
                     f"Layer {layer}: alpha per head and key position"), key=f"{run.name}:layer_map")
     if r.prompts:
-        pattern_view(run, r.prompts, layer, head, key=f"{run.name}:sink")
+        pattern_view(run, r.prompts, layer, head, key=f"{run.name}:sink", prompt=seq if kind == "natural" else None)
+    secondary = getattr(r, "secondary", None)
+    if isinstance(secondary, pd.DataFrame) and not secondary.empty:
+        st.subheader(f"Secondary sinks ({len(secondary)} rows)")
+        textual = {c: secondary[c].map(visible) for c in ("token",) if c in secondary.columns}
+        table_view(secondary.assign(**textual), key=f"{run.name}:secondary", name=f"{run.name}-secondary")
     if r.notes:
         st.caption("Notes: " + "; ".join(r.notes))
-    return Shown(figures={"sink_heatmap"})
+    return Shown(figures={"sink_heatmap"}, tables={"secondary"} if isinstance(secondary, pd.DataFrame) else set())
 
 
 def share_map(values: torch.Tensor, eps: float, x, y, x_title: str, y_title: str, title: str):

@@ -20,6 +20,7 @@ from .generic import chart, pick_prompt, table_view
 from .registry import Shown, page
 from .runs import SavedRun
 from .tokens import position_labels, visible
+from .tokenstrip import token_strip
 
 PHASES = {"prompt": "prompt processing (prefill)", "response": "response generation (decode steps)"}
 USED, VOID = "#1f6f8b", "#f4f1ea"
@@ -88,6 +89,11 @@ def voids_page(run: SavedRun, r) -> Shown:
     chart(lac_map(active, delta, tokens, f"LAC activation map, {PHASES[phase]}, prompt {prompt}: {share:.1f}% of "
                                          f"{active.numel()} (layer, token) pairs used (alpha={r.alpha})"),
           key=f"{run.name}:map")
+    st.markdown("**Layers used per token** (LAC active layers out of "
+                f"{active.shape[0]}; hover a token for the list)")
+    counts = active.sum(0)  # [T_i]; the colour scale ends at the busiest token (few use most layers)
+    token_strip(tokens, counts.tolist(), "layers used", fmt="d", low=0, high=max(1, int(counts.max()) if counts.numel() else 1),
+                notes=[f"layers {[l for l in range(active.shape[0]) if active[l, t]]}" for t in range(len(tokens))])
     chart(norm_change_map(delta, tokens), key=f"{run.name}:delta")
     st.subheader("Tokens of this prompt")
     table = r.per_token[(r.per_token["prompt"] == prompt) & (r.per_token["phase"] == phase)]

@@ -128,9 +128,9 @@ def vector_section(root: Path, model) -> VectorChoice | None:
         if not choices:
             st.info(how_to_make(model, root, st.session_state["pg:loaded"]))
             return None
-    wanted = f"file {st.query_params.get('vector')}"  # ?vector=<file>: a link from a vector page
-    if source == "runs" and "pg:vector:runs" not in st.session_state and wanted in [c.label for c in choices]:
-        st.session_state["pg:vector:runs"] = [c.label for c in choices].index(wanted)
+    wanted = st.query_params.get("vector")  # ?vector=<file>: a link from a vector page
+    if source == "runs" and "pg:vector:runs" not in st.session_state and wanted in [c.name for c in choices]:
+        st.session_state["pg:vector:runs"] = [c.name for c in choices].index(wanted)
     index = st.selectbox("Vector", range(len(choices)), key=f"pg:vector:{source}",
                          format_func=lambda i: choices[i].label)
     choice = choices[index]
@@ -156,7 +156,46 @@ def steering_controls(model, choice: VectorChoice) -> VectorUse:
                       help="x + alpha * v (scale vectors: x * (1 + alpha * v))")
     positions = c3.selectbox("Positions", POSITIONS, key="pg:positions")
     relative = c4.toggle("alpha relative to ||x||", key="pg:relative", disabled=vector.kind != "add")
+    if layers and vector.kind == "add":
+        alpha_scale(model, vector, layers[0], alpha, relative)
     return VectorUse(vector, alpha=alpha, layers=layers, positions=positions, relative=relative)
+
+
+def alpha_scale(model, vector, layer: int, alpha: float, relative: bool) -> None:
+    """alpha in the layer's units: ||alpha v|| next to the median norm of what the vector's site
+    carries on the prompts (the residual stream for "layer" vectors, the MLP output for "ffn", ...;
+    `app.damage.site_norm`, kept per model, site and prompts) and the residual norm there, with a
+    warning above 1x."""
+    from steering.vectors import SITES
+
+    from .damage import site_norm
+
+    prompts = [p for p in st.session_state.get("pg:prompts", DEFAULT_PROMPTS).splitlines() if p.strip()]
+    if not prompts or layer not in vector.layers:
+        return
+    store = st.session_state.setdefault("pg:site_norms", {})
+    sites = {"residual stream": f"blocks.{layer}.hook_resid_post", "site": SITES[vector.site].format(layer=layer)}
+    norms = {}
+    for what, site in sites.items():
+        wanted = (st.session_state.get("pg:loaded"), site, tuple(prompts))
+        if wanted not in store:
+            _, lock = load_model(st.session_state["pg:loaded"])
+            with lock:
+                store[wanted] = site_norm(model, prompts, site)
+        norms[what] = store[wanted]
+    size, norm = float(vector.norms()[layer]), norms["site"]
+    where = f"the layer's median residual norm ({norms['residual stream']:.4g}" if vector.site == "layer" else (
+        f"the median norm of what site '{vector.site}' carries ({norm:.4g}; the residual stream there: "
+        f"{norms['residual stream']:.4g}")
+    if relative:
+        st.caption(f"alpha {alpha:g} relative to ||x||: each token gets alpha x ||x|| along the unit direction "
+                   f"(layer {layer}: {where.split('(', 1)[1]}).")
+        return
+    ratio = abs(alpha) * size / norm if norm > 0 else float("inf")
+    line = (f"||v|| at layer {layer} = {size:.4g}; ||alpha v|| = {abs(alpha) * size:.4g} = **{ratio:.2f}x** {where} "
+            "over the prompts' tokens, the first excluded)")
+    (st.warning if ratio > 1 else st.caption)(line + (": expect broken text; try alpha "
+                                                       f"{norm / size:.2g} for 1x" if ratio > 1 and size else ""))
 
 
 def generation_section(model, use: VectorUse | None, extra: list) -> None:
@@ -181,9 +220,12 @@ def generation_section(model, use: VectorUse | None, extra: list) -> None:
         _, lock = load_model(st.session_state["pg:loaded"])
         with st.spinner("Generating..."), lock:
             plain = model.generate(prompts, **settings)
-            steered = model.generate(prompts, edits=edits, **settings)
+            steered = model.generate(prompts, edits=edits, return_logits=True, **settings)
+            from .damage import damage
+
+            harm = damage(model, prompts, chat, plain, steered)
         st.session_state["pg:result"] = {
-            "prompts": prompts, "plain": plain.texts, "steered": steered.texts,
+            "prompts": prompts, "plain": plain.texts, "steered": steered.texts, "damage": harm,
             "what": (f"layers {use.layers}, alpha {use.alpha}{' (relative)' if use.relative else ''}, "
                      f"positions {use.positions}, " if steering else "")
                     + f"{len(extra)} other edit(s), seed {int(seed)}, temperature {float(temperature)}",
@@ -235,3 +277,10 @@ def show_result(result: dict | None) -> None:
         right.code(result["steered"][i], language=None, wrap_lines=True)
         right.html(f"<div style='font-size:0.85em'>changed words marked: "
                    f"{word_diff(result['plain'][i], result['steered'][i])}</div>")
+        harm = (result.get("damage") or [None] * (i + 1))[i]
+        if harm:
+            ratio = harm["ppl_steered"] / harm["ppl_plain"] if harm["ppl_plain"] > 0 else float("inf")
+            line = (f"damage: the unsteered model's perplexity on this text is {harm['ppl_steered']:.3g} "
+                    f"({ratio:.2g}x its {harm['ppl_plain']:.3g} on its own continuation); mean KL(steered || "
+                    f"unsteered) per token {harm['kl']:.3g} nats")
+            (right.warning if ratio > 3 or harm["kl"] > 0.5 else right.caption)(line)

@@ -12,8 +12,13 @@ wrote it, so the explorer opens runs of analyses it has never seen. Nothing is u
 JSON, CSV and safetensors only.
 
 Steering-vector files (`steering.vectors.SteeringVector`, ``*.safetensors`` with
-``steerlens.vector`` header metadata) lying directly in the root are listed too, as
-entries of kind "vector" and analysis "steering-vector".
+``steerlens.vector`` header metadata) lying in the root, in a folder of runs or inside a
+run folder (a tour's ``skills/direction-0.safetensors``, listed as ``skills/direction-0.safetensors``
+right after its run) are listed too, as entries of kind "vector" and analysis "steering-vector".
+
+While scanning, every file a run lists is checked cheaply (`app.integrity`: sizes and the
+safetensors header; cached by mtime), so a truncated or empty file marks its run broken
+with the reason instead of failing when the run is opened or compared.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from safetensors import safe_open
 
 from interp.runs.results import RunLoadError, list_runs, load_run, read_manifest
 from interp.runs.tables import read_table
+
+from .integrity import file_damage, run_damage
 
 TENSOR_FILE = "tensors.safetensors"
 VECTOR_METADATA = "steerlens.vector"  # header key of `steering.vectors.SteeringVector` files
@@ -63,6 +70,7 @@ class RunEntry:
     config: dict = field(default_factory=dict)
     summary: dict = field(default_factory=dict)
     kind: str = "run"  # "run" (a run directory) or "vector" (a steering-vector file)
+    parent: str | None = None  # for a vector file saved inside a run folder: that run's name
 
     @property
     def broken(self) -> bool:
@@ -112,20 +120,27 @@ def _entries(root: Path, infos, prefix: str = "") -> list[RunEntry]:
         manifest = read_manifest(path)  # list_runs just read it; small
         config = manifest.get("config")
         summary = manifest.get("summary")
+        files = [f for f in manifest.get("files", []) if isinstance(f, str)]
         entries.append(RunEntry(
-            name, path, info.analysis, info.model, info.created,
+            name, path, info.analysis, info.model, info.created, error=run_damage(path, files),
             config=config if isinstance(config, dict) else {"config": config},
             summary=summary if isinstance(summary, dict) else {},
         ))
+        entries += _vector_files(root, path, prefix=f"{name}/", parent=name, skip=set(files))
     return entries
 
 
-def _vector_files(root: Path, folder: Path, prefix: str = "") -> list[RunEntry]:
-    """Steering-vector files (safetensors with `steerlens.vector` metadata) directly in `folder`."""
+def _vector_files(root: Path, folder: Path, prefix: str = "", parent: str | None = None,
+                  skip: set[str] = frozenset()) -> list[RunEntry]:
+    """Steering-vector files (safetensors with `steerlens.vector` metadata) directly in `folder`
+    (a run's own files, `skip`, excluded); a damaged file is listed broken with the reason."""
     entries = []
-    for path in sorted(p for p in folder.glob("*.safetensors") if not p.name.startswith(".")):
+    for path in sorted(p for p in folder.glob("*.safetensors") if not p.name.startswith(".") and p.name not in skip):
         try:
             resolved = inside(root, path)
+            damage = file_damage(resolved)
+            if damage is not None:
+                raise ValueError(damage)
             with safe_open(str(resolved), framework="pt") as fh:
                 header = fh.metadata() or {}
             if VECTOR_METADATA not in header:
@@ -135,10 +150,10 @@ def _vector_files(root: Path, folder: Path, prefix: str = "") -> list[RunEntry]:
             model = meta.get("model") if isinstance(meta.get("model"), dict) else {}
             summary = {k: meta.get(k) for k in ("site", "kind", "method", "layers", "width")}
             entries.append(RunEntry(prefix + path.name, resolved, VECTOR_ANALYSIS, model.get("spec"), created,
-                                    config=meta.get("config") or {}, summary=summary, kind="vector"))
+                                    config=meta.get("config") or {}, summary=summary, kind="vector", parent=parent))
         except Exception as e:
             entries.append(RunEntry(prefix + path.name, path, VECTOR_ANALYSIS, error=f"unreadable vector file ({e})",
-                                    kind="vector"))
+                                    kind="vector", parent=parent))
     return entries
 
 

@@ -24,7 +24,7 @@ from safetensors.torch import load as load_safetensors_bytes
 
 from steering.vectors import METADATA_KEY, SteeringVector, VectorFileError
 
-from .runs import TENSOR_FILE, RunEntry, inside
+from .runs import RunEntry
 
 _SITE_KEY = re.compile(r"^(?:.*?[./_-])?blocks\.(\d+)\.(attn\.hook_z|hook_[A-Za-z_]+)$")
 _LAYER_KEY = re.compile(r"^(.*?)(\d+)$")  # layer.3, direction_3, directions/3
@@ -38,6 +38,7 @@ class VectorChoice:
 
     label: str
     vector: SteeringVector
+    name: str | None = None  # the run list's name of its file (what ``?vector=`` links name)
 
 
 def vector_sets(tensors: dict[str, torch.Tensor], source: str) -> list[VectorChoice]:
@@ -99,30 +100,17 @@ def _header_metadata(name: str, data: bytes) -> dict:
 
 
 def vectors_in_runs(entries: list[RunEntry], width: int | None = None) -> list[VectorChoice]:
-    """Vector files in the runs folder and inside its run folders (of width `width`)."""
+    """The listed vector files (in the runs folder and inside its run folders: `app.runs.scan_runs`
+    lists both) of width `width`; a file inside a run is labelled ``run <run> · <file>``."""
     found = []
     for entry in entries:
-        if entry.broken:
+        if entry.broken or entry.kind != "vector":
             continue
         try:
-            if entry.kind == "vector":
-                vector = SteeringVector.load(entry.path)
-                found += [VectorChoice(f"file {entry.name}", vector)] if width in (None, vector.width) else []
-                continue
-            found += _vectors_in_folder(entry.path, width, entry.name)
-        except Exception:  # an unreadable run holds no vectors for us; the run list marks it
+            vector = SteeringVector.load(entry.path)
+        except Exception:  # an unreadable file holds no vectors for us; the run list marks it
             continue
+        label = f"run {entry.parent} · {entry.path.name}" if entry.parent else f"file {entry.name}"
+        if width in (None, vector.width):
+            found.append(VectorChoice(label, vector, entry.name))
     return found
-
-
-def _vectors_in_folder(folder: Path, width: int | None, name: str | None = None) -> list[VectorChoice]:
-    """Vector files saved inside a run folder (not the run's own tensors: those are results)."""
-    found = []
-    for path in sorted(folder.glob("*.safetensors")):
-        if path.name == TENSOR_FILE:
-            continue
-        try:
-            found.append(VectorChoice(f"run {name or folder.name} · {path.name}", SteeringVector.load(inside(folder, path))))
-        except (VectorFileError, ValueError):
-            continue
-    return [c for c in found if width is None or c.vector.width == width]

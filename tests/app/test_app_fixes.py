@@ -208,7 +208,10 @@ def test_lens_grid_has_no_blank_token_cells_and_hover_lists_the_top_5(monkeypatc
     at = open_app(monkeypatch, saved_runs(), run="lens-1")
     trace = spec(at, "lens-1:lens")["data"][0]
     assert all(cell and not cell.isspace() for row in trace["text"] for cell in row)
-    assert all("5. " in cell and "target" in cell for row in trace["customdata"] for cell in row)
+    assert all("5. " in cell and "target" in cell for row in trace["hovertext"] for cell in row)
+    markers = spec(at, "lens-1:lens")["data"][1]  # the click markers show the hover (issue 36)
+    assert markers["hovertemplate"] == "%{hovertext}<extra></extra>"
+    assert all("5. " in cell for cell in markers["hovertext"])
 
 
 def test_every_layer_map_has_layer_0_at_the_top(monkeypatch):
@@ -229,7 +232,7 @@ def test_refusal_bars_are_grouped_with_counts_and_austeer_accuracy_shows_n(monke
     assert not any(c.proto.id.endswith("fig:refusal_rate") for c in at.get("plotly_chart"))  # drawn once
     at = open_app(monkeypatch, saved_runs(), run="austeer-eval-1")
     accuracy = spec(at, "austeer-eval-1:accuracy")
-    assert all(t.endswith("/2)") for t in accuracy["data"][0]["text"])  # n_test = 2 in the saved run
+    assert all("/2 (" in t for t in accuracy["data"][0]["text"])  # n_test = 2 in the saved run, with a CI
     assert len([c for c in at.get("plotly_chart") if "units" in c.proto.id]) == 1  # the units scatter once
 
 

@@ -58,3 +58,34 @@ def test_dose_response_page(monkeypatch, root):
     at = open_app(monkeypatch, root, "rise-steer-1")
     assert not problems(at)
     assert any("rise-steer-1:dose" in c.proto.id for c in at.get("plotly_chart"))
+
+
+def test_a_latent_on_every_token_of_its_traces_with_a_histogram(monkeypatch, root):
+    """Issue 36: per-token activations (the run's model and SAE, rerun) and the latent's histogram."""
+    import threading
+
+    import app.playground
+    from app.rise_tokens import token_latents
+    from interp.runs.results import load_run
+    from saes.collect import load_traces
+    from saes.train import load_sae
+
+    model = tiny_model("llama")
+    monkeypatch.setattr(app.playground, "load_model", lambda spec: (model, threading.Lock()))
+    at = open_app(monkeypatch, root, "rise-1")
+    r = load_run(root / "rise-1")
+    latent = at.selectbox(key="rise-1:latent").value
+    if not any(v > 0 for v in r.top_steps["layer_1.value"][latent].tolist()):
+        pytest.skip("the first latent of this tiny SAE fires on no step")
+    at.button(key="rise-1:tokens:go").click().run()
+    assert not problems(at)
+    blocks = [e.proto.body for e in at.get("html") if "token-strip" in e.proto.body]
+    index, values = r.top_steps["layer_1.index"][latent], r.top_steps["layer_1.value"][latent]
+    shown = list(dict.fromkeys(int(r.steps.iloc[int(i)]["trace"]) for i, v in zip(index, values) if v > 0))[:3]
+    sae, traces = load_sae(root.parent / "collect" / "sae" / "layer_1"), load_traces(r.run)
+    expected = [token_latents(model, sae, SITE, traces[t].prompt, traces[t].response) for t in shown]
+    assert [b.count("class='tok'") for b in blocks] == [len(tokens) for tokens, _ in expected]
+    (hist,) = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if "rise-1:tokens:histogram" in c.proto.id]
+    fired = sum(int((acts[:, latent] > 0).sum()) for _, acts in expected)
+    total = sum(len(tokens) for tokens, _ in expected)
+    assert f"activation over {total} response tokens ({fired} > 0" in hist["layout"]["title"]["text"]
