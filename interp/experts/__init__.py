@@ -8,4 +8,12 @@ and the condition evaluation measured by `behaviour`, figures (`figures`), and
 `steerlens generate`). `planted.planted_model()` builds the tiny Qwen3-MoE with a planted
 behaviour expert that the tests, the notebook and the tour run on. The toggles themselves
 are engine edits: `interp.engine.experts`.
+
+The package is also the analysis: `interp.experts(model, (target, other), top_n=4)` calls
+`interp.experts.api.experts` (see interp/callable_package.py).
 """
+
+from ..callable_package import make_callable
+from .api import experts as _experts
+
+make_callable(__name__, _experts)

@@ -52,6 +52,7 @@ from typing_extensions import Self
 
 from ..engine.files import save_safetensors
 from .fields import FieldLoadError, data_fields, decode_fields, encode_fields
+from .display import Displayed
 from .figstyle import layers_top_down
 from .jsonable import jsonable
 
@@ -104,7 +105,7 @@ class RunInfo:
 
 
 @dataclass
-class Result:
+class Result(Displayed):
     """Base of every analysis result: automatic save/load by field type, figures, summary."""
 
     analysis: ClassVar[str]
@@ -177,6 +178,7 @@ class Result:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        self._run_dir = final  # shown by the Jupyter view (how to open it in the explorer)
         return final
 
     @classmethod
@@ -373,7 +375,9 @@ def _build(cls: type[R], path: Path, manifest: dict) -> R:
     except FieldLoadError as e:
         raise RunLoadError(str(e)) from None
     meta = {k: manifest[k] for k in ("model", "config", "seed", "timings") if k in manifest}
-    return cls(**kwargs, meta=RunMeta(**meta))
+    result = cls(**kwargs, meta=RunMeta(**meta))
+    result._run_dir = path
+    return result
 
 
 # --- helpers -------------------------------------------------------------------------------
