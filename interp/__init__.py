@@ -25,6 +25,7 @@ packages that are also their analysis' function: `interp.dla(model, ...)` calls
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 _EXPORTS: dict[str, str] = {
@@ -84,7 +85,9 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value
         return value
-    raise AttributeError(f"module 'interp' has no attribute {name!r}")
+    from .callable_package import submodule
+
+    return submodule(sys.modules[__name__], name)  # a subpackage (interp.metrics), or AttributeError
 
 
 def __dir__() -> list[str]:

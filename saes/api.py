@@ -23,7 +23,8 @@ def rise(model, data=None, *, chat: bool = False, seed: int = 0, batch_size="aut
     problems in `data` (a JSONL file of 'question' and optional 'response', 'answer'; default:
     `collect_n` generated problems) and the residual at each step end, train an SAE per layer
     (sae-lens' trainer), analyse them (diagnostics, latent-behaviour association, geometry,
-    behaviour vectors), then steer with the `behaviour` vector (dose-response over `alphas`).
+    behaviour vectors), then steer with the `behaviour` vector (dose-response over `alphas`, on
+    `steer_n` generated problems).
 
     `out` is the run folder every stage writes (default: runs/rise-<timestamp>); the analysis
     and steering runs are saved in it as `analysis` and `steer-<behaviour>-<mode>`, as the CLI
@@ -57,6 +58,6 @@ def rise(model, data=None, *, chat: bool = False, seed: int = 0, batch_size="aut
                       "stage is skipped; pick another behaviour= or train longer", stacklevel=2)
         return staged(results, None)
     steer_config = configs["steer"]
-    results["steer"] = steer(model, run, steer_config, problems_file=problems, seed=seed, progress=progress)
+    results["steer"] = steer(model, run, steer_config, seed=seed, progress=progress)  # on `steer_n` new problems
     results["steer"].save(run / f"steer-{behaviour}-{steer_config.mode}", overwrite=True)
     return staged(results, None)
