@@ -165,13 +165,14 @@ def result_text(result) -> str:
 
 
 def default_table(result) -> pd.DataFrame:
-    """The result's one obvious table: the DataFrame its class names in `main_table` (a field
-    or a method), else its first DataFrame field, else its summary rows."""
+    """The result's one obvious table: what its class names in `main_table` (a field, a method
+    or a summary entry; rows as dicts become a DataFrame), else its first DataFrame field,
+    else its summary rows."""
     from .fields import data_fields
 
     name = getattr(result, "main_table", None)
     if name:
-        value = getattr(result, name)
+        value = getattr(result, name) if hasattr(result, name) else result.summary()[name]
         value = value() if callable(value) else value
         return value if isinstance(value, pd.DataFrame) else pd.DataFrame(value)
     for f in data_fields(type(result)):
