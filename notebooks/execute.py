@@ -31,6 +31,12 @@ from pathlib import Path
 STARTUP = """\
 import warnings
 warnings.filterwarnings("ignore", message="The kopts argument is ignored")
+warnings.filterwarnings("ignore", message="IProgress not found")  # no ipywidgets: tqdm prints text bars
+try:
+    from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()  # no "Loading weights" bars in the saved outputs
+except Exception:
+    pass
 try:
     import kaleido
     kaleido.start_sync_server(silence_warnings=True)

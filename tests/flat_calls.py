@@ -79,12 +79,14 @@ def main(out: Path, only: list[str] | None = None) -> None:
             continue
         start = time.perf_counter()
         result = call()
+        stages = getattr(result, "stages", {}) or {}
         report[name] = {"type": type(result).__name__, "seconds": round(time.perf_counter() - start, 2),
-                        "run_dir": str(result._run_dir), "stages": sorted(getattr(result, "stages", {}) or {})}
-        (out / f"{name}.html").write_text(result._repr_html_(), encoding="utf-8")
-        bundle = result._repr_mimebundle_()
-        (out / f"{name}.txt").write_text(bundle["text/plain"], encoding="utf-8")
-        assert type(result.table()).__name__ in ("DataFrame", "CallableTable"), name
+                        "run_dir": str(result._run_dir), "stages": sorted(stages)}
+        shown = {name: result} | {f"{name}.{stage}": r for stage, r in stages.items() if r is not result}
+        for key, each in shown.items():  # every stage's result shows itself too
+            (out / f"{key}.html").write_text(each._repr_html_(), encoding="utf-8")
+            (out / f"{key}.txt").write_text(each._repr_mimebundle_()["text/plain"], encoding="utf-8")
+            report.setdefault("shown", {})[key] = {"type": type(each).__name__, "run_dir": str(each._run_dir)}
     (out / "report.json").write_text(json.dumps(report, indent=1))
 
 

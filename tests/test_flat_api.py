@@ -37,8 +37,13 @@ def runs(tmp_path_factory) -> Path:
     return out
 
 
+SHOWN = CALLS + ("skills.fit", "rise.analyze")
+"""Every result type the calls return, stages included (skills' basis, RISE's analysis)."""
+
+
 def test_every_analysis_is_one_keyword_call_in_a_fresh_process(runs):
     report = json.loads((runs / "report.json").read_text())
+    assert list(report.pop("shown")) == list(CALLS[:-2]) + ["skills", "skills.fit", "rise", "rise.analyze"]
     assert list(report) == list(CALLS)
     assert report["skills"]["stages"] == ["fit", "steer"] and report["rise"]["type"] == "RiseSteer"
     for name, row in report.items():
@@ -52,12 +57,12 @@ def _check_html(html: str, where: str) -> None:
     assert "tensor(" not in html, f"{where}: a tensor's values are printed"
 
 
-@pytest.mark.parametrize("name", CALLS)
+@pytest.mark.parametrize("name", SHOWN)
 def test_every_result_displays_after_the_run_and_after_load_run(runs, name):
     import pandas as pd
     import plotly.graph_objects as go
 
-    report = json.loads((runs / "report.json").read_text())[name]
+    report = json.loads((runs / "report.json").read_text())["shown"][name]
     _check_html((runs / f"{name}.html").read_text(), f"{name} after the run")
     assert "tensor(" not in (runs / f"{name}.txt").read_text()
     loaded = interp.load_run(report["run_dir"])  # imports the result's module itself
