@@ -56,7 +56,7 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def execute(path: Path, threads: int = 2, timeout: int = 1200) -> float:
+def execute(path: Path, threads: int = 2, timeout: int = 3600) -> float:
     """Run `path` in place; returns its wall time in seconds."""
     import nbclient
     import nbformat
@@ -102,9 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
+    parser.add_argument("--timeout", type=int, default=3600, help="seconds one cell may take (default: 3600)")
     args = parser.parse_args(argv)
     for path in args.notebooks:
-        seconds = execute(path, args.threads)
+        seconds = execute(path, args.threads, args.timeout)
         cpu = json.loads(path.read_text())["metadata"]["steerlens"]["cpu_seconds"]
         print(f"{path}: {seconds:.0f} s wall, {cpu:.0f} s CPU", flush=True)
     return 0
