@@ -100,7 +100,6 @@ class DLAResult(Result):
     """Attributions per prompt and position; tensors are float64 [N prompts, n positions, ...]."""
 
     analysis: ClassVar[str] = "dla"
-    main_table = "components"  # result.table(): one row per head, MLP and embedding
     direction: str
     tokens: list  # [[token id, weight, text], ...]; empty for a free vector
     prompts: list[str]
