@@ -5,23 +5,28 @@
     logits, cache = model.run_with_cache(["The capital of France is"],
                                          sites=["blocks.3.hook_resid_post"])
 
+The analyses are one keyword call each (the flat API, interp/flat.py; docs/api.md):
+`interp.dla`, `interp.logit_lens`, `interp.sinks`, `interp.massive_activations`,
+`interp.emergence`, `interp.voids`, `interp.voids_eval`, `interp.routing`, `interp.experts`,
+each `(model, data=None, *, chat=..., **options) -> Result` with the options of its config
+dataclass; `interp.load_run(dir)` opens any saved run. Results show themselves in Jupyter.
+
 The names below are imported on first use (PEP 562), so `import interp` (and the CLI's
 parser) stay free of torch and transformers until a model or an analysis is needed.
 Packages: `interp.engine` (the tracing engine), `interp.arch` (architecture adapters),
 `interp.models` (loading, the zoo), `interp.runs` (run directories, results, configs,
 prompt files), `interp.metrics` (shared measures), one package per analysis
 (`interp.dla`, `interp.sinks`, `interp.massive`, `interp.voids`) and `interp.cli`.
-`interp.dla` and `interp.sinks` are packages that are also their analysis' function:
-`interp.dla(model, ...)` calls `interp.dla.attribution.dla`.
+`interp.dla`, `interp.sinks`, `interp.voids`, `interp.routing` and `interp.experts` are
+packages that are also their analysis' function: `interp.dla(model, ...)` calls
+`interp.dla.api.dla` (interp/callable_package.py).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .engine.model import Model
+import sys
+from typing import Any
 
 _EXPORTS: dict[str, str] = {
     "ActivationCache": "interp.engine.cache",
@@ -44,23 +49,32 @@ _EXPORTS: dict[str, str] = {
     "UnsupportedArchitectureError": "interp.arch",
     "Zero": "interp.engine.edits",
     "generate": "interp.engine.generation",
-    "logit_lens": "interp.dla.lens",
-    "massive_activations": "interp.massive.activations",
+    "load": "interp.models.opening",
+    "emergence": "interp.massive.api",
+    "list_runs": "interp.runs.results",
+    "load_run": "interp.runs.results",
+    "logit_lens": "interp.dla.api",
+    "massive_activations": "interp.massive.api",
     "spec_for_model_type": "interp.arch",
     "supported_families": "interp.arch",
+    "voids_eval": "interp.voids.api",
 }
 """Public name -> the module defining it, imported on first access."""
 
 _PACKAGES: dict[str, str] = {
     "dla": "interp.dla",
+    "experts": "interp.experts",
+    "routing": "interp.routing",
     "sinks": "interp.sinks",
+    "voids": "interp.voids",
 }
 """Public analysis functions that are their (callable) package: `interp.dla(...)`."""
 
 __all__ = [
     "ActivationCache", "Add", "ArchSpec", "Edit", "ExpertSelection", "Fn", "Generation", "HookPoint",
     "HookSet", "Model", "Patch", "ProjectOut", "Scale", "Set", "SiteInfo", "StartAt", "TokenBatch",
-    "UnsupportedArchitectureError", "Zero", "dla", "generate", "load", "logit_lens", "massive_activations", "sinks", "supported_families",
+    "UnsupportedArchitectureError", "Zero", "dla", "emergence", "experts", "generate", "list_runs", "load", "load_run",
+    "logit_lens", "massive_activations", "routing", "sinks", "supported_families", "voids", "voids_eval",
 ]
 
 
@@ -71,41 +85,10 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value
         return value
-    raise AttributeError(f"module 'interp' has no attribute {name!r}")
+    from .callable_package import submodule
+
+    return submodule(sys.modules[__name__], name)  # a subpackage (interp.metrics), or AttributeError
 
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS) | set(_PACKAGES))
-
-
-def load(spec: str, device=None, dtype=None, attn_implementation: str | None = None,
-         bos: str = "default", *, device_map=None, max_memory=None, offload_folder=None) -> Model:
-    """Load a model by zoo alias, `.gguf` path, `save_pretrained` folder or hub id.
-
-    Device defaults to cuda, then mps, then cpu; dtype to bf16 on accelerators and float32
-    on CPU. Pass `attn_implementation="eager"` when you need attention patterns. The
-    architecture is checked before any weights are read. `device_map` ("auto" or
-    {module: device}), `max_memory` and `offload_folder` split a model too large for one
-    device over GPUs, CPU and disk with accelerate (see `interp.models.loading.load_hf`).
-    """
-    from .engine.model import Model
-    from .models.loading import load_hf
-
-    _check_folder_architecture(spec)
-    hf, tokenizer, info = load_hf(spec, device=device, dtype=dtype, attn_implementation=attn_implementation,
-                                  device_map=device_map, max_memory=max_memory, offload_folder=offload_folder)
-    model = Model(hf, tokenizer, info=info.to_dict(), bos=bos)
-    model.info.update(family=model.spec.family, bos_policy=bos)
-    return model
-
-
-def _check_folder_architecture(spec: str) -> None:
-    """For a local folder, refuse an unsupported architecture before reading weights."""
-    import json
-    from pathlib import Path
-
-    from .arch import spec_for_model_type
-
-    config = Path(str(spec)) / "config.json"
-    if config.is_file():
-        spec_for_model_type(json.loads(config.read_text()).get("model_type"))

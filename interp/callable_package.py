@@ -23,6 +23,10 @@ class CallablePackage(types.ModuleType):
     def __call__(self, *args, **kwargs):
         return self.__wrapped__(*args, **kwargs)
 
+    def __getattr__(self, name: str):
+        """A submodule not imported yet is imported on first access (`interp.sinks.attention_edits`)."""
+        return submodule(self, name)
+
     def __repr__(self) -> str:
         function = self.__wrapped__
         return (f"<analysis package {self.__name__}: call it to run "
@@ -34,3 +38,13 @@ def make_callable(name: str, function: Callable) -> None:
     module = sys.modules[name]
     module.__class__ = CallablePackage
     module.__wrapped__ = function
+
+
+def submodule(package: types.ModuleType, name: str) -> types.ModuleType:
+    """`package.name` when it is a submodule (imported now), else AttributeError."""
+    import importlib.util
+
+    full = f"{package.__name__}.{name}"
+    if name.startswith("_") or not hasattr(package, "__path__") or importlib.util.find_spec(full) is None:
+        raise AttributeError(f"module {package.__name__!r} has no attribute {name!r}")
+    return importlib.import_module(full)

@@ -19,7 +19,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["example_traces_file"]
+__all__ = ["example_traces_file", "rise"]
+
+
+def __getattr__(name: str):
+    if name == "rise":
+        from .api import rise
+
+        return rise
+    raise AttributeError(f"module 'saes' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"rise"})
 
 
 def example_traces_file() -> Path:

@@ -66,6 +66,7 @@ class RiseSteer(Result):
     """Dose-response of steering along a behaviour vector at the last token of each step."""
 
     analysis: ClassVar[str] = "rise-steer"
+    main_table = "dose_response"  # result.table(): one row per alpha
 
     behaviour: str
     layer: int

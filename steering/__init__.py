@@ -8,6 +8,11 @@
     v.save("refusal.safetensors"); steering.export_gguf(v, "refusal.gguf")
 """
 
+from interp.callable_package import make_callable as _make_callable
+
+from .api import austeer as _austeer
+from .api import refusal_direction
+from .api import skills as _skills
 from .apply import POSITIONS, VectorUse, ablation_edits, parse_vector_spec, steering_edits
 from .austeer import AUSteerOptions, AUSteerScores, fit_austeer, momentum_scores, select, top_k, triple_activations
 from .austeer_eval import AUSteerEvalConfig, AUSteerEvalResult, run_austeer_eval, task_accuracy
@@ -26,3 +31,9 @@ __all__ = [
     "momentum_scores", "parse_vector_spec", "pca_of_differences", "read_contrast_data", "run_austeer_eval", "run_refusal_steer",
     "select", "steering_edits", "task_accuracy", "task_from_file", "top_k", "triple_activations", "triples",
 ]
+
+# the flat API (steering/api.py): steering.austeer and steering.skills are also a module and a
+# package, made callable (interp/callable_package.py); their contents stay where they are
+_make_callable(__name__ + ".austeer", _austeer)
+_make_callable(__name__ + ".skills", _skills)
+__all__ += ["austeer", "refusal_direction", "skills"]

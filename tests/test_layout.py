@@ -31,8 +31,8 @@ ENGINE_MAY_IMPORT = ("interp.engine", "interp.arch")
 PUBLIC_API = [
     "ActivationCache", "Add", "ArchSpec", "Edit", "ExpertSelection", "Fn", "Generation", "HookPoint",
     "HookSet", "Model", "Patch", "ProjectOut", "Scale", "Set", "SiteInfo", "StartAt", "TokenBatch",
-    "UnsupportedArchitectureError", "Zero", "dla", "generate", "load", "logit_lens", "massive_activations",
-    "sinks", "supported_families",
+    "UnsupportedArchitectureError", "Zero", "dla", "emergence", "experts", "generate", "list_runs", "load", "load_run",
+    "logit_lens", "massive_activations", "routing", "sinks", "supported_families", "voids", "voids_eval",
 ]
 
 
@@ -251,22 +251,25 @@ def test_steerlens_eager_is_registered_by_the_engine_not_by_import_interp():
     assert out.split() == ["False", "True"]
 
 
-def test_dla_and_sinks_stay_callable_after_their_packages_are_imported():
+def test_analysis_packages_stay_callable_after_their_packages_are_imported():
     import interp
     import interp.dla.attribution
     import interp.dla.cli
+    import interp.experts.scan
+    import interp.routing.pipeline
     import interp.sinks.measure
+    import interp.voids.maps
     from tiny import tiny_model
 
-    assert callable(interp.dla) and callable(interp.sinks)
-    assert interp.dla.__wrapped__ is interp.dla.attribution.dla
-    assert interp.sinks.__wrapped__ is interp.sinks.measure.sinks
-    assert inspect.signature(interp.dla) == inspect.signature(interp.dla.attribution.dla)
+    for name in ("dla", "sinks", "voids", "routing", "experts"):
+        package = getattr(interp, name)
+        assert callable(package) and package.__wrapped__ is getattr(interp, name).api.__dict__[name]
+        assert inspect.signature(package) == inspect.signature(package.__wrapped__)
     from interp import dla, sinks
 
     assert dla is interp.dla and sinks is interp.sinks
     model = tiny_model("llama")
-    result = interp.dla(model, ["hello there"], "e", "t")
+    result = interp.dla(model, ["hello there"], target="e", contrast="t")
     assert type(result).__name__ == "DLAResult"
     assert type(interp.sinks(model, ["hello there, again"], tokens=8, random_tokens=False)).__name__ == "SinkResult"
 

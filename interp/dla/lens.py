@@ -59,6 +59,7 @@ class LensResult(Result):
     """One row per (prompt, position); tensors are [R rows, L + 1 layers, ...]."""
 
     analysis: ClassVar[str] = "lens"
+    main_table = "layer_report"  # result.table(): one row per layer
     prompts: list[str]
     layer_labels: list[str]  # "embed", "L0", ..., "L{L-1}"
     row_prompt: list[int]

@@ -11,4 +11,12 @@ are engine edits: `interp.engine.experts`.
 
 Fidelity to the authors' code (every difference, the options that reproduce the paper):
 docs/fidelity/experts.md.
+
+The package is also the analysis: `interp.experts(model, (target, other), top_n=4)` calls
+`interp.experts.api.experts` (see interp/callable_package.py).
 """
+
+from ..callable_package import make_callable
+from .api import experts as _experts
+
+make_callable(__name__, _experts)

@@ -23,6 +23,7 @@ class ExpertsResult(Result):
     """
 
     analysis = "experts"
+    main_table = "experts"  # result.table(): the tested candidates, ranked
     layers: list[int]
     n_experts: list[int]
     top_k: list[int]

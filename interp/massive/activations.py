@@ -80,6 +80,7 @@ class MassiveResult(Result):
     """Per-layer statistics ([L] tensors), the top entries, the origin and the ablation."""
 
     analysis: ClassVar[str] = "massive"
+    main_table = "layers"  # result.table(): one row per layer
     prompts: list[str]
     n_layers: int
     d_model: int

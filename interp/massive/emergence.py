@@ -36,6 +36,7 @@ import plotly.graph_objects as go
 import torch
 from scipy.optimize import least_squares
 
+from ..runs.config import option
 from ..runs.results import Result, RunMeta
 
 PARAMS = ("A", "lam", "gamma", "t0", "K")
@@ -177,10 +178,21 @@ def layer_ratios(model, prompts: Sequence[str], tokens: int = 64, batch_size: in
     return flat.amax(1) / flat.median(1).values.clamp_min(1e-30)
 
 
+@dataclass
+class EmergenceConfig:
+    """Options of `interp.emergence` (`steerlens emergence` spells them --tokens)."""
+
+    tokens: int = option(64, "prompts are cut to this many tokens")
+
+    def validate(self) -> None:
+        if self.tokens < 1:
+            raise ValueError(f"tokens must be at least 1, got {self.tokens}")
+
+
 def run_emergence(checkpoints: Sequence[tuple[float, object]], prompts: Sequence[str], *, tokens: int = 64,
                   load_kwargs: dict | None = None, progress: bool = False) -> EmergenceResult:
     """Per-layer ratios at each checkpoint `(step, model spec or loaded Model)`, then the fits."""
-    import interp
+    from ..models.opening import load
 
     if len(checkpoints) < 5:
         raise ValueError(f"the emergence fit needs at least 5 checkpoints, got {len(checkpoints)}")
@@ -188,7 +200,7 @@ def run_emergence(checkpoints: Sequence[tuple[float, object]], prompts: Sequence
                                                                      c.info.get("spec"))] for s, c in checkpoints]})
     steps, names, rows = [], [], []
     for step, spec in checkpoints:
-        model = interp.load(spec, **(load_kwargs or {})) if isinstance(spec, str) else spec
+        model = load(spec, **(load_kwargs or {})) if isinstance(spec, str) else spec
         with meta.timed("ratios"):
             ratios = layer_ratios(model, prompts, tokens)
         if rows and len(ratios) != len(rows[0]):

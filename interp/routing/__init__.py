@@ -6,5 +6,13 @@ The pipeline (arXiv 2604.04385), one concept per module: `pairs` (the matched pa
 `cipher`, `baseline` (greedy continuations, probe direction), `nll`, `dla_screen` (step 1),
 `ablation` (2), `interchange` (3, 4's gate), `knockout` (4-5), `modulation` (6), `collapse` (7),
 `rescue` (8), `contrast` (9), `pipeline.run_routing` (all of them, saved and resumable),
-`result`, `summary`, `figures`, `config` and `cli` (`steerlens routing`).
+`result`, `summary`, `figures`, `config`, the flat API (`api`) and `cli` (`steerlens routing`).
+
+The package is also the analysis: `interp.routing(model, n=24, steps=[...])` calls
+`interp.routing.api.routing` (see interp/callable_package.py).
 """
+
+from ..callable_package import make_callable
+from .api import routing as _routing
+
+make_callable(__name__, _routing)

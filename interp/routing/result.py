@@ -38,6 +38,7 @@ class RoutingResult(Result):
     """Policy-gate routing ("How Alignment Routes", arXiv 2604.04385)."""
 
     analysis: ClassVar[str] = "routing"
+    main_table = "heads"  # result.table(): the screened heads (a summary entry)
     pairs: list[dict]  # {harmful, benign, category} of the pairs used
     chat: bool
     fingerprint: dict

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import json
 import os
 import re
@@ -52,8 +53,10 @@ from typing_extensions import Self
 
 from ..engine.files import save_safetensors
 from .fields import FieldLoadError, data_fields, decode_fields, encode_fields
+from .display import Displayed
 from .figstyle import layers_top_down
 from .jsonable import jsonable
+from .replace import _check_replaceable
 
 MANIFEST = "manifest.json"
 RESULT_TYPES: dict[str, type[Result]] = {}
@@ -104,7 +107,7 @@ class RunInfo:
 
 
 @dataclass
-class Result:
+class Result(Displayed):
     """Base of every analysis result: automatic save/load by field type, figures, summary."""
 
     analysis: ClassVar[str]
@@ -177,6 +180,7 @@ class Result:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        self._run_dir = final  # shown by the Jupyter view (how to open it in the explorer)
         return final
 
     @classmethod
@@ -195,10 +199,14 @@ class Result:
 
 
 def load_run(dir: str | Path) -> Result:
-    """Open any complete run, dispatching on the analysis named in its manifest."""
+    """Open any complete run by its manifest's analysis (importing steerlens' own result module)."""
     path = Path(dir)
     manifest = read_manifest(path)
     name = manifest["analysis"]
+    owner = str(manifest.get("result_type", "")).rpartition(".")[0]
+    if name not in RESULT_TYPES and owner.split(".")[0] in ("interp", "steering", "saes"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(owner)  # one of steerlens' own modules: registers the type
     if name not in RESULT_TYPES:
         raise RunLoadError(
             f"{path}: no Result type registered for analysis {name!r}; "
@@ -274,23 +282,6 @@ def default_run_dir(analysis: str, root: str | Path = "runs") -> Path:
 
 
 # --- writing -------------------------------------------------------------------------------
-
-
-def _check_replaceable(folder: Path, analysis: str) -> None:
-    """ValueError unless `folder` is empty or holds a run of `analysis` (overwriting replaces
-    the whole folder: another analysis's run, or a folder of runs, would be lost)."""
-    manifest = folder / "manifest.json"
-    if manifest.is_file():
-        try:
-            other = json.loads(manifest.read_text(encoding="utf-8")).get("analysis")
-        except (OSError, ValueError):
-            other = None
-        if other not in (None, analysis):
-            raise ValueError(f"{folder} holds a {other} run; saving this {analysis} run there would replace it: "
-                             "pass another --out")
-    elif any(folder.iterdir()):
-        raise ValueError(f"{folder} holds files that are not a steerlens run (a folder of runs?); saving this "
-                         f"{analysis} run there would replace them all: pass a new folder as --out")
 
 
 def _write_run(result: Result, tmp: Path) -> None:
@@ -373,7 +364,9 @@ def _build(cls: type[R], path: Path, manifest: dict) -> R:
     except FieldLoadError as e:
         raise RunLoadError(str(e)) from None
     meta = {k: manifest[k] for k in ("model", "config", "seed", "timings") if k in manifest}
-    return cls(**kwargs, meta=RunMeta(**meta))
+    result = cls(**kwargs, meta=RunMeta(**meta))
+    result._run_dir = path
+    return result
 
 
 # --- helpers -------------------------------------------------------------------------------

@@ -64,6 +64,7 @@ class SkillFitConfig:
 @dataclass
 class SkillBasisResult(Result):
     analysis: ClassVar[str] = "skills"
+    main_table = "directions"  # result.table(): one row per direction
     layers: list[int]
     d_model: int
     model_facts: dict

@@ -65,7 +65,7 @@ def test_bf16_statistics_are_float32_and_agree(bf16, full):
         value = getattr(got, name)
         assert value.dtype == torch.float32, name
         assert float(((value - getattr(want, name)).abs() / getattr(want, name).abs()).max()) < 2e-2, name
-    want, got = interp.dla(full, PROMPTS, "a", "b"), interp.dla(bf16, PROMPTS, "a", "b")
+    want, got = interp.dla(full, PROMPTS, target="a", contrast="b"), interp.dla(bf16, PROMPTS, target="a", contrast="b")
     scale = float(want.attributed.abs().max())
     for field in dataclasses.fields(got):
         value = getattr(got, field.name)

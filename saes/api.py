@@ -1,0 +1,63 @@
+"""`saes.rise`: the flat API (see interp/flat.py) of RISE, every stage in one call
+(`steerlens rise collect`, `train`, `analyze`, `steer`)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+from interp.flat import analysis
+
+from .analyze import AnalyzeConfig, analyze, sae_folder
+from .collect import COLLECT, CollectConfig, collect, resid_site, STORE
+from .result import RiseAnalysis, RiseSteer
+from .steer import SteerConfig, steer
+from .train import TrainConfig, train_layer
+
+
+@analysis(stages={"collect": CollectConfig, "train": TrainConfig, "analyze": AnalyzeConfig, "steer": SteerConfig})
+def rise(model, data=None, *, chat: bool = False, seed: int = 0, batch_size="auto", out=None,
+         progress: bool = False, configs: dict) -> RiseSteer | RiseAnalysis:
+    """RISE (arXiv 2512.23988), every stage in one call: collect reasoning traces of the
+    problems in `data` (a JSONL file of 'question' and optional 'response', 'answer'; default:
+    `collect_n` generated problems) and the residual at each step end, train an SAE per layer
+    (sae-lens' trainer), analyse them (diagnostics, latent-behaviour association, geometry,
+    behaviour vectors), then steer with the `behaviour` vector (dose-response over `alphas`, on
+    `steer_n` generated problems).
+
+    `out` is the run folder every stage writes (default: runs/rise-<timestamp>); the analysis
+    and steering runs are saved in it as `analysis` and `steer-<behaviour>-<mode>`, as the CLI
+    does. Options two stages share are spelled `<stage>_<option>` (`collect_n`, `steer_n`,
+    `train_batch_size`, ...). Returns the steering result, or the analysis (with a warning)
+    when no latent is specific to `behaviour` so there is no vector to steer with;
+    `result.stages` holds every stage's result. The stage functions stay public:
+    `saes.collect.collect`, `saes.train.train_layer`, `saes.analyze.analyze`, `saes.steer.steer`."""
+    from interp.flat import staged
+    from interp.runs.results import default_run_dir
+
+    run = Path(out) if out is not None else default_run_dir("rise")
+    problems = str(data) if data is not None else None
+    if problems is not None and not Path(problems).is_file():
+        raise ValueError(f"{problems}: problems file not found (JSONL with 'question' and optional 'response', "
+                         "'answer')")
+    configs["collect"].validate(model)
+    configs["train"].validate()
+    configs["steer"].validate()
+    collect(model, configs["collect"], run, problems_file=problems, chat=chat, batch_size=batch_size, seed=seed,
+            progress=progress)
+    layers = json.loads((run / COLLECT).read_text())["config"]["layers"]
+    for layer in layers:
+        train_layer(run / STORE, resid_site(layer), sae_folder(run, layer), configs["train"], seed=seed,
+                    resume=(sae_folder(run, layer) / "checkpoints").is_dir(), progress=progress)
+    results = {"analyze": analyze(model, run, configs["analyze"], seed=seed, progress=progress)}
+    results["analyze"].save(run / "analysis", overwrite=True)
+    behaviour = configs["steer"].behaviour
+    if not any((run / "vectors").glob(f"{behaviour}_layer*.safetensors")):
+        warnings.warn(f"no '{behaviour}' vector in {run / 'vectors'} (no latent is specific to it): the steering "
+                      "stage is skipped; pick another behaviour= or train longer", stacklevel=2)
+        return staged(results, None)
+    steer_config = configs["steer"]
+    results["steer"] = steer(model, run, steer_config, seed=seed, progress=progress)  # on `steer_n` new problems
+    results["steer"].save(run / f"steer-{behaviour}-{steer_config.mode}", overwrite=True)
+    return staged(results, None)
