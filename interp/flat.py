@@ -29,7 +29,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from .runs.config import field_default
+from .runs.config import field_default, mark_given
 
 SHARED = ("seed",)
 """Run keywords that also fill a config field of the same name (ExpertsConfig.seed)."""
@@ -102,7 +102,9 @@ def analysis(*configs: type, stages: dict[str, type] | None = None) -> Callable[
                     for stage, cls in staged.items():
                         if any(f.name == shared for f in dataclasses.fields(cls)):
                             values[stage][shared] = value
-            built = {stage: cls(**values[stage]) for stage, cls in staged.items()}
+            # the keywords given are marked, so a model-dependent option that does not fit is
+            # refused when typed and clamped with a note when defaulted (interp.runs.config.fit_option)
+            built = {stage: mark_given(cls(**values[stage]), values[stage]) for stage, cls in staged.items()}
             extra = {"configs": built} if stages else {"config": built["config"]}
             return impl(*args, **kwargs, **extra)
 

@@ -9,7 +9,9 @@ Stages, each reading the run directory the previous one wrote (`steerlens rise .
 - `saes.analyze.analyze` -> `RiseAnalysis`: diagnostics (FVU, L0, dead latents, decoder
   cosines, CE loss recovered), latent-behaviour association, decoder map and silhouette,
   behaviour vectors as steerlens steering vectors;
-- `saes.steer.steer` -> `RiseSteer`: steering at step-end tokens, alpha dose-response.
+- `saes.steer.steer` -> `RiseSteer`: steering at step-end tokens, alpha dose-response;
+- `saes.confidence_run.confidence` -> `RiseConfidence`: a latent offset minimising answer
+  entropy, confidence vectors, and their dose-response (flat: `saes.rise_confidence`).
 
 Fidelity to the authors' code (every difference, the options that reproduce the paper):
 docs/fidelity/rise.md.
@@ -19,19 +21,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["example_traces_file", "rise"]
+__all__ = ["example_traces_file", "rise", "rise_confidence"]
 
 
 def __getattr__(name: str):
-    if name == "rise":
-        from .api import rise
+    if name in ("rise", "rise_confidence"):
+        from . import api
 
-        return rise
+        return getattr(api, name)
     raise AttributeError(f"module 'saes' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | {"rise"})
+    return sorted(set(globals()) | {"rise", "rise_confidence"})
 
 
 def example_traces_file() -> Path:

@@ -11,6 +11,8 @@ from interp.flat import analysis
 
 from .analyze import AnalyzeConfig, analyze, sae_folder
 from .collect import COLLECT, CollectConfig, collect, resid_site, STORE
+from .confidence import ConfidenceConfig
+from .confidence_result import RiseConfidence
 from .result import RiseAnalysis, RiseSteer
 from .steer import SteerConfig, steer
 from .train import TrainConfig, train_layer
@@ -61,3 +63,21 @@ def rise(model, data=None, *, chat: bool = False, seed: int = 0, batch_size="aut
     results["steer"] = steer(model, run, steer_config, seed=seed, progress=progress)  # on `steer_n` new problems
     results["steer"].save(run / f"steer-{behaviour}-{steer_config.mode}", overwrite=True)
     return staged(results, None)
+
+
+@analysis(ConfidenceConfig)
+def rise_confidence(model, data=None, *, seed: int = 0, out=None, progress: bool = False,
+                    config) -> RiseConfidence:
+    """RISE confidence vectors (arXiv 2512.23988, section 5) on a trained RISE run `data` (the
+    folder `saes.rise(..., out=...)` or `steerlens rise collect` + `rise train` wrote): the
+    latent offset that minimises answer entropy, the confidence latents and vectors (saved
+    under `<run>/vectors/`), and the dose-response of steering with the vector on held-out
+    problems (`steerlens rise confidence`). The chat setting is the run's. `out`: where the
+    result is saved (the CLI's default is `<run>/confidence`). See `saes.confidence`."""
+    from interp.flat import finish
+
+    from .confidence_run import confidence
+
+    if data is None:
+        raise ValueError("rise_confidence needs the RISE run folder as its second argument (collected and trained)")
+    return finish(confidence(model, data, config, seed=seed, progress=progress), out)

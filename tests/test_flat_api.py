@@ -124,7 +124,8 @@ def _functions(steering, saes) -> dict[str, object]:
             "emergence": interp.emergence, "voids": interp.voids, "voids eval": interp.voids_eval,
             "routing": interp.routing, "experts scan": interp.experts, "austeer eval": steering.austeer,
             "refusal-steer": steering.refusal_direction, "skills fit": steering.skills, "skills steer": steering.skills,
-            "rise collect": saes.rise, "rise train": saes.rise, "rise analyze": saes.rise, "rise steer": saes.rise}.items()}
+            "rise collect": saes.rise, "rise train": saes.rise, "rise analyze": saes.rise, "rise steer": saes.rise,
+            "rise confidence": saes.rise_confidence}.items()}
 
 
 def _subparser(parser: argparse.ArgumentParser, path: str) -> argparse.ArgumentParser:
