@@ -7,7 +7,10 @@ with or without the KV cache, for one prompt, equal lengths or a padded batch. N
 "generated" leaves the first new token unsteered (it is predicted at the last prompt
 position); "last+generated" steers from the first new token on. Decoding settings come only from the arguments here (a fresh
 `GenerationConfig`), not from whatever defaults a checkpoint ships, so runs are
-reproducible: greedy unless `temperature > 0`, and `seed` fixes sampling. With
+reproducible: greedy unless `temperature > 0`, and `seed` fixes sampling
+(`generation_config="model"` instead keeps every other option of the checkpoint's
+`generation_config`, e.g. its `repetition_penalty`, as code that calls HF's `generate` with
+only `do_sample=False` does). With
 `stop_at_eos=False` the EOS token is masked so exactly `max_new_tokens` come out (the
 returned logits are the raw ones, before that mask).
 
@@ -22,6 +25,8 @@ the KV cache, and prefills each row only after them (`interp.engine.shared_prefi
 """
 
 from __future__ import annotations
+
+import copy
 
 import time
 from collections.abc import Sequence
@@ -57,6 +62,20 @@ class Generation:
         return self.new_tokens.numel() / self.seconds if self.seconds > 0 else float("inf")
 
 
+GENERATION_CONFIGS = ("neutral", "model")
+
+
+def _inherited(shipped: GenerationConfig, ours: GenerationConfig, sample: bool) -> GenerationConfig:
+    """The checkpoint's generation config with our length, stopping, cache and output options and
+    our sampling choice (greedy: do_sample off, its temperature/top_p/top_k dropped); every other
+    option (repetition_penalty, no_repeat_ngram_size, ...) is the checkpoint's."""
+    config = copy.deepcopy(shipped)
+    keys = ("max_new_tokens", "do_sample", "temperature", "top_p", "top_k", "pad_token_id", "eos_token_id",
+            "min_new_tokens", "use_cache", "return_dict_in_generate", "output_logits")
+    config.update(**{k: getattr(ours, k) for k in keys if not (sample and k == "top_k")})
+    return config
+
+
 @torch.inference_mode()
 def generate(
     model,
@@ -76,7 +95,10 @@ def generate(
     rows: list[int] | None = None,
     capture: Sequence[str] = (),
     shared_prefix: bool = False,
+    generation_config: str = "neutral",
 ) -> Generation:
+    if generation_config not in GENERATION_CONFIGS:
+        raise ValueError(f"generation_config must be one of {', '.join(GENERATION_CONFIGS)}, got {generation_config!r}")
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     if temperature < 0:
@@ -102,13 +124,16 @@ def generate(
         return_dict_in_generate=True,
         output_logits=return_logits,
     )
+    if generation_config == "model":  # the checkpoint's options (repetition_penalty, ...) under ours
+        config = _inherited(model.hf.generation_config, config, sample)
     if seed is not None:
         torch.manual_seed(seed)
     device = model.device
     prompt_len = batch.input_ids.shape[1]
     start = time.perf_counter()
     # transformers fills every unset option from the checkpoint's generation_config
-    # (repetition penalties, top_k, ...); swap in a neutral one so only our options apply.
+    # (repetition penalties, top_k, ...); swap in a neutral one so only our options apply
+    # (generation_config="model": `config` already holds the checkpoint's options).
     shipped = model.hf.generation_config
     model.hf.generation_config = GenerationConfig(
         bos_token_id=shipped.bos_token_id, eos_token_id=eos, pad_token_id=tok.pad_token_id)

@@ -5,7 +5,9 @@
 Options are checked before the model loads (pairs file with line numbers, --n against the
 statistics' minimum, --layers syntax, --steps names), then against the model (chat
 template, --layers range, --verify against the heads screened) before any forward pass;
---verify/--verify-random given with a --method that ignores them are refused.
+--verify/--verify-random/--ig-steps given with a --method that ignores them are refused.
+How we differ from the authors' code, and the options that reproduce it:
+docs/fidelity/routing.md.
 Runs on the same --out resume: completed steps are not recomputed. With --resume the options
 not given are the stored run's (its model, seed, steps, pairs and chat setting too; a run is
 saved before its first new step computes), so an interrupted command need not be retyped:
@@ -57,17 +59,22 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     routing.set_defaults(func=cmd_routing)
 
 
-# options only --method atp+exact reads; given explicitly with another method they would be ignored
-_SCREEN_ONLY = {"verify": "--verify", "verify_random": "--verify-random"}
+# options only some methods read; given explicitly with another method they would be ignored
+_SCREEN_ONLY = {"verify": "--verify", "verify_random": "--verify-random", "ig_steps": "--ig-steps"}
+_READ_BY = {"verify": ("atp+exact", "ig+exact"), "verify_random": ("atp+exact", "ig+exact"),
+            "ig_steps": ("ig", "ig+exact")}
 
 
 def _check_method_options(args, given: list[str]) -> None:
-    """One-line error when --verify/--verify-random (`given`) come with a --method that ignores them."""
+    """One-line error when --verify/--verify-random/--ig-steps (`given`) come with a --method
+    that ignores them."""
     method = args.method
-    if given and method != "atp+exact":
-        why = "measures every head exactly" if method == "exact" else "only estimates (no head is re-measured)"
-        raise ValueError(f"{' and '.join(given)} only apply to --method atp+exact; --method {method} {why}: "
-                         f"drop {' and '.join(given)} or use --method atp+exact")
+    dests = {flag: dest for dest, flag in _SCREEN_ONLY.items()}
+    ignored = [flag for flag in given if method not in _READ_BY[dests[flag]]]
+    if ignored:
+        readers = sorted({m for flag in ignored for m in _READ_BY[dests[flag]]})
+        raise ValueError(f"{' and '.join(ignored)} only apply to --method {' or '.join(readers)}; --method {method} "
+                         f"ignores them: drop {' and '.join(ignored)} or change --method")
 
 
 def cmd_routing(args) -> int:
@@ -150,7 +157,7 @@ def _options_from_run(args, stored) -> None:
     for f in dataclasses.fields(RoutingConfig):
         if getattr(args, f.name, None) is None and f.name in recorded:
             setattr(args, f.name, recorded[f.name])
-            if recorded[f.name] != field_default(f) and (f.name not in _SCREEN_ONLY or method == "atp+exact"):
+            if recorded[f.name] != field_default(f) and (f.name not in _SCREEN_ONLY or method in _READ_BY[f.name]):
                 value = recorded[f.name]
                 taken.append(f"--{f.name.replace('_', '-')} {','.join(value) if isinstance(value, list) else value}")
     if args.pairs is None:

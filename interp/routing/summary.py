@@ -44,7 +44,8 @@ def routing_summary(result) -> dict:
         i = [tuple(h) for h in screen.heads].index(gate)
         out["gate"] = {"layer": gate[0], "head": gate[1], "necessity_pct": _num(screen.necessity_pct[i]),
                        "sufficiency_pct": _num(screen.sufficiency_pct[i]), "p_value": _num(screen.p_necessity[i]),
-                       "p_sufficiency": _num(screen.p_sufficiency[i])}
+                       "p_family": screen.gate_p_family(), "p_sufficiency": _num(screen.p_sufficiency[i]),
+                       "estimator": screen.estimator}
         out["heads"] = heads_rows(screen)
         out["gate"]["atp_necessity_pct"] = out["heads"][i]["atp_necessity_pct"]  # the only number with --method atp
         out["gate"]["exact"] = out["heads"][i]["exact"]
@@ -94,14 +95,20 @@ MIN_REFUSAL = 0.10  # below this harmful refusal rate the model hardly shows the
 
 
 def behaviour_warnings(result) -> list[str]:
-    """Lines saying the behaviour the screen measures is absent, from the steps that ran.
+    """Lines saying the behaviour the screen measures is absent, or the screen's fast estimate
+    was wrong about the gate, from the steps that ran.
 
     - interchange: the harmful prompt does not make the benign continuation less likely
       (mean clean NLL gap <= 0 nats, or a positive gap in fewer than half of the pairs);
     - baseline (or, for runs made before it recorded them, modulate at alpha = 0): the model
-      refuses fewer than 10% of the harmful prompts under every classifier mode."""
+      refuses fewer than 10% of the harmful prompts under every classifier mode;
+    - interchange: the exact gate was outside the fast estimate's top --verify
+      (`HeadScreen.fast_rank_warning`)."""
     lines = []
     if result.has("interchange"):
+        missed = result.step("interchange").fast_rank_warning()
+        if missed:
+            lines.append(missed)
         gap = result.step("interchange").baseline_delta.double()
         positive = float((gap > 0).double().mean()) if gap.numel() else 0.0
         if gap.numel() and (float(gap.mean()) <= 0 or positive < 0.5):
