@@ -7,4 +7,8 @@ The pipeline (arXiv 2604.04385), one concept per module: `pairs` (the matched pa
 `ablation` (2), `interchange` (3, 4's gate), `knockout` (4-5), `modulation` (6), `collapse` (7),
 `rescue` (8), `contrast` (9), `pipeline.run_routing` (all of them, saved and resumable),
 `result`, `summary`, `figures`, `config` and `cli` (`steerlens routing`).
+
+Every difference from the authors' code (gregfrank/how-alignment-routes), why, which is our
+default, and the options that reproduce theirs: docs/fidelity/routing.md. The fast screen's
+methods (AtP, integrated gradients) and how the default was chosen: docs/routing.md.
 """

@@ -35,7 +35,10 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     routing = sub.add_parser("routing", parents=[common], help=COMMANDS["routing"],
                              description="Find the refusal gate head by per-head interchange on matched harmful/"
                                          "benign pairs, then its amplifiers (knockout cascade), the dose-response "
-                                         "of the probe direction and the collapse of routing under a cipher.")
+                                         "of the probe direction and the collapse of routing under a cipher.",
+                             epilog="Where this differs from the authors' code (gregfrank/how-alignment-routes) "
+                                    "and the options that reproduce it (--align paper, --generation-config "
+                                    "model): docs/fidelity/routing.md. Choosing --method: docs/routing.md.")
     routing.add_argument("--pairs", default=None, help="JSONL of {harmful, benign, category} pairs "
                                                        "(default: the shipped interp/data/refusal_pairs.jsonl)")
     routing.add_argument("--no-chat", dest="no_chat", action="store_true",
