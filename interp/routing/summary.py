@@ -106,7 +106,8 @@ def behaviour_warnings(result) -> list[str]:
       (`HeadScreen.fast_rank_warning`)."""
     lines = []
     if result.has("interchange"):
-        missed = result.step("interchange").fast_rank_warning()
+        check = getattr(result.step("interchange"), "fast_rank_warning", None)
+        missed = check() if check is not None else None
         if missed:
             lines.append(missed)
         gap = result.step("interchange").baseline_delta.double()
