@@ -1,7 +1,10 @@
 """The `--json` document of a routing run: gate, heads, ablation, amplifiers, knockout, cipher,
 dose_response, timings (null where the step producing it was not run), and `warnings`:
 one line each when the data show the behaviour is absent, so that a named gate is not
-taken for a refusal gate (`behaviour_warnings`).
+taken for a refusal gate, or when the exact gate was outside the fast estimate's top
+--verify (`behaviour_warnings`). The heads' `atp_*_pct` keys hold the fast estimate: AtP, or
+integrated gradients with --method ig / ig+exact (`gate.estimator` names it). `gate.p_family`
+is the gate's Westfall-Young family-wise p over the heads measured exactly.
 
 Two unsteered refusal rates of the harmful prompts appear, from generations of different
 lengths: `harmful_refusal` classifies the baseline's greedy openings (the first
