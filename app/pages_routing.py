@@ -1,6 +1,7 @@
 """Explorer page for policy-gate routing (`interp.routing`, "How Alignment Routes", arXiv 2604.04385).
 
-Shows the run's warnings (behaviour absent), the interchange necessity and sufficiency heatmaps
+Shows the run's warnings (behaviour absent; the exact gate outside the fast estimate's top
+--verify), the gate with its per-head and family-wise p, the interchange necessity and sufficiency heatmaps
 (layer x head, * p<0.05, ** p<0.01; blank: a head only estimated by AtP, or not screened), a head
 picker kept in the URL (first shown: the gate) with that head's per-pair necessity and
 sufficiency, and the modulation dose-response. The other figures (DLA screen, AtP vs exact,
@@ -31,13 +32,32 @@ def atp_percent(screen, index: int) -> float | None:
     return 100.0 * float(screen.atp_necessity[index].double().mean()) / delta if delta else None
 
 
+def _estimator(screen) -> str:
+    """The fast estimate's name ("AtP", "IG (m=5)"); runs made before IG existed are AtP."""
+    return getattr(screen, "estimator", None) or "AtP"
+
+
+def gate_p_line(screen, index: int) -> str:
+    """': p = ..., family-wise p = ...' for the gate at `index` (each only where the run has it)."""
+    parts = []
+    p = float(screen.p_necessity[index])
+    if not math.isnan(p):
+        parts.append(f"p = {p:.3g}")
+    family = screen.gate_p_family() if hasattr(screen, "gate_p_family") else None
+    if family is not None:
+        parts.append(f"family-wise p = {family:.3g} over the {int(screen.exact.sum())} heads measured exactly "
+                     "(Westfall-Young)")
+    return ": " + ", ".join(parts) if parts else ""
+
+
 def not_measured(screen, index: int) -> str | None:
     """One line when head `index` has no exact interchange scores (only AtP estimated it), else None."""
     if bool(screen.exact[index]) and not math.isnan(float(screen.necessity[index].double().mean())):
         return None
     layer, head = screen.heads[index]
     atp = atp_percent(screen, index)
-    estimate = f"AtP estimate: {atp:.1f}% necessity" if atp is not None else "no AtP estimate"
+    name = _estimator(screen)
+    estimate = f"{name} estimate: {atp:.1f}% necessity" if atp is not None else f"no {name} estimate"
     return (f"L{layer}H{head} was not measured exactly ({estimate}); rerun with a larger --verify or "
             "--method exact")
 
@@ -59,7 +79,8 @@ def map_figure(fig: go.Figure, which: str, screen) -> go.Figure:
                 line.append(f"{name}: blank: not screened")
             else:
                 atp = atp_percent(screen, index)
-                line.append(f"{name}: blank: AtP estimate only" + (f" ({atp:.1f}%)" if atp is not None else ""))
+                line.append(f"{name}: blank: {_estimator(screen)} estimate only"
+                            + (f" ({atp:.1f}%)" if atp is not None else ""))
         hover.append(line)
     trace.update(hovertext=hover, hovertemplate="%{hovertext}<extra></extra>", textfont={"size": MARK_SIZE})
     return fig.update_layout(title=f"interchange {which}")
@@ -73,11 +94,12 @@ def routing_page(run: SavedRun, r) -> Shown:
     if r.gate is not None:
         screen = r.step("interchange")
         gate = tuple(r.gate)
+        gi = [tuple(h) for h in screen.heads].index(gate)
         st.markdown(f"**Gate: L{gate[0]}H{gate[1]}** (highest interchange necessity; positions aligned "
-                    f"{screen.align}, screen method {screen.method})")
+                    f"{screen.align}, screen method {screen.method}){gate_p_line(screen, gi)}")
         heads = [tuple(h) for h in screen.heads]
         st.caption("% of the mean baseline delta (NLL harmful − benign); * p<0.05, ** p<0.01 (sign-flip "
-                   "permutation); blank: AtP estimate only (not measured exactly) or not screened. "
+                   "permutation); blank: fast estimate only (AtP or IG, not measured exactly) or not screened. "
                    "Click a cell of either map to pick that head below.")
         for column, which in zip(st.columns(2), ("necessity", "sufficiency")):
             with column:

@@ -329,6 +329,9 @@ def routing_step(model, out_dir: Path, quick: bool):
     summary = result.summary()
     gate = summary["gate"]
     caveat = "; but " + summary["warnings"][0] if summary["warnings"] else ""
+    measured = sum(1 for row in summary["heads"] if row["exact"])
+    family = (f", family-wise p={gate['p_family']:.3g} over the {measured} heads measured exactly"
+              if gate.get("p_family") else "")
     return result, (f"gate L{gate['layer']}H{gate['head']}: necessity {gate['necessity_pct']:.1f}% of the "
-                    f"harmful-benign NLL gap (p={gate['p_value']:.3g}), sufficiency {gate['sufficiency_pct']:.1f}%"
-                    f"{caveat}")
+                    f"harmful-benign NLL gap (p={gate['p_value']:.3g}{family}), sufficiency "
+                    f"{gate['sufficiency_pct']:.1f}%{caveat}")

@@ -114,7 +114,8 @@ def generate(
     prompt_len = batch.input_ids.shape[1]
     start = time.perf_counter()
     # transformers fills every unset option from the checkpoint's generation_config
-    # (repetition penalties, top_k, ...); swap in a neutral one so only our options apply.
+    # (repetition penalties, top_k, ...); swap in a neutral one so only our options apply
+    # (sampling="model": the checkpoint's options fill every knob not given here).
     shipped = model.hf.generation_config
     if sampling == "neutral":
         model.hf.generation_config = neutral_model_config(shipped, eos, tok.pad_token_id)

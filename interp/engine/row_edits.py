@@ -9,6 +9,11 @@ one per row, in one forward pass: the batched counterpart of `Patch(..., heads=[
 `values` and the mask are laid out like the batch the pass runs on, so use it with passes
 over the batch as given (`Model.forward`, `interp.engine.partial.forward_from_layer`), not
 with `run_with_cache`, which re-pads length-sorted sub-batches (a width mismatch raises).
+
+`straight_through=True` writes the same values but lets gradients pass as if the site were
+unedited (`x + (edited - x).detach()`): under `interp.engine.gradients.run_with_grads` the
+pass runs at the written values while the gradient of an earlier site still flows through
+this site's own computation (integrated gradients along a path of written values).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ class RowHeadSet(Edit):
 
     values: torch.Tensor | None = None
     head_mask: torch.Tensor | None = None
+    straight_through: bool = False
 
     def __post_init__(self) -> None:
         if self.values is None or self.head_mask is None:
@@ -48,6 +54,10 @@ class RowHeadSet(Edit):
         rows = hook.state.row_index(x.device)
         heads = self.head_mask.to(x.device).bool()[rows]  # [b, H]
         return super().selection(x, hook) & heads[:, None, :, None]
+
+    def __call__(self, x: torch.Tensor, hook: HookPoint) -> torch.Tensor:
+        edited = super().__call__(x, hook)
+        return x + (edited - x).detach() if self.straight_through else edited
 
     def target(self, x: torch.Tensor, hook: HookPoint) -> torch.Tensor:
         rows = hook.state.row_index(x.device)

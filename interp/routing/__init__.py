@@ -10,6 +10,10 @@ The pipeline (arXiv 2604.04385), one concept per module: `pairs` (the matched pa
 
 The package is also the analysis: `interp.routing(model, n=24, steps=[...])` calls
 `interp.routing.api.routing` (see interp/callable_package.py).
+
+Every difference from the authors' code (gregfrank/how-alignment-routes), why, which is our
+default, and the options that reproduce theirs: docs/fidelity/routing.md. The fast screen's
+methods (AtP, integrated gradients) and how the default was chosen: docs/routing.md.
 """
 
 from ..callable_package import make_callable

@@ -37,14 +37,17 @@ class Baseline:
 
 
 def greedy_continuations(model, prompts: Sequence[str], *, chat: bool, batch_size: int = 8,
-                         max_tokens: int = MAX_CONTINUATION) -> tuple[list[list[int]], list[int]]:
+                         max_tokens: int = MAX_CONTINUATION,
+                         generation_config: str = "neutral") -> tuple[list[list[int]], list[int]]:
     """(first <= `max_tokens` non-special greedy tokens, first non-whitespace token) per prompt.
 
     Generates up to `max_tokens + 3` tokens (stopping at EOS: the continuation is the model's
     own greedy answer, never forced past its end) so a few leading special tokens can be
-    skipped; raises ValueError when a prompt's greedy answer holds no non-special token."""
+    skipped; raises ValueError when a prompt's greedy answer holds no non-special token.
+    `generation_config`: "neutral" (greedy, nothing inherited) or "model" (the checkpoint's
+    generation config at temperature 0, as the authors' code: the engine's `sampling="model"`)."""
     gen = model.generate(list(prompts), chat=chat, max_new_tokens=max_tokens + 3, batch_size=batch_size,
-                         shared_prefix=True)
+                         shared_prefix=True, sampling=generation_config)
     return continuations_of(model, gen, chat=chat, max_tokens=max_tokens)
 
 
@@ -80,17 +83,20 @@ OPENING_TOKENS = 16  # enough for a refusal opener ("I'm sorry, but I can't help
 
 
 def compute_baseline(model, harmful: Sequence[str], benign: Sequence[str], probe_layer: int, *, chat: bool,
-                     batch_size: int = 8, progress: bool = False) -> Baseline:
+                     batch_size: int = 8, progress: bool = False, generation_config: str = "neutral") -> Baseline:
     """The baseline record from two generations: the benign prompts' continuations and the
     harmful prompts' openings (the first 16 greedy tokens; `harmful_refusal` is their
     refusal rate under each `interp.metrics.refusal` mode: whether the model refuses these
     prompts at all), each reading the probe layer's residual at the last prompt token in its
     prefill (no separate pass over the prompts). Generation runs in length-sorted chunks of
     `batch_size`, each chunk's shared chat header once (`interp.engine.shared_prefix`);
-    `progress` draws a bar per generation on stderr."""
+    `progress` draws a bar per generation on stderr. `generation_config` ("neutral" or
+    "model") applies to the benign continuations, the scored tokens of the interchange (see
+    `greedy_continuations`); the harmful openings are always greedy with the neutral config."""
     site = f"blocks.{probe_layer}.hook_resid_post"
     ben = model.generate(list(benign), chat=chat, max_new_tokens=MAX_CONTINUATION + 3, batch_size=batch_size,
-                         capture=[site], shared_prefix=True, progress="baseline (benign)" if progress else False)
+                         capture=[site], shared_prefix=True, progress="baseline (benign)" if progress else False,
+                         sampling=generation_config)
     conts, firsts = continuations_of(model, ben, chat=chat)
     harm = model.generate(list(harmful), chat=chat, max_new_tokens=OPENING_TOKENS, batch_size=batch_size,
                           capture=[site], shared_prefix=True, progress="baseline (harmful)" if progress else False)

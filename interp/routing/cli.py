@@ -4,12 +4,14 @@
 
 Options are checked before the model loads (pairs file with line numbers, --n against the
 statistics' minimum, --layers syntax, --steps names), then against the model (chat
-template, --layers range) before any forward pass; --verify/--verify-random given with a
---method that ignores them are refused. An option whose default may not fit the model
+template, --layers range) before any forward pass; --verify/--verify-random/--ig-steps given
+with a --method that ignores them are refused. An option whose default may not fit the model
 (--verify, --verify-random, --top-k, --amplifiers, --null-heads) is clamped to what the model
 has when left to its default, and the run says so on stderr ("verifying all 16 heads
 exactly (default --verify 24 > 16 heads screened (4 layers x 4))"); the same value typed is
 refused (`RoutingConfig.fit_model`).
+How we differ from the authors' code, and the options that reproduce it:
+docs/fidelity/routing.md.
 Runs on the same --out resume: completed steps are not recomputed. With --resume the options
 not given are the stored run's (its model, seed, steps, pairs and chat setting too; a run is
 saved before its first new step computes), so an interrupted command need not be retyped:
@@ -37,7 +39,10 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     routing = sub.add_parser("routing", parents=[common], help=COMMANDS["routing"],
                              description="Find the refusal gate head by per-head interchange on matched harmful/"
                                          "benign pairs, then its amplifiers (knockout cascade), the dose-response "
-                                         "of the probe direction and the collapse of routing under a cipher.")
+                                         "of the probe direction and the collapse of routing under a cipher.",
+                             epilog="Where this differs from the authors' code (gregfrank/how-alignment-routes) "
+                                    "and the options that reproduce it (--align paper, --generation-config "
+                                    "model): docs/fidelity/routing.md. Choosing --method: docs/routing.md.")
     routing.add_argument("--pairs", default=None, help="JSONL of {harmful, benign, category} pairs "
                                                        "(default: the shipped interp/data/refusal_pairs.jsonl)")
     routing.add_argument("--no-chat", dest="no_chat", action="store_true",
@@ -61,17 +66,22 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     routing.set_defaults(func=cmd_routing)
 
 
-# options only --method atp+exact reads; given explicitly with another method they would be ignored
-_SCREEN_ONLY = {"verify": "--verify", "verify_random": "--verify-random"}
+# options only some methods read; given explicitly with another method they would be ignored
+_SCREEN_ONLY = {"verify": "--verify", "verify_random": "--verify-random", "ig_steps": "--ig-steps"}
+_READ_BY = {"verify": ("atp+exact", "ig+exact"), "verify_random": ("atp+exact", "ig+exact"),
+            "ig_steps": ("ig", "ig+exact")}
 
 
 def _check_method_options(args, given: list[str]) -> None:
-    """One-line error when --verify/--verify-random (`given`) come with a --method that ignores them."""
+    """One-line error when --verify/--verify-random/--ig-steps (`given`) come with a --method
+    that ignores them."""
     method = args.method
-    if given and method != "atp+exact":
-        why = "measures every head exactly" if method == "exact" else "only estimates (no head is re-measured)"
-        raise ValueError(f"{' and '.join(given)} only apply to --method atp+exact; --method {method} {why}: "
-                         f"drop {' and '.join(given)} or use --method atp+exact")
+    dests = {flag: dest for dest, flag in _SCREEN_ONLY.items()}
+    ignored = [flag for flag in given if method not in _READ_BY[dests[flag]]]
+    if ignored:
+        readers = sorted({m for flag in ignored for m in _READ_BY[dests[flag]]})
+        raise ValueError(f"{' and '.join(ignored)} only apply to --method {' or '.join(readers)}; --method {method} "
+                         f"ignores them: drop {' and '.join(ignored)} or change --method")
 
 
 def cmd_routing(args) -> int:
@@ -154,7 +164,7 @@ def _options_from_run(args, stored) -> None:
     for f in dataclasses.fields(RoutingConfig):
         if getattr(args, f.name, None) is None and f.name in recorded:
             setattr(args, f.name, recorded[f.name])
-            if recorded[f.name] != field_default(f) and (f.name not in _SCREEN_ONLY or method == "atp+exact"):
+            if recorded[f.name] != field_default(f) and (f.name not in _SCREEN_ONLY or method in _READ_BY[f.name]):
                 value = recorded[f.name]
                 taken.append(f"--{f.name.replace('_', '-')} {','.join(value) if isinstance(value, list) else value}")
     if args.pairs is None:

@@ -26,15 +26,27 @@ class RoutingConfig:
                                       "(default: all layers to screen; 0.25L..0.65L for the DLA band)")
     top_k: int = option(20, "candidate heads from the DLA screen and the top-k of the interchange screen")
     method: str = option("atp+exact", "interchange screen: AtP ranks all heads and the top --verify are "
-                                      "re-measured exactly; 'exact' measures all; 'atp' only estimates",
-                         choices=("atp+exact", "exact", "atp"))
-    verify: int = option(24, "heads re-measured exactly after AtP (atp+exact)")
+                                      "re-measured exactly; 'ig+exact' the same with integrated gradients as the "
+                                      "estimate (finds gates behind saturated units; --ig-steps times AtP's cost); "
+                                      "'exact' measures all; 'atp', 'ig' only estimate (docs/routing.md)",
+                         choices=("atp+exact", "ig+exact", "exact", "atp", "ig"))
+    verify: int = option(24, "heads re-measured exactly after the estimate (atp+exact, ig+exact): the top by the "
+                             "larger of |necessity| and |sufficiency| estimate; heads whose two estimates differ 10x "
+                             "or more are measured too")
     verify_random: int = option(8, "further heads, drawn at random from the rest, re-measured exactly to estimate "
-                                    "what AtP's ranking missed (atp+exact; 0 to skip)")
+                                    "what the estimate's ranking missed (atp+exact, ig+exact; 0 to skip)")
+    ig_steps: int = option(5, "points on each base-to-donor path whose gradients integrated gradients averages "
+                              "(ig, ig+exact; 1 is AtP)")
     permutations: int = option(10_000, "sign-flip permutations over pairs for p-values")
     bootstrap: int = option(2_000, "bootstrap resamples over pairs for the top-k stability")
     align: str = option("right", "donor/base position alignment: 'right' pairs last tokens, 'left' first tokens "
-                                 "(the paper's code)", choices=("left", "right"))
+                                 "(prompt positions only), 'paper' the authors' literal patch (first tokens, over "
+                                 "the base's continuation too; docs/fidelity/routing.md)",
+                         choices=("left", "right", "paper"))
+    generation_config: str = option("neutral", "generation config of the greedy continuations: 'neutral' (ours: "
+                                               "greedy, nothing inherited) or 'model' (the checkpoint's "
+                                               "generation_config, e.g. its repetition_penalty, at temperature 0, "
+                                               "as the authors' code)", choices=("neutral", "model"))
     steps: list[str] = option(default_factory=lambda: list(STEPS),
                               help="steps to run, comma-separated: " + ",".join(STEPS)
                                    + " (prerequisites are added)")
@@ -62,8 +74,11 @@ class RoutingConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.verify < 0 or self.verify_random < 0 or self.null_heads < 0:
             raise ValueError("--verify, --verify-random and --null-heads must be >= 0")
-        if self.method == "atp+exact" and self.verify < 1:
-            raise ValueError("--verify must be >= 1 with --method atp+exact (or use --method atp)")
+        if self.method.endswith("+exact") and self.verify < 1:
+            raise ValueError(f"--verify must be >= 1 with --method {self.method} (or use --method "
+                             f"{self.method.split('+')[0]})")
+        if self.ig_steps < 1:
+            raise ValueError(f"--ig-steps must be at least 1 (1 is AtP), got {self.ig_steps}")
         if self.bootstrap < 1:
             raise ValueError(f"--bootstrap must be >= 1, got {self.bootstrap}")
         if self.cipher_n is not None and self.cipher_n > self.n:
@@ -128,7 +143,7 @@ class RoutingConfig:
         start, stop = self.layer_range(model.n_layers) or (0, model.n_layers)
         heads = (stop - start) * model.n_heads
         screened = f"heads screened ({stop - start} layers x {model.n_heads})"
-        if self.method == "atp+exact" and "interchange" in steps:
+        if self.method in ("atp+exact", "ig+exact") and "interchange" in steps:
             fit_option(self, "verify", heads, screened, doing=f"verifying all {heads} heads exactly",
                        hint=", or --method exact")
             left = heads - self.verify

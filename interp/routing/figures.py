@@ -40,6 +40,7 @@ def interchange_heatmap(screen, which: str, n_layers: int, n_heads: int) -> go.F
 def atp_scatter(screen) -> go.Figure | None:
     if screen.atp_necessity is None:
         return None
+    name = getattr(screen, "estimator", None) or "AtP"  # IG for --method ig+exact
     keep = screen.exact.bool() & ~torch.isnan(screen.necessity).any(-1)
     fig = go.Figure()
     for which in ("necessity", "sufficiency"):
@@ -49,10 +50,10 @@ def atp_scatter(screen) -> go.Figure | None:
         exact = getattr(screen, which)
         labels = [f"L{l}H{h}" for (l, h), k in zip(screen.heads, keep.tolist()) if k]
         fig.add_scatter(x=atp[keep].mean(-1).tolist(), y=exact[keep].mean(-1).tolist(), mode="markers", name=which,
-                        text=labels, hovertemplate="%{text}: AtP %{x:.4f}, exact %{y:.4f}<extra></extra>")
+                        text=labels, hovertemplate="%{text}: " + name + " %{x:.4f}, exact %{y:.4f}<extra></extra>")
     rho = screen.rank_correlation
-    title = "AtP estimate vs exact interchange (mean nats)" + (f", Spearman {rho:.2f}" if rho is not None else "")
-    return fig.update_layout(title=title, xaxis_title="AtP", yaxis_title="exact")
+    title = f"{name} estimate vs exact interchange (mean nats)" + (f", Spearman {rho:.2f}" if rho is not None else "")
+    return fig.update_layout(title=title, xaxis_title=name, yaxis_title="exact")
 
 
 def dla_heatmap(dla) -> go.Figure:

@@ -18,7 +18,7 @@ def screen_config(config, *, heads: list[tuple[int, int]] | None = None, method:
 
     return ScreenConfig(method=method or config.method, verify=config.verify,
                         verify_random=config.verify_random, layers=config.layer_range(None),
-                        heads=heads, align=config.align, permutations=config.permutations,
+                        heads=heads, align=config.align, ig_steps=config.ig_steps, permutations=config.permutations,
                         bootstrap=config.bootstrap, top_k=config.top_k, seed=seed, batch_size=batch_size)
 
 

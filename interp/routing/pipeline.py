@@ -47,10 +47,11 @@ PROVENANCE = ("model_sha256", "model_dtype", "chat_template_sha256", "token_ids_
 
 
 _SCREEN = ("layers", "top_k")
-_INTERCHANGE = ("layers", "top_k", "method", "verify", "verify_random", "permutations", "bootstrap", "align")
+_INTERCHANGE = ("layers", "top_k", "method", "verify", "verify_random", "ig_steps", "permutations", "bootstrap",
+                "align", "generation_config")
 # the options each stored record was computed with (prerequisites' options included)
 STEP_OPTIONS = {
-    "baseline": ("probe_layer",), "screen": _SCREEN, "ablate": (*_SCREEN, "probe_layer"),
+    "baseline": ("probe_layer", "generation_config"), "screen": _SCREEN, "ablate": (*_SCREEN, "probe_layer"),
     "interchange": _INTERCHANGE, "knockout": (*_INTERCHANGE, "amplifiers", "null_heads"),
     "modulate": ("probe_layer", "alpha_max", "alpha_step", "modulate_n", "gen_tokens", "classifier"),
     "collapse": (*_INTERCHANGE, "cipher_n"), "rescue": (*_INTERCHANGE, "cipher_n", "gen_tokens", "classifier"),
@@ -168,7 +169,8 @@ class _Context:
         from .baseline import compute_baseline
 
         return {"baseline": compute_baseline(self.model, self.harmful, self.benign, self.config.probe(self.model),
-                                             chat=self.chat, batch_size=self.size, progress=self.progress)}
+                                             chat=self.chat, batch_size=self.size, progress=self.progress,
+                                             generation_config=self.config.generation_config)}
 
     def screen(self, result):
         from .dla_screen import dla_screen
@@ -231,7 +233,8 @@ class _Context:
         c_harm, c_ben = [cipher_prompt(t) for t in plain], [cipher_prompt(t) for t in benign]
         gate = result.gate
         heads = [gate] + [h for h in result.step("screen").candidates if h != gate]
-        conts, _ = greedy_continuations(self.model, c_ben, chat=self.chat, batch_size=self.size)
+        conts, _ = greedy_continuations(self.model, c_ben, chat=self.chat, batch_size=self.size,
+                                        generation_config=self.config.generation_config)
         cfg = screen_config(self.config, heads=heads, method="exact", seed=self.seed, batch_size=self.batch_size)
         cipher_screen = interchange(self.model, c_harm, c_ben, conts, cfg, chat=self.chat, progress=self.progress,
                                     checkpoint_dir=self._checkpoint("cipher"))

@@ -1,7 +1,10 @@
 """The `--json` document of a routing run: gate, heads, ablation, amplifiers, knockout, cipher,
 dose_response, timings (null where the step producing it was not run), and `warnings`:
 one line each when the data show the behaviour is absent, so that a named gate is not
-taken for a refusal gate (`behaviour_warnings`).
+taken for a refusal gate, or when the exact gate was outside the fast estimate's top
+--verify (`behaviour_warnings`). The heads' `atp_*_pct` keys hold the fast estimate: AtP, or
+integrated gradients with --method ig / ig+exact (`gate.estimator` names it). `gate.p_family`
+is the gate's Westfall-Young family-wise p over the heads measured exactly.
 
 Two unsteered refusal rates of the harmful prompts appear, from generations of different
 lengths: `harmful_refusal` classifies the baseline's greedy openings (the first
@@ -44,7 +47,8 @@ def routing_summary(result) -> dict:
         i = [tuple(h) for h in screen.heads].index(gate)
         out["gate"] = {"layer": gate[0], "head": gate[1], "necessity_pct": _num(screen.necessity_pct[i]),
                        "sufficiency_pct": _num(screen.sufficiency_pct[i]), "p_value": _num(screen.p_necessity[i]),
-                       "p_sufficiency": _num(screen.p_sufficiency[i])}
+                       "p_family": screen.gate_p_family(), "p_sufficiency": _num(screen.p_sufficiency[i]),
+                       "estimator": screen.estimator}
         out["heads"] = heads_rows(screen)
         out["gate"]["atp_necessity_pct"] = out["heads"][i]["atp_necessity_pct"]  # the only number with --method atp
         out["gate"]["exact"] = out["heads"][i]["exact"]
@@ -94,14 +98,21 @@ MIN_REFUSAL = 0.10  # below this harmful refusal rate the model hardly shows the
 
 
 def behaviour_warnings(result) -> list[str]:
-    """Lines saying the behaviour the screen measures is absent, from the steps that ran.
+    """Lines saying the behaviour the screen measures is absent, or the screen's fast estimate
+    was wrong about the gate, from the steps that ran.
 
     - interchange: the harmful prompt does not make the benign continuation less likely
       (mean clean NLL gap <= 0 nats, or a positive gap in fewer than half of the pairs);
     - baseline (or, for runs made before it recorded them, modulate at alpha = 0): the model
-      refuses fewer than 10% of the harmful prompts under every classifier mode."""
+      refuses fewer than 10% of the harmful prompts under every classifier mode;
+    - interchange: the exact gate was outside the fast estimate's top --verify
+      (`HeadScreen.fast_rank_warning`)."""
     lines = []
     if result.has("interchange"):
+        check = getattr(result.step("interchange"), "fast_rank_warning", None)
+        missed = check() if check is not None else None
+        if missed:
+            lines.append(missed)
         gap = result.step("interchange").baseline_delta.double()
         positive = float((gap > 0).double().mean()) if gap.numel() else 0.0
         if gap.numel() and (float(gap.mean()) <= 0 or positive < 0.5):

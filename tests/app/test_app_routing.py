@@ -104,7 +104,27 @@ def test_a_head_only_estimated_by_atp_says_so_and_draws_no_pairs(monkeypatch, ru
     cells = next(t for t in chart(at, "routing-atp:necessity")["data"] if t.get("name") == "cells")
     hover = cells["hovertext"][[list(c[:2]) for c in cells["customdata"]].index([layer, head])]
     assert "blank: AtP estimate only" in hover
-    assert any("blank: AtP estimate only" in c.value for c in at.caption)
+    assert any("blank: fast estimate only" in c.value for c in at.caption)
+
+
+def test_the_gate_line_gives_the_family_wise_p_and_a_missed_gate_is_warned_about(monkeypatch, runs, atp_run):
+    root, result = runs
+    at = open_app(monkeypatch, root, run="routing-1")
+    (line,) = [m.value for m in at.markdown if m.value.startswith("**Gate:")]
+    screen = result.step("interchange")
+    assert f"family-wise p = {screen.gate_p_family():.3g} over the {len(screen.heads)} heads" in line
+    # the same run, as if the fast estimate had ranked the gate outside its top --verify
+    from interp.routing.result import RoutingResult
+
+    copy = RoutingResult.load(root / "routing-atp")
+    hidden = copy.step("interchange")
+    hidden.fast_top = [h for h in hidden.heads if h != hidden.gate()][:2]
+    copy.put("interchange", hidden)
+    copy.save(root / "routing-missed", overwrite=True)
+    at = open_app(monkeypatch, root, run="routing-missed")
+    assert not problems(at)
+    gate = hidden.gate()
+    assert any(f"exact gate L{gate[0]}H{gate[1]} was not in the AtP screen's top 2" in w.value for w in at.warning)
 
 
 def test_a_shared_link_names_the_head_and_opens_on_it(monkeypatch, runs):

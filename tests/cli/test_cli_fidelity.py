@@ -19,7 +19,7 @@ COMMANDS = {
     ("dla",): "dla", ("lens",): "lens", ("sinks",): "sinks", ("massive",): "massive", ("emergence",): "massive",
     ("voids",): "voids", ("voids", "eval"): "voids", ("austeer",): "austeer", ("austeer", "fit"): "austeer",
     ("austeer", "eval"): "austeer", ("refusal-steer",): "refusal-direction", ("vector", "make"): "refusal-direction",
-    ("experts",): "experts", ("experts", "scan"): "experts", ("rise",): "rise",
+    ("experts",): "experts", ("experts", "scan"): "experts", ("rise",): "rise", ("routing",): "routing",
     **{("rise", action): "rise" for action in ("collect", "train", "analyze", "steer", "confidence")},
     ("skills",): "skills", **{("skills", action): "skills" for action in ("fit", "show", "vector", "steer", "select",
                                                                              "corpus")},
@@ -54,7 +54,7 @@ def test_help_names_the_fidelity_page(parser, words):
 def test_every_analysis_command_is_covered(parser):
     top = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
     analyses = {"dla", "lens", "sinks", "massive", "emergence", "voids", "austeer", "refusal-steer", "experts", "rise",
-                "skills"}
+                "skills", "routing"}
     assert analyses <= set(top) and {words[0] for words in COMMANDS} == analyses | {"vector"}
     for name, sub in top.items():
         if name in analyses:

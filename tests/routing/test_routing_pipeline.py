@@ -32,7 +32,8 @@ def test_screen_and_interchange_are_enough_for_the_gate_and_resume_reuses_steps(
     summary = result.summary()
     assert set(summary) == KEYS and summary["gate"]["layer"] == result.gate[0]
     assert set(summary["harmful_refusal"]) == {"rules", "substring"}  # greedy openings of the harmful prompts
-    assert set(summary["gate"]) >= {"layer", "head", "necessity_pct", "sufficiency_pct", "p_value"}
+    assert set(summary["gate"]) >= {"layer", "head", "necessity_pct", "sufficiency_pct", "p_value", "p_family"}
+    assert summary["gate"]["p_family"] >= summary["gate"]["p_value"]
     assert len(summary["heads"]) == model.n_layers * model.n_heads
     loaded = RoutingResult.load(tmp_path / "run")
     assert loaded.gate == result.gate and loaded.step("screen").candidates == result.step("screen").candidates
@@ -62,6 +63,12 @@ def test_screen_and_interchange_are_enough_for_the_gate_and_resume_reuses_steps(
     assert dosed.has("modulate")
     with pytest.raises(ValueError, match=r"--classifier substring \(this call: rules\)"):
         run_routing(model, pairs, RoutingConfig(steps=["modulate"], **knock), out=tmp_path / "run")
+    # --ig-steps and --generation-config change stored numbers (the screen's estimate, the continuations)
+    for option, flag in (({"ig_steps": 3}, r"--ig-steps 5 \(this call: 3\)"),
+                         ({"generation_config": "model"}, r"--generation-config neutral \(this call: model\)"),
+                         ({"align": "paper"}, r"--align right \(this call: paper\)")):
+        with pytest.raises(ValueError, match=flag):
+            run_routing(model, pairs, RoutingConfig(steps=["screen"], **knock, **option), out=tmp_path / "run")
     # a run saved before the fingerprint held an option counts as made with its default
     old = RoutingResult.load(tmp_path / "run")
     del old.fingerprint["options"]["null_heads"]

@@ -6,8 +6,11 @@
 
 Modules, one concept each: `pairs` (prompt + continuation tokens), `align` (donor/base
 positions), `metric` (continuation NLL), `naive` (one forward per patch, the reference),
-`batched` (batched exact interchange), `atp` (attribution patching), `stats` (sign-flip
-p-values, bootstrap Jaccard, Spearman), `checkpoint`, `config`, `result`, `screen`.
+`batched` (batched exact interchange), `atp` (attribution patching), `ig` (integrated
+gradients), `verify` (which heads the exact stage re-measures), `stats` (sign-flip p-values,
+Westfall-Young family-wise p, bootstrap Jaccard, Spearman), `checkpoint`, `config`, `result`,
+`screen`. Choosing a method: docs/routing.md; differences from the authors' code:
+docs/fidelity/routing.md.
 """
 
 from .config import ScreenConfig

@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ...engine.batching import run_batched
+from ...engine.edits import Edit
 from ...engine.gradients import run_with_grads
 from .align import aligned_donor
 from .batched import after_shared_prefix, pair_prefixes
@@ -41,13 +42,18 @@ from .metric import continuation_nll
 from .pairs import BENIGN, HARM, PairTokens
 
 Metric = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+EditsFn = Callable[[list, object, list, int], Sequence[Edit]]
 
 
 def prompt_grads(model, tokens: PairTokens, rows: Sequence[tuple[int, int]], layers: Sequence[int],
-                 batch_size: int, metric: Metric = continuation_nll):
-    """Per (pair, member) row: (M, {layer: z [L_prompt, H, d]}, {layer: dM/dz [same]}).
+                 batch_size: int, metric: Metric = continuation_nll, *, continuation: bool = False,
+                 edits: EditsFn | None = None):
+    """Per (pair, member) row: (M, {layer: z [L, H, d]}, {layer: dM/dz [same]}), L = the
+    prompt's length (`continuation`: prompt + continuation, for align="paper").
 
-    `metric(logits_tail, input_ids, cont_len) -> [b]` defaults to the continuation NLL."""
+    `metric(logits_tail, input_ids, cont) -> [b]` defaults to the continuation NLL.
+    `edits(picked rows, batch, starts, held) -> [Edit]`: edits of the pass (IG's interpolation,
+    laid out over [b, held + width] as in `batched.py`); z is then the edited value."""
     rows = list(rows)
     sites = [f"blocks.{l}.attn.hook_z" for l in layers]
     tail = tokens.tail()
@@ -57,13 +63,16 @@ def prompt_grads(model, tokens: PairTokens, rows: Sequence[tuple[int, int]], lay
     def run(chunk: list[int]):
         picked = [rows[k] for k in chunk]
         batch, cont, starts, cache = after_shared_prefix(tokens, kv, pairs, picked)
+        held = max(starts) if cache is not None else 0
+        extra = edits(picked, batch, starts, held) if edits is not None else ()
         value, acts, grads = run_with_grads(model, batch, sites, lambda logits: metric(logits, batch.input_ids, cont),
-                                            logits_to_keep=tail, prefix=cache)
+                                            extra, logits_to_keep=tail, prefix=cache)
         out = []
         for r, ((i, m), start) in enumerate(zip(picked, starts)):
-            n_prompt, pad = tokens.prompt_len(i, m), int((batch.attention_mask[r] == 0).sum())
-            z = {l: _from(acts[s][r, pad: pad + n_prompt - start], start) for l, s in zip(layers, sites)}
-            g = {l: _from(grads[s][r, pad: pad + n_prompt - start], start) for l, s in zip(layers, sites)}
+            n = tokens.prompt_len(i, m) + (int(cont[r]) if continuation else 0)
+            pad = int((batch.attention_mask[r] == 0).sum())
+            z = {l: _from(acts[s][r, pad: pad + n - start], start) for l, s in zip(layers, sites)}
+            g = {l: _from(grads[s][r, pad: pad + n - start], start) for l, s in zip(layers, sites)}
             out.append((float(value[r]), z, g))
         return out
 
@@ -89,7 +98,19 @@ def atp_scores(model, tokens: PairTokens, pairs: Sequence[int], heads: Sequence[
     benign base); `metric` as in `prompt_grads` (tests pass a linear one)."""
     pairs = list(pairs)
     layers = sorted({layer for layer, _ in heads})
-    found = prompt_grads(model, tokens, [(i, m) for i in pairs for m in (HARM, BENIGN)], layers, batch_size, metric)
+    found = prompt_grads(model, tokens, [(i, m) for i in pairs for m in (HARM, BENIGN)], layers, batch_size, metric,
+                         continuation=align == "paper")
+    grads = {row: {layer: g.double() for layer, g in res[2].items()} for row, res in found.items()}
+    return attribution(tokens, pairs, heads, align, found, grads)
+
+
+def attribution(tokens: PairTokens, pairs: Sequence[int], heads: Sequence[tuple[int, int]], align: str,
+                found: dict, grads: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(necessity [H, c], sufficiency [H, c], clean NLL [c, 2]): per head and pair, the sum over
+    patched positions of (donor z - base z) . grad, float64. `found`: `prompt_grads` of the clean
+    passes (values and z); `grads`: {(pair, member): {layer: float64 gradient [L, H, d]}}, the
+    clean pass's (AtP) or the mean over an interpolation path (IG, `ig.py`)."""
+    layers = sorted({layer for layer, _ in heads})
     layer_ix = torch.tensor([layers.index(layer) for layer, _ in heads])
     head_ix = torch.tensor([head for _, head in heads])
     nec = torch.zeros(len(heads), len(pairs), dtype=torch.float64)
@@ -97,13 +118,25 @@ def atp_scores(model, tokens: PairTokens, pairs: Sequence[int], heads: Sequence[
     nll = torch.zeros(len(pairs), 2, dtype=torch.float64)
     for c, i in enumerate(pairs):
         for member, sign, out in ((HARM, -1.0, nec), (BENIGN, 1.0, suf)):
-            value, z, g = found[(i, member)]
+            value, z, _ = found[(i, member)]
             _, z_donor, _ = found[(i, BENIGN if member == HARM else HARM)]
             nll[c, member] = value
             per_layer = []
             for layer in layers:
-                donor, ok = aligned_donor(z[layer].shape[0], z_donor[layer], align, tokens.shared_prefix(i))
-                delta = (donor - z[layer]) * ok[:, None, None]  # [L_prompt, H, d]
-                per_layer.append((delta.double() * g[layer].double()).sum((0, 2)))  # [H]
+                delta = donor_delta(tokens, i, member, z[layer], z_donor[layer], align)  # [L, H, d]
+                per_layer.append((delta.double() * grads[(i, member)][layer]).sum((0, 2)))  # [H]
             out[:, c] = sign * torch.stack(per_layer)[layer_ix, head_ix]
     return nec, suf, nll
+
+
+def donor_delta(tokens: PairTokens, pair: int, member: int, z: torch.Tensor, z_donor: torch.Tensor,
+                align: str) -> torch.Tensor:
+    """(aligned donor z - base z) [L, H, d] over the base's patched positions, 0 elsewhere.
+
+    z: the base's [L, H, d] (L = prompt, or prompt + continuation for "paper"); z_donor: the
+    donor's, of which only its prompt positions are read."""
+    other = BENIGN if member == HARM else HARM
+    cont = z.shape[0] - tokens.prompt_len(pair, member)
+    donor, ok = aligned_donor(tokens.prompt_len(pair, member), z_donor[: tokens.prompt_len(pair, other)], align,
+                              tokens.shared_prefix(pair), cont_len=cont)
+    return (donor - z) * ok[:, None, None]

@@ -139,7 +139,7 @@ def _run_rows(model, tokens: PairTokens, clean: CleanPass, base: int, units: Seq
         pad = width - real.shape[0]
         resid[r, pad:] = real.to(device, resid.dtype)
         vals, ok = aligned_donor(tokens.prompt_len(i, base), clean.z[(i, donor)][layer].cpu(), align,
-                                 tokens.shared_prefix(i))
+                                 tokens.shared_prefix(i), cont_len=int(tokens.continuations[i].shape[0]))
         left = held + pad  # column of real position `start`
         values[r, left: left + vals.shape[0] - start] = vals[start:].to(device, values.dtype)
         where[r, left: left + ok.shape[0] - start] = ok[start:]

@@ -6,21 +6,29 @@ from dataclasses import dataclass
 
 from ...runs.config import fit_option, option
 
-METHODS = ("atp+exact", "exact", "atp")
+METHODS = ("atp+exact", "exact", "atp", "ig+exact", "ig")
+ALIGNS = ("left", "right", "paper")
+FAST = {"atp": "atp", "atp+exact": "atp", "ig": "ig", "ig+exact": "ig"}  # the estimate each method computes
 MIN_PAIRS = 2
 
 
 @dataclass
 class ScreenConfig:
     method: str = option("atp+exact", "atp+exact: AtP ranks every head, the top --verify plus --verify-random "
-                         "others are re-measured exactly; exact: every head exactly; atp: the estimate only",
+                         "others are re-measured exactly; ig+exact: the same with integrated gradients (--ig-steps "
+                         "points per path) as the estimate; exact: every head exactly; atp, ig: the estimate only",
                          choices=METHODS)
-    verify: int = option(24, "top AtP heads re-measured exactly (atp+exact)")
-    verify_random: int = option(8, "extra random heads re-measured exactly, to estimate what AtP missed (atp+exact)")
+    verify: int = option(24, "heads re-measured exactly after the estimate (atp+exact, ig+exact): the top by the "
+                         "larger of |necessity| and |sufficiency| estimate, plus every head whose two estimates "
+                         "differ 10x or more in magnitude")
+    verify_random: int = option(8, "extra random heads re-measured exactly, to estimate what the estimate missed "
+                                "(atp+exact, ig+exact)")
+    ig_steps: int = option(5, "points on the base-to-donor path whose gradients IG averages (ig, ig+exact; 1 is AtP)")
     layers: tuple[int, int] | None = option(None, "[start, stop) layers screened, e.g. 4,12; default all")
     heads: list[tuple[int, int]] | None = option(None, "restrict to these (layer, head); default all in --layers")
-    align: str = option("right", "position alignment of donor and base z_h: left (from the first token, the "
-                        "paper's code) or right (from the last prompt token)", choices=("left", "right"))
+    align: str = option("right", "position alignment of donor and base z_h: right (from the last prompt token), "
+                        "left (from the first token, prompt positions only) or paper (the authors' code: from the "
+                        "first token, over the base's continuation too; docs/fidelity/routing.md)", choices=ALIGNS)
     permutations: int = option(10_000, "sign-flip permutations over pairs for the p-values")
     bootstrap: int = option(2_000, "bootstrap resamples over pairs for the top-k Jaccard stability")
     top_k: int = option(20, "size of the head set whose stability and AtP misses are reported")
@@ -32,13 +40,16 @@ class ScreenConfig:
         """Checks that need no model (run before loading one). ValueError with the fix."""
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.align not in ("left", "right"):
-            raise ValueError(f"align must be 'left' or 'right', got {self.align!r}")
+        if self.align not in ALIGNS:
+            raise ValueError(f"align must be one of {', '.join(ALIGNS)}, got {self.align!r}")
+        if self.ig_steps < 1:
+            raise ValueError(f"--ig-steps must be >= 1 (1 is AtP), got {self.ig_steps}")
         for name in ("verify", "verify_random"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        if self.method == "atp+exact" and self.verify < 1:
-            raise ValueError("--verify must be >= 1 with --method atp+exact (or use --method atp)")
+        if self.method.endswith("+exact") and self.verify < 1:
+            raise ValueError(f"--verify must be >= 1 with --method {self.method} (or use --method "
+                             f"{FAST[self.method]})")
         for name in ("permutations", "bootstrap", "top_k"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
@@ -74,7 +85,7 @@ class ScreenConfig:
         """Checks that need the model and the data; returns the screened heads."""
         self.validate()
         heads = self.screened_heads(model)
-        if self.method == "atp+exact":  # a default above the heads is clamped, a given value refused
+        if self.method in ("atp+exact", "ig+exact"):  # a default above the heads is clamped, a given value refused
             fit_option(self, "verify", len(heads), "heads screened", doing=f"verifying all {len(heads)} heads exactly",
                        hint=", or --method exact")
             left = len(heads) - self.verify

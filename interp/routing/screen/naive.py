@@ -1,7 +1,9 @@
 """The reference interchange: one forward pass per (head, pair, direction), batch size 1.
 
-This is what the paper's code does, written with the engine's own `Patch` edit on
-`blocks.{l}.attn.hook_z` (heads=[h]); it shares no alignment code with the batched screen
+One forward pass per patch, as the authors' code runs it (gregfrank/how-alignment-routes,
+src/routing_head_ablation.py), though with our alignments: only align="paper" patches the
+positions their code patches (docs/fidelity/routing.md). Written with the engine's own
+`Patch` edit on `blocks.{l}.attn.hook_z` (heads=[h]); it shares no alignment code with the batched screen
 (`Patch` maps donor positions itself), so the tests and `tests/benchmarks/bench_interchange.py`
 use it to check the batched screen. Donor `z` is cached once per prompt; even so a full
 screen costs 2 * n * L * H forwards of the whole model.
@@ -37,21 +39,25 @@ def naive_patched_nll(model, tokens: PairTokens, pair: int, base: int, layer: in
     prompt stay unpatched); with "right" the shared continuation makes the engine's
     last-token alignment line up the two prompts' last tokens. Only base prompt positions
     after the pair's shared prefix are edited, and with "right" the donor's shared prefix is
-    marked absent (`donor_mask`), so no base position reaches into it.
+    marked absent (`donor_mask`), so no base position reaches into it. With "paper" the
+    donor's prompt tokens are offered from the start over the base's prompt and continuation
+    (positions up to the shorter of base prompt + continuation and donor prompt).
     """
     other = HARM if base == BENIGN else BENIGN
     site = f"blocks.{layer}.attn.hook_z"
     donor_z = (donor or donor_cache(model, tokens, pair, other, [layer]))[layer]
     shared = tokens.shared_prefix(pair)
-    if align == "left":
+    if align in ("left", "paper"):
         donor_z = donor_z[:, : tokens.prompt_len(pair, other)]
     donor_mask = torch.ones(donor_z.shape[:2], dtype=torch.bool)
     if align == "right":
         donor_mask[0, :shared] = False
     base_batch, cont = tokens.batch([(pair, base)])
     where = torch.zeros_like(base_batch.attention_mask, dtype=torch.bool)
-    where[0, shared: tokens.prompt_len(pair, base)] = True
-    edit = Patch(site, positions=where, heads=list(heads), donor=donor_z, donor_mask=donor_mask, align=align)
+    end = tokens.prompt_len(pair, base) + (int(cont.sum()) if align == "paper" else 0)
+    where[0, shared: end] = True
+    edit = Patch(site, positions=where, heads=list(heads), donor=donor_z, donor_mask=donor_mask,
+                 align="left" if align == "paper" else align)
     logits = model.forward(base_batch, edits=[edit])
     return float(continuation_nll(logits, base_batch.input_ids, cont)[0])
 

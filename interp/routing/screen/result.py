@@ -25,7 +25,7 @@ class HeadScreen(Result):
     heads: list[tuple[int, int]]
     necessity: torch.Tensor  # [H, n] NLL(harm) - NLL(harm | z_h <- z_h(benign))
     sufficiency: torch.Tensor  # [H, n] NLL(benign | z_h <- z_h(harm)) - NLL(benign)
-    atp_necessity: torch.Tensor | None  # [H, n] AtP estimate (None when method == "exact")
+    atp_necessity: torch.Tensor | None  # [H, n] the fast estimate: AtP, or IG for method ig/ig+exact (None: exact)
     atp_sufficiency: torch.Tensor | None
     nll_harmful: torch.Tensor  # [n] clean continuation NLL after the harmful prompt
     nll_benign: torch.Tensor  # [n]
@@ -42,9 +42,43 @@ class HeadScreen(Result):
     topk_jaccard: float | None  # bootstrap stability of the exact top-k set (mean Jaccard)
     timings: dict[str, float]
     top_k: int = 20
+    p_family: torch.Tensor | None = None  # [H] Westfall-Young family-wise p of necessity (runs before 12-2026: None)
+    fast_top: list[tuple[int, int]] | None = None  # the estimate's top --verify heads (atp+exact, ig+exact)
+    ig_steps: int | None = None  # IG points per path (method ig, ig+exact), else None
 
     def __post_init__(self) -> None:
         self.heads = [(int(layer), int(head)) for layer, head in self.heads]  # JSON gives lists back
+        if self.fast_top is not None:
+            self.fast_top = [(int(layer), int(head)) for layer, head in self.fast_top]
+
+    @property
+    def estimator(self) -> str | None:
+        """Name of the fast estimate in `atp_necessity`: "AtP", "IG (m=5)", or None (exact only)."""
+        if self.atp_necessity is None:
+            return None
+        return f"IG (m={self.ig_steps})" if self.method.startswith("ig") else "AtP"
+
+    def fast_rank_warning(self) -> str | None:
+        """One line when the exact gate was outside the estimate's top --verify (it was measured
+        only as a flagged or random head): the estimate ranked it wrongly there, and heads it
+        ranked low were never measured, so a wider --verify is the fix. None otherwise."""
+        if self.fast_top is None or not bool(self.exact.any()):
+            return None
+        gate = self.gate()
+        if gate in self.fast_top:
+            return None
+        ranked = [self.heads[int(i)] for i in torch.argsort(
+            torch.maximum(self.atp_necessity.mean(1).abs(), self.atp_sufficiency.mean(1).abs()), descending=True)]
+        return (f"the exact gate L{gate[0]}H{gate[1]} was not in the {self.estimator} screen's top "
+                f"{len(self.fast_top)} (it ranks {ranked.index(gate) + 1} of {len(self.heads)}): it was measured only "
+                "as a flagged or random head, so the estimate may have missed the gate elsewhere too; rerun with a "
+                "larger --verify (or --method exact)")
+
+    def gate_p_family(self) -> float | None:
+        """The gate's family-wise p (None for runs made before it was computed, or no exact scores)."""
+        if self.p_family is None:
+            return None
+        return _num(self.p_family[self.head_index(*self.gate())])
 
     def gate(self) -> tuple[int, int]:
         """The head with the highest necessity_pct (exact where measured; AtP for method "atp")."""
@@ -81,11 +115,13 @@ class HeadScreen(Result):
         layer, head = self.gate()
         k = self.head_index(layer, head)
         return {"gate": {"layer": layer, "head": head, "necessity_pct": _num(self.necessity_pct[k]),
-                         "sufficiency_pct": _num(self.sufficiency_pct[k]), "p_value": _num(self.p_necessity[k])},
+                         "sufficiency_pct": _num(self.sufficiency_pct[k]), "p_value": _num(self.p_necessity[k]),
+                         "p_family": self.gate_p_family()},
                 "pairs": int(self.nll_harmful.shape[0]), "heads": len(self.heads),
                 "exact_heads": int(self.exact.sum()), "baseline_delta": float(self.baseline_delta.mean()),
                 "method": self.method, "align": self.align, "rank_correlation": self.rank_correlation,
-                "missed_top_k": self.missed_top_k, "topk_jaccard": self.topk_jaccard, "timings": self.timings}
+                "missed_top_k": self.missed_top_k, "topk_jaccard": self.topk_jaccard, "timings": self.timings,
+                "estimator": self.estimator, "warning": self.fast_rank_warning()}
 
 
 def _num(x: torch.Tensor) -> float | None:

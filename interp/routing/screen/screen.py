@@ -9,11 +9,19 @@ fixed continuation after the prompt, the patch covering the prompt positions und
 
 - "exact": every head by batched exact interchange (`batched.py`);
 - "atp": every head by attribution patching only (`atp.py`); no p-values;
-- "atp+exact" (default): AtP for every head, then the `verify` heads with the largest mean
-  AtP necessity plus `verify_random` others drawn at random (seeded) are measured exactly.
-  p-values and the bootstrap use the exact per-pair scores only; the Spearman correlation
-  of AtP and exact necessity over the exactly measured heads, and how many of the exact
-  top-k AtP's top-k missed, say how far the estimate can be trusted.
+- "ig": every head by integrated gradients (`ig.py`, `ig_steps` points per path); no p-values;
+- "atp+exact" (default) and "ig+exact": the estimate for every head, then the `verify` heads
+  with the largest max(|necessity|, |sufficiency|) estimate, every head whose two estimates
+  differ 10x or more in magnitude (a saturated unit hides one of them from a gradient; the
+  larger must reach 1% of the baseline gap), and `verify_random` others drawn at random
+  (seeded) are measured exactly. p-values and the bootstrap use the exact per-pair scores
+  only; the Spearman correlation of the estimate and exact necessity over the exactly
+  measured heads, how many of the exact top-k the estimate's top-k missed, and whether the
+  exact gate was outside the estimate's top `verify` (`HeadScreen.fast_rank_warning`) say how
+  far the estimate can be trusted.
+
+Each head's p is a sign-flip permutation p over pairs; `p_family` is its Westfall-Young
+family-wise p over all exactly measured heads, from the same sign flips (`stats.py`).
 
 Work runs in chunks of pairs with a tqdm bar; with `checkpoint_dir` every finished chunk is
 saved and a rerun resumes from them (`checkpoint.py`).
@@ -35,10 +43,12 @@ from ...runs.results import RunMeta
 from .atp import atp_scores
 from .batched import exact_scores
 from .checkpoint import Checkpoint, fingerprint
-from .config import ScreenConfig
+from .config import FAST, ScreenConfig
+from .ig import ig_scores
 from .pairs import check_continuations, tokenize_pairs
 from .result import HeadScreen
 from .stats import bootstrap_topk_jaccard, sign_flip_pvalues, spearman, top_k
+from .verify import verification_rows
 
 ScoreFn = Callable[[list[int]], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 
@@ -77,15 +87,21 @@ def screen_heads(model, harmful: Sequence[str], benign: Sequence[str], continuat
 
     atp_nec = atp_suf = None
     nll = None
-    if config.method in ("atp", "atp+exact"):
+    fast = FAST.get(config.method)
+    if fast is not None:
         t = time.perf_counter()
         chunks = pair_chunks(n, 2, size)  # two rows (prompts) per pair
-        key = fingerprint(base_key, chunks, heads, "atp")
-        atp_nec, atp_suf, nll = _staged(store, "atp", key, chunks, n, len(heads), progress, "AtP screen",
-                                        lambda pairs: atp_scores(model, tokens, pairs, heads, config.align, size))
-        timings["atp"] = time.perf_counter() - t
+        if fast == "ig":
+            key = fingerprint(base_key, chunks, heads, "ig", config.ig_steps)
+            label, compute = f"IG screen ({config.ig_steps} steps)", lambda pairs: ig_scores(
+                model, tokens, pairs, heads, config.align, size, config.ig_steps)
+        else:
+            key = fingerprint(base_key, chunks, heads, "atp")
+            label, compute = "AtP screen", lambda pairs: atp_scores(model, tokens, pairs, heads, config.align, size)
+        atp_nec, atp_suf, nll = _staged(store, fast, key, chunks, n, len(heads), progress, label, compute)
+        timings[fast] = time.perf_counter() - t
 
-    exact_rows = _exact_rows(config, heads, atp_nec)
+    exact_rows, fast_top = _exact_rows(config, heads, atp_nec, atp_suf, nll)
     nec = torch.full((len(heads), n), float("nan"), dtype=torch.float64)
     suf = nec.clone()
     if exact_rows:
@@ -100,7 +116,7 @@ def screen_heads(model, harmful: Sequence[str], benign: Sequence[str], continuat
         timings["exact"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    result = _assemble(config, heads, nec, suf, atp_nec, atp_suf, nll, exact_rows)
+    result = _assemble(config, heads, nec, suf, atp_nec, atp_suf, nll, exact_rows, fast_top)
     timings["stats"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - start
     result.timings = timings
@@ -150,20 +166,17 @@ def _staged(store: Checkpoint, stage: str, key: str, chunks: list[list[int]], n:
     return first, second, nll
 
 
-def _exact_rows(config: ScreenConfig, heads, atp_nec: torch.Tensor | None) -> list[int]:
+def _exact_rows(config: ScreenConfig, heads, nec_est, suf_est, nll) -> tuple[list[int], list[int] | None]:
+    """(rows measured exactly, the estimate's top `verify` rows or None) for the method."""
     if config.method == "exact":
-        return list(range(len(heads)))
-    if config.method == "atp":
-        return []
-    ranked = top_k(atp_nec.mean(1), len(heads)).tolist()
-    top = ranked[: config.verify]
-    rest = ranked[config.verify:]
-    gen = torch.Generator().manual_seed(config.seed)
-    extra = [rest[int(k)] for k in torch.randperm(len(rest), generator=gen)[: config.verify_random]]
-    return sorted(top + extra)
+        return list(range(len(heads))), None
+    if not config.method.endswith("+exact"):
+        return [], None
+    gap = float((nll[:, 0] - nll[:, 1]).mean())
+    return verification_rows(nec_est.mean(1), suf_est.mean(1), gap, config.verify, config.verify_random, config.seed)
 
 
-def _assemble(config, heads, nec, suf, atp_nec, atp_suf, nll, exact_rows) -> HeadScreen:
+def _assemble(config, heads, nec, suf, atp_nec, atp_suf, nll, exact_rows, fast_top) -> HeadScreen:
     n = nec.shape[1]
     exact = torch.zeros(len(heads), dtype=torch.bool)
     exact[exact_rows] = True
@@ -171,10 +184,11 @@ def _assemble(config, heads, nec, suf, atp_nec, atp_suf, nll, exact_rows) -> Hea
     mean = float(delta.mean())  # 0 only when every pair's two prompts score alike: % undefined (NaN), no crash
     scale = 100.0 / mean if mean else float("nan")
     p_nec = torch.full((len(heads),), float("nan"), dtype=torch.float64)
-    p_suf = p_nec.clone()
+    p_suf, p_family = p_nec.clone(), p_nec.clone()
     rank = missed = jaccard = None
     if exact_rows:
-        p_nec[exact_rows] = sign_flip_pvalues(nec[exact_rows], config.permutations, config.seed)
+        p_nec[exact_rows], p_family[exact_rows] = sign_flip_pvalues(nec[exact_rows], config.permutations, config.seed,
+                                                                    family=True)
         p_suf[exact_rows] = sign_flip_pvalues(suf[exact_rows], config.permutations, config.seed + 1)
         k = min(config.top_k, len(exact_rows))
         jaccard = bootstrap_topk_jaccard(nec[exact_rows], k, config.bootstrap, config.seed) if n > 1 else None
@@ -188,4 +202,6 @@ def _assemble(config, heads, nec, suf, atp_nec, atp_suf, nll, exact_rows) -> Hea
         nll_harmful=nll[:, 0].clone(), nll_benign=nll[:, 1].clone(), baseline_delta=delta,
         necessity_pct=nec.mean(1) * scale, sufficiency_pct=suf.mean(1) * scale, p_necessity=p_nec,
         p_sufficiency=p_suf, exact=exact, method=config.method, align=config.align, rank_correlation=rank,
-        missed_top_k=missed, topk_jaccard=jaccard, timings={}, top_k=config.top_k)
+        missed_top_k=missed, topk_jaccard=jaccard, timings={}, top_k=config.top_k, p_family=p_family,
+        fast_top=None if fast_top is None else [heads[r] for r in fast_top],
+        ig_steps=config.ig_steps if FAST.get(config.method) == "ig" else None)

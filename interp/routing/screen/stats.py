@@ -1,7 +1,7 @@
 """Statistics over pairs: sign-flip permutation p-values, bootstrap top-k stability, ranks.
 
 arXiv 2604.04385, step 3: a permutation null over pairs (10,000 random sign flips of the
-per-pair scores) gives each head's p-value; a bootstrap over pairs (2,000 resamples) gives
+per-pair scores) gives each head's p-value, and its max over heads the family-wise p; a bootstrap over pairs (2,000 resamples) gives
 the stability of the top-k head set as its mean Jaccard similarity to the full-sample set.
 Everything is vectorised over heads and permutations (one matrix product per block).
 """
@@ -13,31 +13,51 @@ import torch
 BLOCK = 2_000  # permutations / resamples per matrix product (bounds memory at [BLOCK, H])
 
 
-def sign_flip_pvalues(scores: torch.Tensor, permutations: int = 10_000, seed: int = 0) -> torch.Tensor:
+def sign_flip_pvalues(scores: torch.Tensor, permutations: int = 10_000, seed: int = 0, family: bool = False):
     """Two-sided p [H] that the mean over pairs of `scores` [H, n] is zero.
 
     Null: each pair's score is symmetric around zero, so flipping signs at random leaves the
     distribution unchanged. p = (1 + #{perm: |mean(s * x)| >= |mean(x)|}) / (1 + permutations)
     (Phipson & Smyth 2010: never 0, valid at any number of permutations). NaN rows give NaN.
+
+    `family=True` returns (p, family-wise p) [H] each: Westfall & Young's (1993) single-step
+    max-statistic adjustment from the same sign flips, p_fw(h) = (1 + #{perm: max over heads
+    g of |mean(s * x_g)| >= |mean(x_h)|}) / (1 + permutations), the max over the non-NaN rows.
+    It controls the chance that any head of the screen reaches its p under the null, which a
+    per-head p over hundreds of heads does not.
     """
     if permutations < 1:
         raise ValueError(f"permutations must be >= 1, got {permutations}")
     x = scores.double()
-    n = x.shape[1]
+    valid = ~torch.isnan(x).any(1)
     observed = x.mean(1).abs()  # [H]
-    gen = torch.Generator().manual_seed(seed)
     count = torch.zeros(x.shape[0], dtype=torch.float64)
+    count_fw = torch.zeros_like(count)
     tol = 1e-12 * observed.clamp_min(1.0)  # ties of exactly equal means count as extreme
+    for signs in sign_blocks(x.shape[1], permutations, seed):
+        null = (signs @ x.nan_to_num().T).abs() / x.shape[1]  # [m, H]
+        count += (null >= observed[None, :] - tol[None, :]).sum(0)
+        if family and bool(valid.any()):
+            top = null[:, valid].max(1).values  # [m]
+            count_fw += (top[:, None] >= observed[None, :] - tol[None, :]).sum(0)
+    p = (1 + count) / (1 + permutations)
+    p[~valid] = float("nan")
+    if not family:
+        return p
+    p_fw = (1 + count_fw) / (1 + permutations)
+    p_fw[~valid] = float("nan")
+    return p, p_fw
+
+
+def sign_blocks(n: int, permutations: int, seed: int):
+    """The random sign flips [m, n] (+-1, float64), in blocks of at most BLOCK rows: the same
+    draws for a given (n, permutations, seed)."""
+    gen = torch.Generator().manual_seed(seed)
     done = 0
     while done < permutations:
         m = min(BLOCK, permutations - done)
-        signs = torch.randint(0, 2, (m, n), generator=gen, dtype=torch.float64) * 2 - 1
-        null = (signs @ x.nan_to_num().T).abs() / n  # [m, H]
-        count += (null >= observed[None, :] - tol[None, :]).sum(0)
+        yield torch.randint(0, 2, (m, n), generator=gen, dtype=torch.float64) * 2 - 1
         done += m
-    p = (1 + count) / (1 + permutations)
-    p[torch.isnan(x).any(1)] = float("nan")
-    return p
 
 
 def top_k(values: torch.Tensor, k: int) -> torch.Tensor:

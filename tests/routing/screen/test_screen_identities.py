@@ -122,7 +122,7 @@ def _mean_continuation_logit(logits, input_ids, cont_len):
     return -(picked * mask).sum(-1) / cont_len
 
 
-@pytest.mark.parametrize("align", ["left", "right"])
+@pytest.mark.parametrize("align", ["left", "right", "paper"])
 def test_atp_equals_the_exact_effect_when_the_downstream_is_linear(align):
     model = _linear_model()
     tokens = tokenize_pairs(model, HARMFUL, BENIGN_TEXTS, CONTS, chat=True)
@@ -144,7 +144,10 @@ def _patched_metric(model, tokens, i, base, layer, head, align):
     donor_z = cache[site] if align == "right" else cache[site][:, : tokens.prompt_len(i, donor)]
     batch, cont = tokens.batch([(i, base)])
     where, donor_mask = _outside_the_shared_prefix(tokens, i, base, batch, donor_z, align)
-    edit = Patch(site, positions=where, heads=[head], donor=donor_z, donor_mask=donor_mask, align=align)
+    if align == "paper":  # from the start, over the continuation too (up to the donor prompt's length)
+        where[0, tokens.shared_prefix(i): tokens.prompt_len(i, base) + int(cont[0])] = True
+    edit = Patch(site, positions=where, heads=[head], donor=donor_z, donor_mask=donor_mask,
+                 align="left" if align == "paper" else align)
     logits = model.forward(batch, edits=[edit])
     return float(_mean_continuation_logit(logits, batch.input_ids, cont)[0])
 

@@ -42,7 +42,9 @@ def test_methods_agree_and_the_result_round_trips(model, tmp_path):
     H = model.n_layers * model.n_heads
     assert exact.necessity.shape == (H, 5) and bool(exact.exact.all()) and exact.atp_necessity is None
     rows = mixed.exact
-    assert int(rows.sum()) == 5 and torch.isnan(mixed.necessity[~rows]).all()
+    # the top 3 by max(|nec|, |suf|) estimate, 2 random, and any head whose estimates disagree 10x (verify.py)
+    assert int(rows.sum()) >= 5 and torch.isnan(mixed.necessity[~rows]).all()
+    assert len(mixed.fast_top) == 3 and all(mixed.exact[mixed.head_index(*h)] for h in mixed.fast_top)
     # the two screens batch different rows together (chunks follow the heads measured): equal up to float rounding
     assert torch.allclose(mixed.necessity[rows], exact.necessity[rows], rtol=0, atol=1e-6)
     assert torch.allclose(mixed.p_necessity[rows], exact.p_necessity[rows], rtol=0, atol=2 / 500)

@@ -45,3 +45,28 @@ def test_spearman_matches_scipy_with_ties():
     a = torch.tensor([1.0, 2.0, 2.0, 5.0, 3.0, 0.5])
     b = torch.tensor([2.0, 1.0, 4.0, 4.0, 6.0, 0.0])
     assert spearman(a, b) == pytest.approx(sps.spearmanr(a.numpy(), b.numpy()).statistic, abs=1e-12)
+
+
+def test_family_wise_p_is_the_max_statistic_over_the_same_sign_flips():
+    """Westfall-Young single-step max-T, computed by brute force: for each sign flip, the
+    largest |mean| over the heads; a head's p_fw counts the flips whose largest reaches it."""
+    from interp.routing.screen.stats import sign_blocks
+
+    gen = torch.Generator().manual_seed(3)
+    scores = torch.randn(6, 9, generator=gen, dtype=torch.float64) + torch.linspace(0, 1.5, 6)[:, None]
+    scores[2] = float("nan")  # a head not measured: out of the family
+    p, p_fw = sign_flip_pvalues(scores, 3_000, seed=5, family=True)
+    assert torch.equal(p.nan_to_num(-1), sign_flip_pvalues(scores, 3_000, seed=5).nan_to_num(-1))  # unchanged
+    signs = torch.cat(list(sign_blocks(9, 3_000, 5)))
+    valid = [h for h in range(6) if h != 2]
+    count = {h: 0 for h in valid}
+    for s in signs:
+        top = max(abs(float((s * scores[g]).mean())) for g in valid)
+        for h in valid:
+            count[h] += top >= abs(float(scores[h].mean())) - 1e-12
+    for h in valid:
+        assert float(p_fw[h]) == pytest.approx((1 + count[h]) / 3_001, abs=1e-12)
+        assert p_fw[h] >= p[h]
+    assert torch.isnan(p_fw[2]) and torch.isnan(p[2])
+    one, one_fw = sign_flip_pvalues(scores[:1], 500, seed=1, family=True)
+    assert torch.equal(one, one_fw)  # a family of one head: the per-head p

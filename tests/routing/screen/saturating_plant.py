@@ -1,0 +1,70 @@
+"""A planted gate whose effect saturates (issue 38): AtP sees almost nothing, the exact patch a lot.
+
+`saturating_model()` is a 2-layer tiny Llama (4 heads, tanh MLP with biases) with hand-set
+weights on top of small noise:
+
+- the token 'X' (the "harmful" feature) has a large embedding coordinate 0;
+- the gate, head 0.1, reads coordinate 0 through its value and writes residual coordinate 1;
+- layer 0's MLP has one planted unit, tanh(GAIN * coordinate 1) (its up projection is the
+  constant 1 from its bias), written to coordinate 2, which lowers the logits of the
+  continuation 'ok' and raises 'R'. Harmful prompts drive the unit into saturation
+  (tanh ~ 1, gradient ~ 0); on benign ones coordinate 1 is ~0, the unit's linear range;
+- a decoy, head 1.2, reads coordinate 0 and writes a small push on coordinate 2 directly:
+  a linear, modest effect that a first-order estimate measures correctly.
+
+So the exact screen names the gate, first by far; AtP's necessity estimate of the gate is
+~0 (the saturated unit's gradient) and its top head is the decoy; integrated gradients walk
+the path through the unit's linear range and rank the gate first again.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from interp.engine.model import Model
+from tiny import tiny_hf, tiny_tokenizer
+
+GATE = (0, 1)
+DECOY = (1, 2)
+GAIN = 1.5
+UNIT = 0  # the planted MLP unit of layer 0
+
+
+def saturating_model(seed: int = 0) -> Model:
+    hf = tiny_hf("llama", seed=seed, num_hidden_layers=2, num_key_value_heads=4, hidden_act="tanh", mlp_bias=True)
+    tok = tiny_tokenizer()
+    x, o, k, r = (tok.convert_tokens_to_ids(c) for c in "XokR")
+    gen = torch.Generator().manual_seed(seed)
+    d = 16  # head_dim
+    with torch.no_grad():
+        for name, param in hf.named_parameters():
+            if name.endswith("norm.weight") or "layernorm" in name:
+                param.fill_(1.0)
+            elif name.endswith("bias"):
+                param.zero_()
+            else:
+                param.copy_(0.02 * torch.randn(param.shape, generator=gen))
+        emb = hf.model.embed_tokens.weight
+        emb[:, 3:] = torch.randn(emb.shape[0], emb.shape[1] - 3, generator=gen)
+        emb[:, :3] = 0.0
+        emb[x, 0] = 6.0
+        layers = hf.model.layers
+        layers[0].self_attn.v_proj.weight[GATE[1] * d, 0] = 1.0
+        layers[0].self_attn.o_proj.weight[1, GATE[1] * d] = 16.0
+        mlp = layers[0].mlp
+        mlp.gate_proj.weight[UNIT] = 0.0
+        mlp.gate_proj.weight[UNIT, 1] = GAIN
+        mlp.up_proj.weight[UNIT] = 0.0
+        mlp.up_proj.bias[UNIT] = 1.0
+        mlp.down_proj.weight[:, UNIT] = 0.0
+        mlp.down_proj.weight[2, UNIT] = 6.0
+        for l in range(2):  # nothing else writes the coordinates the plant uses
+            layers[l].mlp.down_proj.weight[:3, 1:] = 0.0
+        layers[1].self_attn.v_proj.weight[DECOY[1] * d, 0] = 1.0
+        layers[1].self_attn.o_proj.weight[2, DECOY[1] * d] = 10.0
+        unembed = hf.lm_head.weight
+        unembed[:, 3:] = 0.1 * torch.randn(unembed.shape[0], unembed.shape[1] - 3, generator=gen)
+        unembed[:, :3] = 0.0
+        unembed[o, 2] = unembed[k, 2] = -2.0
+        unembed[r, 2] = 2.0
+    return Model(hf, tok, info={"spec": "planted-saturating-gate", "family": "llama"})
