@@ -8,6 +8,7 @@ where they are missing. Screenshots and the measured open times go to test-artif
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -77,13 +78,14 @@ def deep_routing(folder: Path) -> None:
     run_routing(tiny_model("llama", num_hidden_layers=24), load_pairs(), config, out=folder)
 
 
-@pytest.fixture(scope="module")
-def server(runs_root):
+@contextlib.contextmanager
+def app_server(runs_root, log_name: str):
+    """`steerlens app --runs runs_root` on a free localhost port: yields its URL once healthy."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / "e2e-server.log", "w")
+    log = open(ARTIFACTS / log_name, "w")
     proc = subprocess.Popen([sys.executable, "-m", "interp.cli", "app", "--runs", str(runs_root), "--port",
                              str(port)], cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -105,17 +107,32 @@ def server(runs_root):
         log.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
+@contextlib.contextmanager
+def chromium_driver():
+    """A headless Chromium WebDriver with a fresh profile, removed afterwards."""
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     profile = tempfile.mkdtemp(prefix="steerlens-chromium-")
     for flag in [*FLAGS, f"--user-data-dir={profile}"]:
         options.add_argument(flag)
     driver = webdriver.Chrome(service=webdriver.ChromeService(DRIVER), options=options)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server(runs_root):
+    with app_server(runs_root, "e2e-server.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium_driver() as driver:
+        yield driver
 
 
 def wait(driver, condition, timeout: float = 120):

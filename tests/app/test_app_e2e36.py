@@ -10,22 +10,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from test_app_e2e import (
     ARTIFACTS,
-    CHROMIUM,
-    DRIVER,
-    FLAGS,
-    REPO,
+    app_server,
     body,
+    chromium_driver,
     choose,
     figure_titles,
     load_model,
@@ -36,7 +29,6 @@ from test_app_runs import saved_runs
 
 from app.axes import decade_label
 
-from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
@@ -67,46 +59,15 @@ def root36(tiny_llama_folder, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server36(root36):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ARTIFACTS.mkdir(exist_ok=True)
     SHOTS.mkdir(parents=True, exist_ok=True)
-    log = open(ARTIFACTS / "e2e36-server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "interp.cli", "app", "--runs", str(root36), "--port", str(port)],
-                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 180
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"streamlit did not start; see {log.name}") from None
-                time.sleep(0.5)
+    with app_server(root36, "e2e36-server.log") as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def browser():
-    import tempfile
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="steerlens-chromium-")
-    for flag in [*FLAGS, f"--user-data-dir={profile}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=webdriver.ChromeService(DRIVER), options=options)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with chromium_driver() as driver:
+        yield driver
 
 
 def shot(driver, name: str, element=None) -> None:
