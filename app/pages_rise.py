@@ -1,5 +1,6 @@
 """Explorer page for RISE runs (`saes`, arXiv 2512.23988): a latent browser in the spirit of
-a feature dashboard, and the dose-response of step-level steering.
+a feature dashboard, the dose-response of step-level steering, and the confidence-vector
+search (`steerlens rise confidence`: entropy curve, confidence latents, dose-response).
 
 Controls: the layer and the latent (listed with the behaviour it wins most steps of, the
 behaviour-specific latents first). Shows the latent's step counts per behaviour, then its
@@ -82,3 +83,21 @@ def rise_steer_page(run: SavedRun, r) -> Shown:
     for text in r.samples.get(alpha, []):
         st.text(text)
     return Shown(figures={"dose_response"})
+
+
+@page("rise-confidence", result="saes.confidence_result")
+def rise_confidence_page(run: SavedRun, r) -> Shown:
+    stop = "" if r.stopped_at is None else f", stopped early at step {r.stopped_at}"
+    st.markdown(f"Mean answer entropy over {r.n_opt} traces: **{r.entropy_before:.3f} -> {r.entropy_after:.3f} "
+                f"nats** after {len(r.curve)} Adam steps{stop} (layer {r.layer}).")
+    for name, rows in r.latents.items():
+        shown = ", ".join(f"{row['latent']} ({row['offset']:+.3f})" for row in rows)
+        st.markdown(f"**{name.replace('_', ' ')}** latents (offset): {shown}; vector `{r.vectors.get(name, '')}`")
+    chart(r.figures()["entropy_curve"], key=f"{run.name}:curve")
+    if r.dose_response:
+        st.caption(f"Entropy over increasing alpha: {r.direction}. Error bars: 95% intervals over the held-out traces.")
+        chart(r.figures()["confidence_dose_response"], key=f"{run.name}:dose")
+        alpha = st.selectbox("Samples at alpha", list(r.samples), key=f"{run.name}:alpha")
+        for text in r.samples.get(alpha, []):
+            st.text(text)
+    return Shown(figures={"entropy_curve", "confidence_dose_response"})

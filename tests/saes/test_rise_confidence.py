@@ -147,6 +147,23 @@ def test_cli_confidence_json(run, tiny_llama_folder, tmp_path, capsys):
         assert SteeringVector.load(run / path).layers == [LAYER]
     loaded = RiseConfidence.load(out)
     assert loaded.delta.shape == (24,) and set(loaded.figures()) == {"entropy_curve", "confidence_dose_response"}
+    _explorer_page_draws_it(out)
+
+
+def _explorer_page_draws_it(out):
+    """The explorer's rise-confidence page: the entropy curve and the dose-response, no error."""
+    pytest.importorskip("streamlit")
+    from apptest import open_app, problems
+
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        at = open_app(monkeypatch, out.parent, out.name)
+        assert not problems(at)
+        ids = [c.proto.id for c in at.get("plotly_chart")]
+        assert any(f"{out.name}:curve" in i for i in ids) and any(f"{out.name}:dose" in i for i in ids)
+        assert any("nats" in m.value and "->" in m.value for m in at.markdown)
+    finally:
+        monkeypatch.undo()
 
 
 def test_cli_refuses_an_untrained_layer_before_loading(run, capsys):
