@@ -166,5 +166,15 @@ NOTES.update({
     "rise-steer": ("A behaviour vector (normalised mean of its latents' decoder columns) is removed (alpha > 0) "
                    "or amplified (alpha < 0) at the last token of each step, h - alpha w (w . h); the dose-response "
                    "counts the behaviour's steps per alpha. [RISE](https://arxiv.org/abs/2512.23988)"),
+    "rise-confidence": ("An offset of the SAE's latents at every step end is optimised so that the model's next-token "
+                        "entropy at the answer tokens falls; its largest entries are the confidence latents, whose "
+                        "decoder mean is the confidence vector. The dose-response steers held-out problems with that "
+                        "vector and reads entropy, length, behaviour steps and accuracy with 95% intervals. "
+                        "[RISE](https://arxiv.org/abs/2512.23988)"),
+    "sae-features": ("Each feature of an SAE attached to the model's site is shown by the contexts where it fires "
+                     "most (tokens shaded by activation), how often and how strongly it fires, and the tokens its "
+                     "decoder row promotes and suppresses through the final norm and unembedding. Steering adds the "
+                     "decoder row at the site. [Towards Monosemanticity](https://transformer-circuits.pub/2023/"
+                     "monosemantic-features), [SAELens](https://github.com/jbloomAus/SAELens)"),
 })
 NOTES["voids-eval"] = NOTES["voids_eval"]

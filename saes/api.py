@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from pathlib import Path
 
 from interp.flat import analysis
+from interp.runs.config import is_given
 
 from .analyze import AnalyzeConfig, analyze, sae_folder
 from .collect import COLLECT, CollectConfig, collect, resid_site, STORE
@@ -20,13 +22,16 @@ from .train import TrainConfig, train_layer
 
 @analysis(stages={"collect": CollectConfig, "train": TrainConfig, "analyze": AnalyzeConfig, "steer": SteerConfig})
 def rise(model, data=None, *, chat: bool = False, seed: int = 0, batch_size="auto", out=None,
-         progress: bool = False, configs: dict) -> RiseSteer | RiseAnalysis:
+         progress: bool = False, preset: str = "default", configs: dict) -> RiseSteer | RiseAnalysis:
     """RISE (arXiv 2512.23988), every stage in one call: collect reasoning traces of the
     problems in `data` (a JSONL file of 'question' and optional 'response', 'answer'; default:
     `collect_n` generated problems) and the residual at each step end, train an SAE per layer
     (sae-lens' trainer), analyse them (diagnostics, latent-behaviour association, geometry,
     behaviour vectors), then steer with the `behaviour` vector (dose-response over `alphas`, on
     `steer_n` generated problems).
+
+    `preset="paper"` trains with the paper's SAE settings (`TrainConfig.preset`; the train
+    keywords given override it), as `rise train --preset paper`.
 
     `out` is the run folder every stage writes (default: runs/rise-<timestamp>); the analysis
     and steering runs are saved in it as `analysis` and `steer-<behaviour>-<mode>`, as the CLI
@@ -43,6 +48,10 @@ def rise(model, data=None, *, chat: bool = False, seed: int = 0, batch_size="aut
     if problems is not None and not Path(problems).is_file():
         raise ValueError(f"{problems}: problems file not found (JSONL with 'question' and optional 'response', "
                          "'answer')")
+    if preset != "default":  # the preset's training fields, under the train keywords given
+        train = configs["train"]
+        given = {f.name: getattr(train, f.name) for f in dataclasses.fields(train) if is_given(train, f.name)}
+        configs["train"] = TrainConfig.preset(preset, **given)
     configs["collect"].validate(model)
     configs["train"].validate()
     configs["steer"].validate()
@@ -66,18 +75,22 @@ def rise(model, data=None, *, chat: bool = False, seed: int = 0, batch_size="aut
 
 
 @analysis(ConfidenceConfig)
-def rise_confidence(model, data=None, *, seed: int = 0, out=None, progress: bool = False,
-                    config) -> RiseConfidence:
+def rise_confidence(model, data=None, *, chat: bool | None = None, seed: int = 0, out=None,
+                    progress: bool = False, config) -> RiseConfidence:
     """RISE confidence vectors (arXiv 2512.23988, section 5) on a trained RISE run `data` (the
     folder `saes.rise(..., out=...)` or `steerlens rise collect` + `rise train` wrote): the
     latent offset that minimises answer entropy, the confidence latents and vectors (saved
     under `<run>/vectors/`), and the dose-response of steering with the vector on held-out
-    problems (`steerlens rise confidence`). The chat setting is the run's. `out`: where the
-    result is saved (the CLI's default is `<run>/confidence`). See `saes.confidence`."""
+    problems (`steerlens rise confidence`). `chat`: None (the run's setting, as the CLI) or
+    the run's own value; another is refused, since the traces were collected with it. `out`:
+    where the result is saved (the CLI's default is `<run>/confidence`). See `saes.confidence`."""
     from interp.flat import finish
 
     from .confidence_run import confidence
 
     if data is None:
         raise ValueError("rise_confidence needs the RISE run folder as its second argument (collected and trained)")
+    recorded = json.loads((Path(data) / COLLECT).read_text())["chat"] if (Path(data) / COLLECT).is_file() else None
+    if chat is not None and recorded is not None and chat != recorded:
+        raise ValueError(f"chat={chat} but the run {data} was collected with chat={recorded}; leave chat=None")
     return finish(confidence(model, data, config, seed=seed, progress=progress), out)

@@ -109,7 +109,7 @@ NOT_OPTIONS = {"help", "model", "device", "dtype", "batch_size", "attn", "bos", 
 """Options that load the model, place the run or resume it; they do not change the result
 (bos and attn are options of `interp.load`)."""
 DATA = {"prompts", "prompt", "pairs", "data", "problems", "target", "other", "checkpoints", "run", "no_chat",
-        "layer@rise train", "task@austeer eval", "chat@emergence", "seed@emergence"}
+        "layer@rise train", "task@austeer eval", "chat@emergence", "seed@emergence", "chat@rise confidence"}
 """What the API takes as `model` / `data` (or a stage's run folder), and options a command
 ignores (emergence uses neither --chat nor --seed): per command where marked."""
 

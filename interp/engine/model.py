@@ -147,13 +147,11 @@ class Model:
         `hook_name` (or `site`); adds the sites `<site>.hook_sae_*`. Returns the attachment,
         a context manager that detaches it. See `interp.engine.sae_sites`."""
         from .sae_sites import attach
-
         return attach(self, sae, site, use_error_term=use_error_term)
 
     def detach_sae(self, site: str | None = None) -> None:
         """Detach the SAE at `site`, or every attached SAE when `site` is None."""
         from .sae_sites import detach
-
         detach(self, site)
 
     def _sae_attachments(self) -> dict:
