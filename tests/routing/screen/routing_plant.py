@@ -31,31 +31,47 @@ VERBS = ["make", "build", "get", "find", "cook", "draw"]
 def gate_model(seed: int = 0) -> Model:
     hf = tiny_hf("llama", seed=seed, num_hidden_layers=2, num_key_value_heads=4)
     tok = tiny_tokenizer()
-    x, o, k, r = (tok.convert_tokens_to_ids(c) for c in "XokR")
     gen = torch.Generator().manual_seed(seed)
     d = 16  # head_dim
     with torch.no_grad():
-        for name, param in hf.named_parameters():
-            if name.endswith("norm.weight") or "layernorm" in name:
-                param.fill_(1.0)
-            else:
-                param.copy_(0.02 * torch.randn(param.shape, generator=gen))
-        emb = hf.model.embed_tokens.weight
-        emb[:, 3:] = torch.randn(emb.shape[0], emb.shape[1] - 3, generator=gen)
-        emb[:, :3] = 0.0
-        emb[x, 0] = 6.0
-        layers = hf.model.layers
-        layers[0].self_attn.v_proj.weight[GATE[1] * d, 0] = 1.0
-        layers[0].self_attn.o_proj.weight[1, GATE[1] * d] = 16.0
+        layers = noisy_gate_weights(hf, tok, gen)
         for _, head in AMPLIFIERS:
             layers[1].self_attn.v_proj.weight[head * d, 1] = 1.0
             layers[1].self_attn.o_proj.weight[2, head * d] = 4.0
-        unembed = hf.lm_head.weight
-        unembed[:, 3:] = 0.1 * torch.randn(unembed.shape[0], unembed.shape[1] - 3, generator=gen)
-        unembed[:, :3] = 0.0
-        unembed[o, 2] = unembed[k, 2] = -2.0
-        unembed[r, 2] = 2.0
+        continuation_readout(hf, tok, gen)
     return Model(hf, tok, info={"spec": "planted-gate", "family": "llama"})
+
+
+def noisy_gate_weights(hf, tok, gen: torch.Generator, d: int = 16):
+    """Small noise on every weight (norms 1, biases 0), the token 'X' on embedding coordinate
+    0, and the gate (head GATE) reading coordinate 0 and writing coordinate 1; returns the
+    decoder layers. Call under `torch.no_grad()`, before `continuation_readout`."""
+    for name, param in hf.named_parameters():
+        if name.endswith("norm.weight") or "layernorm" in name:
+            param.fill_(1.0)
+        elif name.endswith("bias"):
+            param.zero_()
+        else:
+            param.copy_(0.02 * torch.randn(param.shape, generator=gen))
+    emb = hf.model.embed_tokens.weight
+    emb[:, 3:] = torch.randn(emb.shape[0], emb.shape[1] - 3, generator=gen)
+    emb[:, :3] = 0.0
+    emb[tok.convert_tokens_to_ids("X"), 0] = 6.0
+    layers = hf.model.layers
+    layers[GATE[0]].self_attn.v_proj.weight[GATE[1] * d, 0] = 1.0
+    layers[GATE[0]].self_attn.o_proj.weight[1, GATE[1] * d] = 16.0
+    return layers
+
+
+def continuation_readout(hf, tok, gen: torch.Generator) -> None:
+    """The unembedding: noise off the plant's coordinates 0-2, and coordinate 2 lowering the
+    continuation 'ok' and raising 'R'."""
+    o, k, r = (tok.convert_tokens_to_ids(c) for c in "okR")
+    unembed = hf.lm_head.weight
+    unembed[:, 3:] = 0.1 * torch.randn(unembed.shape[0], unembed.shape[1] - 3, generator=gen)
+    unembed[:, :3] = 0.0
+    unembed[o, 2] = unembed[k, 2] = -2.0
+    unembed[r, 2] = 2.0
 
 
 def gate_pairs() -> tuple[list[str], list[str], list[list[int]]]:

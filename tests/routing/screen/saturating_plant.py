@@ -22,9 +22,9 @@ from __future__ import annotations
 import torch
 
 from interp.engine.model import Model
+from routing_plant import GATE, continuation_readout, noisy_gate_weights  # noqa: F401  (GATE: the same head)
 from tiny import tiny_hf, tiny_tokenizer
 
-GATE = (0, 1)
 DECOY = (1, 2)
 GAIN = 1.5
 UNIT = 0  # the planted MLP unit of layer 0
@@ -33,24 +33,10 @@ UNIT = 0  # the planted MLP unit of layer 0
 def saturating_model(seed: int = 0) -> Model:
     hf = tiny_hf("llama", seed=seed, num_hidden_layers=2, num_key_value_heads=4, hidden_act="tanh", mlp_bias=True)
     tok = tiny_tokenizer()
-    x, o, k, r = (tok.convert_tokens_to_ids(c) for c in "XokR")
     gen = torch.Generator().manual_seed(seed)
     d = 16  # head_dim
     with torch.no_grad():
-        for name, param in hf.named_parameters():
-            if name.endswith("norm.weight") or "layernorm" in name:
-                param.fill_(1.0)
-            elif name.endswith("bias"):
-                param.zero_()
-            else:
-                param.copy_(0.02 * torch.randn(param.shape, generator=gen))
-        emb = hf.model.embed_tokens.weight
-        emb[:, 3:] = torch.randn(emb.shape[0], emb.shape[1] - 3, generator=gen)
-        emb[:, :3] = 0.0
-        emb[x, 0] = 6.0
-        layers = hf.model.layers
-        layers[0].self_attn.v_proj.weight[GATE[1] * d, 0] = 1.0
-        layers[0].self_attn.o_proj.weight[1, GATE[1] * d] = 16.0
+        layers = noisy_gate_weights(hf, tok, gen)
         mlp = layers[0].mlp
         mlp.gate_proj.weight[UNIT] = 0.0
         mlp.gate_proj.weight[UNIT, 1] = GAIN
@@ -62,9 +48,5 @@ def saturating_model(seed: int = 0) -> Model:
             layers[l].mlp.down_proj.weight[:3, 1:] = 0.0
         layers[1].self_attn.v_proj.weight[DECOY[1] * d, 0] = 1.0
         layers[1].self_attn.o_proj.weight[2, DECOY[1] * d] = 10.0
-        unembed = hf.lm_head.weight
-        unembed[:, 3:] = 0.1 * torch.randn(unembed.shape[0], unembed.shape[1] - 3, generator=gen)
-        unembed[:, :3] = 0.0
-        unembed[o, 2] = unembed[k, 2] = -2.0
-        unembed[r, 2] = 2.0
+        continuation_readout(hf, tok, gen)
     return Model(hf, tok, info={"spec": "planted-saturating-gate", "family": "llama"})
