@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from . import access
 from .tokenstrip import token_strip
 
 RUN_FIELDS = ("target", "target_id", "contrast", "contrast_id")
@@ -46,19 +45,14 @@ def positions_view(run, prompts: list[str], prompt, key: str) -> None:
                      f"position of prompt {prompt} loads the run's model ({spec or 'unknown'}) once and reruns DLA.")
         if not right.button("Attribute every position", key=f"{key}:go", disabled=not spec):
             return
-        refusal = access.model_refusal(spec, access.app_options())
-        if refusal:
-            st.error(refusal)
-            return
-        from .playground import load_model
+        from .playground import run_on_model
 
-        try:
-            model, lock = load_model(spec)
-            with st.spinner("Attributing every position..."), lock:
-                store[wanted] = attribute_positions(model, run.config, prompts[prompt])
-        except Exception as e:
-            st.error(f"Cannot attribute the positions with {spec!r}: {type(e).__name__}: {e}")
+        got = run_on_model(spec, lambda model: attribute_positions(model, run.config, prompts[prompt]),
+                           spinner="Attributing every position...",
+                           failure=f"Cannot attribute the positions with {spec!r}")
+        if got is None:
             return
+        store[wanted] = got
     got = store[wanted]
     st.markdown(f"**DLA on {got['direction']} at every position of prompt {prompt}** (each token: the logit "
                 "difference of the next-token prediction made there)")

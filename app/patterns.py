@@ -15,7 +15,6 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from . import access
 from .tokens import position_labels, visible
 
 
@@ -101,19 +100,13 @@ def pattern_view(run, prompts: list[str], layer: int, head: int, key: str, promp
         right.write("")
         if not right.button("Compute the pattern", key=f"{key}:pattern_go", disabled=not spec):
             return
-        refusal = access.model_refusal(spec, access.app_options())
-        if refusal:
-            st.error(refusal)
-            return
-        from .playground import load_model
+        from .playground import run_on_model
 
-        try:
-            model, lock = load_model(spec)
-            with st.spinner("Running the model..."), lock:
-                store[wanted] = compute_pattern(model, prompts[prompt], int(layer))
-        except Exception as e:
-            st.error(f"Cannot compute the pattern with {spec!r}: {type(e).__name__}: {e}")
+        got = run_on_model(spec, lambda model: compute_pattern(model, prompts[prompt], int(layer)),
+                           spinner="Running the model...", failure=f"Cannot compute the pattern with {spec!r}")
+        if got is None:
             return
+        store[wanted] = got
     pattern, tokens = store[wanted]
     if not 0 <= head < pattern.shape[0]:
         st.error(f"head {head} out of range: layer {layer} has {pattern.shape[0]} heads")

@@ -49,6 +49,26 @@ def load_model(spec: str):
     return interp.load(spec), threading.Lock()
 
 
+def run_on_model(spec: str, compute, *, spinner: str, failure: str, also_checked: tuple[str, ...] = ()):
+    """`compute(model)` on the run's model `spec`, for views that rerun it on a button press:
+    the access rule first (`access.model_refusal` for `spec` and each of `also_checked`),
+    then the model loaded once per process (`load_model`) and `compute` run holding its lock,
+    under `spinner`. Returns compute's value, or None after one `st.error` line (the refusal,
+    or "`failure`: <error type>: <message>")."""
+    options = access.app_options()
+    refusal = next((r for r in (access.model_refusal(s, options) for s in (spec, *also_checked)) if r), None)
+    if refusal:
+        st.error(refusal)
+        return None
+    try:
+        model, lock = load_model(spec)
+        with st.spinner(spinner), lock:
+            return compute(model)
+    except Exception as e:
+        st.error(f"{failure}: {type(e).__name__}: {e}")
+        return None
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _run_vectors(root: str, stamp: int, width: int) -> list[VectorChoice]:
     from .browse import runs_in

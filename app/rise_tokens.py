@@ -20,7 +20,6 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from . import access
 from .tokenstrip import token_strip
 
 TRACES = 3  # traces of the latent's top steps that are run
@@ -70,27 +69,22 @@ def tokens_view(run, r, layer: int, latent: int, key: str) -> None:
         if not right.button("Compute per-token activations", key=f"{key}:go", disabled=not spec or not r.run):
             return
         folder = Path(r.run) / "sae" / f"layer_{layer}"
-        options = access.app_options()
-        refusal = access.model_refusal(spec, options) or access.model_refusal(str(folder), options)
-        if refusal:
-            st.error(refusal)
-            return
         from saes.collect import load_traces
         from saes.train import load_sae
 
-        from .playground import load_model
+        from .playground import run_on_model
 
-        try:
-            model, lock = load_model(spec)
+        def per_token(model):
             sae = load_sae(folder)
             every = load_traces(r.run)
             site = sae.cfg.metadata.hook_name
-            with st.spinner("Running the traces..."), lock:
-                store[wanted] = [(t, *token_latents(model, sae, site, every[t].prompt, every[t].response))
-                                 for t in traces]
-        except Exception as e:
-            st.error(f"Cannot compute per-token activations: {type(e).__name__}: {e}")
+            return [(t, *token_latents(model, sae, site, every[t].prompt, every[t].response)) for t in traces]
+
+        done = run_on_model(spec, per_token, spinner="Running the traces...",
+                            failure="Cannot compute per-token activations", also_checked=(str(folder),))
+        if done is None:
             return
+        store[wanted] = done
     done = store[wanted]
     column = torch.cat([acts[:, latent] for _, _, acts in done])
     top = float(column.max()) if column.numel() else 1.0
