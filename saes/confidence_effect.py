@@ -9,7 +9,7 @@ dose-response row holds, averaged over traces with a 95% interval (normal approx
 mean +- 1.96 sd / sqrt(n)):
 - `entropy`: the mean next-token entropy (nats) over the response's tokens;
 - `reflection`, `backtracking`: steps per trace with that keyword label (`saes.labels`);
-- `accuracy`: answers equal to the problem's (with a Wilson interval);
+- `accuracy`: answers equal to the problem's (with a Wilson interval, `interp.metrics.intervals`);
 - `length`: response tokens.
 The trace is re-tokenised from its text for the read-back; a tokenizer that would split the
 generated text differently shifts a few positions, not the mean.
@@ -23,6 +23,7 @@ from collections import Counter
 import torch
 
 from interp.engine.tokens import pad_rows
+from interp.metrics.intervals import wilson
 
 from .collect import CollectConfig, build_traces
 from .confidence import mean_entropy
@@ -44,16 +45,6 @@ def interval(values: list[float]) -> tuple[float, float, float]:
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
     half = 1.96 * sd / math.sqrt(n)
     return mean, mean - half, mean + half
-
-
-def wilson(successes: int, n: int) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion."""
-    if n == 0:
-        return math.nan, math.nan
-    z, p = 1.96, successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
 
 
 def response_entropies(model, traces: list[Trace], edits: list, chat: bool, rows_per_pass: int = 4) -> list[float]:

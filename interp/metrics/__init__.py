@@ -1,5 +1,5 @@
 """Behaviour measures shared by analyses and steering: the keyword refusal classifier
-(`refusal`) and perplexity (`perplexity`)."""
+(`refusal`), perplexity (`perplexity`) and intervals of counts (`intervals`)."""
 
 
 def __getattr__(name: str):

@@ -15,7 +15,8 @@ from interp.engine.edits import Add
 from interp.engine.partial import forward_from_layer
 from saes.collect import CollectConfig, collect, resid_site
 from saes.confidence import ConfidenceConfig, answer_batch, confidence_directions, mean_entropy, search_offset
-from saes.confidence_effect import interval, monotone, wilson
+from interp.metrics.intervals import wilson
+from saes.confidence_effect import interval, monotone
 from saes.confidence_result import RiseConfidence
 from saes.traces import Trace, format_prompt, split_steps
 from saes.train import TrainConfig, train_layer
