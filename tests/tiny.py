@@ -114,3 +114,21 @@ def save_tiny(model, folder):
     model.hf.save_pretrained(folder)
     model.tokenizer.save_pretrained(folder)
     return folder
+
+
+def transformer_lens_gpt2(model, cls=None):
+    """A TransformerLens model with the weights of the tiny GPT-2 `model` (no weight processing,
+    eval mode): `cls` is HookedTransformer by default, or e.g. sae-lens' HookedSAETransformer."""
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+    from transformer_lens.pretrained.weight_conversions.gpt2 import convert_gpt2_weights
+
+    hf_cfg = model.hf.config
+    cfg = HookedTransformerConfig(
+        n_layers=hf_cfg.n_layer, d_model=hf_cfg.n_embd, n_heads=hf_cfg.n_head, d_head=hf_cfg.n_embd // hf_cfg.n_head,
+        d_mlp=hf_cfg.n_inner, d_vocab=hf_cfg.vocab_size, n_ctx=hf_cfg.n_positions, act_fn="gelu_new",
+        normalization_type="LN", eps=hf_cfg.layer_norm_epsilon, positional_embedding_type="standard",
+        default_prepend_bos=False, device="cpu",
+    )
+    tl = (cls or HookedTransformer)(cfg)
+    tl.load_state_dict(convert_gpt2_weights(model.hf, cfg), strict=False)
+    return tl.eval()

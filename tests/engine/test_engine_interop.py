@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny import tiny_model
+from tiny import tiny_model, transformer_lens_gpt2
 
 from interp.engine.nnsight_interop import nnsight_envoy
 
@@ -34,20 +34,8 @@ def test_captures_equal_nnsight(family):
 
 
 def test_gpt2_residuals_equal_transformer_lens():
-    from transformer_lens import HookedTransformer, HookedTransformerConfig
-    from transformer_lens.pretrained.weight_conversions.gpt2 import convert_gpt2_weights
-
     model = tiny_model("gpt2")
-    hf_cfg = model.hf.config
-    cfg = HookedTransformerConfig(
-        n_layers=hf_cfg.n_layer, d_model=hf_cfg.n_embd, n_heads=hf_cfg.n_head, d_head=hf_cfg.n_embd // hf_cfg.n_head,
-        d_mlp=hf_cfg.n_inner, d_vocab=hf_cfg.vocab_size, n_ctx=hf_cfg.n_positions, act_fn="gelu_new",
-        normalization_type="LN", eps=hf_cfg.layer_norm_epsilon, positional_embedding_type="standard",
-        default_prepend_bos=False, device="cpu",
-    )
-    tl = HookedTransformer(cfg)
-    tl.load_state_dict(convert_gpt2_weights(model.hf, cfg), strict=False)
-    tl.eval()
+    tl = transformer_lens_gpt2(model)
     text = "The cat sat on the mat."
     tokens = model.tokenize([text]).input_ids
     _, tl_cache = tl.run_with_cache(tokens)

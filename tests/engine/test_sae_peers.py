@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from sae_fixtures import random_sae
-from tiny import tiny_model
+from tiny import tiny_model, transformer_lens_gpt2
 
 from interp.engine.edits import Zero
 
@@ -18,19 +18,8 @@ PARTS = ("input", "acts_pre", "acts_post", "recons", "error", "output")
 
 def _hooked_sae_gpt2(model):
     from sae_lens import HookedSAETransformer
-    from transformer_lens import HookedTransformerConfig
-    from transformer_lens.pretrained.weight_conversions.gpt2 import convert_gpt2_weights
 
-    hf_cfg = model.hf.config
-    cfg = HookedTransformerConfig(
-        n_layers=hf_cfg.n_layer, d_model=hf_cfg.n_embd, n_heads=hf_cfg.n_head, d_head=hf_cfg.n_embd // hf_cfg.n_head,
-        d_mlp=hf_cfg.n_inner, d_vocab=hf_cfg.vocab_size, n_ctx=hf_cfg.n_positions, act_fn="gelu_new",
-        normalization_type="LN", eps=hf_cfg.layer_norm_epsilon, positional_embedding_type="standard",
-        default_prepend_bos=False, device="cpu",
-    )
-    tl = HookedSAETransformer(cfg)
-    tl.load_state_dict(convert_gpt2_weights(model.hf, cfg), strict=False)
-    return tl.eval()
+    return transformer_lens_gpt2(model, HookedSAETransformer)
 
 
 @pytest.mark.parametrize("site", [S, "blocks.0.hook_mlp_out", "blocks.1.attn.hook_z"])
