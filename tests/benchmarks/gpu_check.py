@@ -7,8 +7,8 @@ Needs only what such a machine has (Python 3.12, torch, transformers, accelerate
 safetensors, pandas, scikit-learn) and no network: steerlens is installed from this
 checkout with `pip install --no-deps` (the wheels in `gpu_check_requirements.txt`, if the
 machine lacks them, travel in tests/benchmarks/wheels/), and whatever the install does, the
-checkout itself is what runs (first on sys.path). sae-lens, TransformerLens, nnsight and
-streamlit are never imported. Models are random-weight, built in bfloat16 on the GPU from
+checkout itself is what runs (first on sys.path). TransformerLens, nnsight and streamlit
+are never imported; sae-lens only by the sae_features part, where it is installed. Models are random-weight, built in bfloat16 on the GPU from
 the config files in gpu_configs/ (Qwen2.5-0.5B, Llama-3-8B and Qwen3-30B-A3B cut to 12 of
 its 48 layers).
 
@@ -18,9 +18,9 @@ states in float32 and bfloat16, one prompt vs the padded batch, KV-cached vs unc
 steered generation), capture (every hook_resid_post on the device, to the CPU and to a store
 at batch 1/8/32/128 vs a plain forward), generation (steered vs unsteered; batch_size="auto"
 in a real out-of-memory error), routing (the interchange screen at n = 120 vs the naive
-loop), experts (the toggle screen on the MoE shape) and sae_features (a slot, measured once
-the engine has an SAE-site API). Writes gpu_check.json and gpu_check.md (a short table)
-into --out (default $OUT). Exit status 0 when every part finished or was skipped.
+loop), experts (the toggle screen on the MoE shape) and sae_features (`gpu_sae.py`: one
+SAE's features captured through the engine's SAE sites; skipped where sae-lens is not
+installed). Writes gpu_check.json and gpu_check.md (a short table) into --out (default $OUT). Exit status 0 when every part finished or was skipped.
 """
 
 from __future__ import annotations
@@ -129,7 +129,12 @@ def table(report: dict) -> str:
         "experts": lambda: "one off/layer {}x plain; screen batched {}x faster than looped".format(
             fmt(get("experts", "one_expert_off_per_layer_vs_plain"), ".2f"), fmt(get("experts", "batched_speedup"),
                                                                                  ".1f")),
-        "sae_features": lambda: str(get("sae_features", "reason")),
+        "sae_features": lambda: str(get("sae_features", "reason")) if get("sae_features", "reason") else "; ".join(
+            f"b{b.split('_')[1]}: SAE features {fmt(v.get('sae_capture_vs_plain'), '.2f')}x, bare site "
+            f"{fmt(v.get('bare_site_vs_plain'), '.2f')}x of plain; vs encode abs "
+            f"{fmt(v.get('features_vs_encode', {}).get('max_abs'))}, logits with/without abs "
+            f"{fmt(v.get('logits_with_vs_without_sae', {}).get('max_abs'))}"
+            for b, v in (get("sae_features") or {}).items() if b.startswith("batch_")),
     }
     for name, part in p.items():
         lines.append(f"| {name} | {part['status']} | {part['seconds']} | {heads.get(name, lambda: '')()} |")
@@ -156,11 +161,20 @@ def main(argv: list[str] | None = None) -> int:
     import transformers
 
     import gpu_parts
+    import gpu_sae
 
-    names = list(gpu_parts.PARTS) if args.parts is None else args.parts.split(",")
-    unknown = [n for n in names if n not in gpu_parts.PARTS]
+    parts = {  # name -> (function, time budget in seconds on the GPU); the budgets sum to 515 s
+        "exactness": (gpu_parts.exactness, 60),
+        "capture": (gpu_parts.capture, 120),
+        "generation": (gpu_parts.generation, 90),
+        "routing": (gpu_parts.routing, 150),
+        "experts": (gpu_parts.experts, 50),
+        "sae_features": (gpu_sae.sae_features, 45),
+    }
+    names = list(parts) if args.parts is None else args.parts.split(",")
+    unknown = [n for n in names if n not in parts]
     if unknown:
-        parser.error(f"unknown parts {unknown}: choose from {', '.join(gpu_parts.PARTS)}")
+        parser.error(f"unknown parts {unknown}: choose from {', '.join(parts)}")
     device = torch.device("cpu" if args.tiny or not torch.cuda.is_available() else "cuda")
     if args.tiny:
         torch.set_num_threads(1)
@@ -176,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for name in names:
-        fn, budget = gpu_parts.PARTS[name]
+        fn, budget = parts[name]
         budget = budget * args.budget_scale  # --tiny: the same budgets, for slow shared CI machines
         print(f"gpu_check: {name} (budget {budget:.0f} s)", file=sys.stderr, flush=True)
         report["parts"][name] = run_part(name, fn, budget, ctx)
