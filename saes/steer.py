@@ -2,9 +2,11 @@
 dose-response (RISE, arXiv 2512.23988, section 5).
 
 The edit acts on the residual after the vector's layer at every token that closes a step
-(`interp.engine.token_edits.OnTokens` on the tokens whose text contains the separator; a
-tokenizer with no such token falls back to tokens ending with the separator's last
-character, which is where `saes.traces` places step ends). Modes:
+(`interp.engine.token_edits.OnTokens` on the tokens whose text contains the separator, and
+at the last token of the separator where the tokenizer spells it in several tokens, as
+SmolLM2 does with "\\n\\n" before most words; a tokenizer with neither falls back to tokens
+ending with the separator's last character). That is the token `saes.traces` takes as a
+step's end: the one holding the separator's last character. Modes:
 
 - "project": h' = h - alpha w (w . h), w the unit behaviour vector. alpha > 0 removes the
   behaviour direction (alpha = 1 exactly), alpha < 0 amplifies it. The paper's sign
@@ -54,27 +56,48 @@ class SteerConfig:
             raise ValueError("--alphas needs at least one value")
 
 
-def separator_tokens(tokenizer, separator: str) -> tuple[list[int], str]:
-    """(ids of tokens that close a step, "separator" | "last character") (see module doc)."""
+AROUND = (("x", "4.", "64", ")", " so"), ("So", "The", " The", "1", "Step", ""))  # text on either side of a separator
+
+
+def separator_tokens(tokenizer, separator: str) -> tuple[list[int], list[list[int]], str]:
+    """(ids of tokens that contain the separator, id sequences that spell it token by token,
+    "separator" | "last character") (see module doc).
+
+    The sequences are read off the tokenizer's own offsets for the separator between a few
+    typical neighbours ("64" + "\\n\\n" + "So"): SmolLM2, for one, writes "\\n\\n" as one
+    token or as "\\n" twice depending on what follows. Raises ValueError when neither exists
+    and no token ends with the separator's last character."""
     pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
     texts = [tokenizer.convert_tokens_to_string([p]) if p is not None else "" for p in pieces]
     ids = [i for i, t in enumerate(texts) if separator in t]
-    if ids:
-        return ids, "separator"
+    sequences: list[list[int]] = []
+    for before in AROUND[0]:
+        for after in AROUND[1]:
+            enc = tokenizer(before + separator + after, add_special_tokens=False, return_offsets_mapping=True)
+            start, end = len(before), len(before) + len(separator)
+            inside = [(i, a, b) for i, (a, b) in zip(enc["input_ids"], enc["offset_mapping"]) if start <= a < b <= end]
+            spans = [(a, b) for _, a, b in inside]
+            covers = spans and spans[0][0] == start and spans[-1][1] == end and all(
+                b == a2 for (_, b), (a2, _) in zip(spans, spans[1:]))
+            if covers and len(inside) > 1 and [i for i, _, _ in inside] not in sequences:
+                sequences.append([i for i, _, _ in inside])
+    if ids or sequences:
+        return ids, sequences, "separator"
     ids = [i for i, t in enumerate(texts) if t.endswith(separator[-1])]
     if not ids:
         raise ValueError(f"the tokenizer has no token containing {separator!r} or ending with {separator[-1]!r}; "
                          "steering at step ends cannot find the steps")
-    return ids, "last character"
+    return ids, [], "last character"
 
 
-def step_edit(vector, layer: int, alpha: float, mode: str, token_ids: list[int]):
-    """The engine edit steering at step-end tokens (see module doc)."""
+def step_edit(vector, layer: int, alpha: float, mode: str, token_ids: list[int], sequences=()):
+    """The engine edit steering at step-end tokens: those in `token_ids` and the last token
+    of each of `sequences` (see module doc)."""
     site = resid_site(layer)
     w = vector / vector.norm().clamp_min(1e-12)
     inner = Project(site, direction=w, alpha=alpha) if mode == "project" else Add(site, vector=w, alpha=alpha,
                                                                                    relative=True)
-    return OnTokens(site, edit=inner, token_ids=token_ids)
+    return OnTokens(site, edit=inner, token_ids=token_ids, sequences=sequences)
 
 
 def steer(model, run: str | Path, config: SteerConfig, *, problems_file: str | None = None, judge: Judge | None = None,
@@ -92,14 +115,14 @@ def steer(model, run: str | Path, config: SteerConfig, *, problems_file: str | N
     problems = ([Problem(q, a) for q, _, a in read_traces_jsonl(problems_file)] if problems_file
                 else make_problems(config.n, seed + 1))
     separator = facts["config"]["separator"]
-    token_ids, trigger = separator_tokens(model.tokenizer, separator)
+    token_ids, sequences, trigger = separator_tokens(model.tokenizer, separator)
     gen = CollectConfig(layers=[layer], separator=separator, max_new_tokens=config.max_new_tokens,
                         gen_batch=config.gen_batch)
     judge = judge or KeywordLabeller()
     meta = RunMeta(model=dict(facts["model"]), config=config.__dict__ | {"trigger": trigger}, seed=seed)
     rows, samples = [], {}
     for alpha in config.alphas:
-        edit = step_edit(vector.vectors[layer], layer, alpha, config.mode, token_ids)
+        edit = step_edit(vector.vectors[layer], layer, alpha, config.mode, token_ids, sequences)
         with meta.timed("generate"):
             traces = build_traces(_Steered(model, [edit]), problems, [None] * len(problems), gen, facts["chat"],
                                   progress)

@@ -47,6 +47,7 @@ from torch import nn
 from ..arch.moe import router_logits
 from ..arch.spec import get_module
 from .sites import ExpertSelection, SiteInfo, norm_divisor
+from .token_history import previous_ids
 
 if TYPE_CHECKING:
     from .model import Model
@@ -120,6 +121,7 @@ class ForwardState:
     rows: list[int] | None = None  # caller's row index of each batch row (batches are length-sorted)
     generation: GenerationPlan | None = None  # set by generate: the engine counts positions
     input_ids: torch.Tensor | None = None  # [b, seq_len] token ids of this pass (None for inputs_embeds)
+    previous_ids: torch.Tensor | None = None  # [b, <= 16] ids of the KV-cached passes before (token_history)
     width: int | None = None  # padded prompt width W of the caller's whole batch (bool masks' layout); None: this pass's
 
     def row_index(self, device) -> torch.Tensor:  # [b]
@@ -274,7 +276,6 @@ class HookSet:
         mask = mask if isinstance(mask, torch.Tensor) and mask.ndim == 2 else None
         state = self.state
         state.batch, state.seq_len = int(ref.shape[0]), int(ref.shape[1])
-        state.input_ids = ids if isinstance(ids, torch.Tensor) else None
         if state.generation is not None:
             plan = state.generation
             state.offset = plan.locate(state.batch, state.seq_len, None if mask is None else int(mask.shape[1]))
@@ -285,6 +286,8 @@ class HookSet:
         else:
             state.offset = cached_length(args, kwargs)
             state.pad_left = None
+        state.previous_ids = previous_ids(state) if state.offset > 0 else None
+        state.input_ids = ids if isinstance(ids, torch.Tensor) else None
         state.passes += 1
 
     # ---- installation per kind of site ----------------------------------------------

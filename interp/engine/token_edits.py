@@ -1,9 +1,13 @@
 """Edits that fire on tokens, not positions, and a scaled projection.
 
-`OnTokens` restricts any edit to the positions whose input token is one of `token_ids`
-(read from the pass's own `input_ids`, which the engine records on `ForwardState`), so
-during `generate` it acts whenever such a token is fed, wherever it lands: e.g. at the
-token that closes each reasoning step ("\\n\\n"), as RISE steers (arXiv 2512.23988).
+`OnTokens` restricts any edit to the positions whose input token is one of `token_ids`, or
+is the last token of one of the id `sequences` (read from the pass's own `input_ids`, which
+the engine records on `ForwardState`, and for a sequence from the tokens fed before it,
+`interp.engine.token_history`), so during `generate` it acts whenever such a token is fed,
+wherever it lands: e.g. at the token that closes each reasoning step, as RISE steers
+(arXiv 2512.23988). A tokenizer may write the step separator "\\n\\n" as one token or as
+"\\n" twice (SmolLM2 does both, depending on what follows): `token_ids` catches the first,
+`sequences=[[nl, nl]]` the second.
 `Project` is the projection edit x - alpha (x . u) u with a strength: alpha = 1 removes the
 component along u (`ProjectOut`), alpha = 0 leaves x unchanged, alpha < 0 amplifies it.
 """
@@ -17,6 +21,7 @@ import torch
 
 from .edits import Edit, _on
 from .hooks import HookPoint
+from .token_history import HISTORY
 
 
 @dataclass
@@ -34,12 +39,14 @@ class Project(Edit):
 
 @dataclass
 class OnTokens(Edit):
-    """`edit`, applied only where the pass's input token is in `token_ids`, where `edit`'s own
-    selection holds and at this wrapper's `positions` (default "all"). Raises ValueError in
-    a pass fed embeddings, not ids."""
+    """`edit`, applied only where the pass's input token is in `token_ids` or ends one of the
+    id `sequences` (each 1 to HISTORY + 1 ids), where `edit`'s own selection holds and at this
+    wrapper's `positions` (default "all"). Raises ValueError at construction without any
+    token or with an empty or over-long sequence, and in a pass fed embeddings, not ids."""
 
     edit: Edit | None = None
     token_ids: Sequence[int] = ()
+    sequences: Sequence[Sequence[int]] = ()
 
     def __post_init__(self) -> None:
         if self.edit is None:
@@ -47,12 +54,34 @@ class OnTokens(Edit):
         if self.edit.site != self.site:
             raise ValueError(f"OnTokens at '{self.site}' wraps an edit at '{self.edit.site}'; use one site")
         self._ids = torch.tensor(sorted({int(i) for i in self.token_ids}), dtype=torch.long)
+        self._sequences = [torch.tensor([int(i) for i in seq], dtype=torch.long) for seq in self.sequences]
+        if not self._ids.numel() and not self._sequences:
+            raise ValueError("OnTokens needs token_ids or sequences to fire on")
+        if any(not 1 <= len(seq) <= HISTORY + 1 for seq in self._sequences):
+            raise ValueError(f"OnTokens sequences must be 1 to {HISTORY + 1} token ids long")
+
+    def hits(self, ids: torch.Tensor, before: torch.Tensor | None) -> torch.Tensor:
+        """Bool [b, p]: positions of `ids` [b, p] whose token is in `token_ids` or ends one of
+        `sequences`, which may begin in `before` [b, k] (the ids fed by earlier passes)."""
+        hit = torch.isin(ids, self._ids.to(ids.device))
+        if not self._sequences:
+            return hit
+        context = ids if before is None else torch.cat([before.to(ids.device), ids], 1)
+        lead = context.shape[1] - ids.shape[1]
+        for seq in self._sequences:
+            n = len(seq)
+            if context.shape[1] < n:
+                continue
+            ends = torch.zeros_like(context, dtype=torch.bool)
+            ends[:, n - 1:] = (context.unfold(1, n, 1) == seq.to(ids.device)).all(-1)
+            hit |= ends[:, lead:]
+        return hit
 
     def selection(self, x: torch.Tensor, hook: HookPoint) -> torch.Tensor:
         ids = hook.state.input_ids
         if ids is None:
             raise ValueError("OnTokens needs token ids; this pass was fed inputs_embeds")
-        hit = torch.isin(ids.to(x.device), self._ids.to(x.device))  # [b, p]
+        hit = self.hits(ids.to(x.device), hook.state.previous_ids)  # [b, p]
         shape = [1] * x.ndim
         shape[0], shape[hook.site.pos_axis] = hit.shape
         return super().selection(x, hook) & self.edit.selection(x, hook) & hit.view(shape)

@@ -1,7 +1,8 @@
 """Every positions form and per-row value follows its rows through every way the engine splits a batch.
 
 Forms: one alpha per row, a bool mask [rows, W] over the whole batch's padded layout, a
-list of position indices, the word "last+generated", and `OnTokens`. Paths: chunks of one,
+list of position indices, the word "last+generated", and `OnTokens` on tokens and on token
+sequences. Paths: chunks of one,
 length-sorted chunks of two, `batch_size="auto"` halving on a (simulated) out-of-memory
 error, shared-prefix passes, and generate's chunks (plain, halving, shared prefix). Each
 result must equal the same edit run over all prompts in one batch; where a path cannot keep
@@ -20,11 +21,12 @@ from interp.engine.token_edits import OnTokens
 pytestmark = pytest.mark.usefixtures("one_thread")
 PROMPTS = ["alpha beta", "gam", "delta epsilon zeta", "eta a", "theta iota kappa lambda", "mu"]
 SITE, READ = "blocks.1.hook_resid_post", "blocks.2.hook_resid_post"
-FORMS = ("alpha_rows", "bool_mask", "indices", "words", "on_tokens")
+FORMS = ("alpha_rows", "bool_mask", "indices", "words", "on_tokens", "on_sequences")
 RUN_PATHS = ("chunks_of_one", "sorted_chunks", "auto_halving", "shared_prefix")
 GEN_PATHS = ("gen_chunks", "gen_auto_halving", "gen_shared_prefix")
 REFUSED = {("alpha_rows", "shared_prefix"), ("bool_mask", "shared_prefix"), ("indices", "shared_prefix"),
-           ("words", "shared_prefix"), ("bool_mask", "gen_shared_prefix"), ("indices", "gen_shared_prefix")}
+           ("words", "shared_prefix"), ("bool_mask", "gen_shared_prefix"), ("indices", "gen_shared_prefix"),
+           ("on_sequences", "shared_prefix"), ("on_sequences", "gen_shared_prefix")}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,10 @@ def _edits(model, form: str) -> list:
     if form == "words":
         return [Add(SITE, vector=v, alpha=4.0, positions="last+generated")]
     ids = model.tokenizer.convert_tokens_to_ids(["a", "e"])
-    return [OnTokens(SITE, edit=Add(SITE, vector=v, alpha=4.0), token_ids=ids)]
+    if form == "on_tokens":
+        return [OnTokens(SITE, edit=Add(SITE, vector=v, alpha=4.0), token_ids=ids)]
+    pairs = [model.tokenizer.convert_tokens_to_ids(list(pair)) for pair in ("ta", "mu")]
+    return [OnTokens(SITE, edit=Add(SITE, vector=v, alpha=4.0), sequences=pairs)]
 
 
 def _oom_above(monkeypatch, model, limit: int, generate: bool) -> list[int]:
