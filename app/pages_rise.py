@@ -95,7 +95,9 @@ def rise_confidence_page(run: SavedRun, r) -> Shown:
         st.markdown(f"**{name.replace('_', ' ')}** latents (offset): {shown}; vector `{r.vectors.get(name, '')}`")
     chart(r.figures()["entropy_curve"], key=f"{run.name}:curve")
     if r.dose_response:
-        st.caption(f"Entropy over increasing alpha: {r.direction}. Error bars: 95% intervals over the held-out traces.")
+        held = f"held-out answer entropy (same text at every alpha): {r.answer_direction}; " if r.answer_direction else ""
+        st.caption(f"Over increasing alpha: {held}generated responses' entropy: {r.direction}. Error bars: 95% "
+                   "intervals over the held-out traces.")
         chart(r.figures()["confidence_dose_response"], key=f"{run.name}:dose")
         alpha = st.selectbox("Samples at alpha", list(r.samples), key=f"{run.name}:alpha")
         for text in r.samples.get(alpha, []):

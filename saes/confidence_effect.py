@@ -1,16 +1,22 @@
 """The effect of a confidence vector: steer at step ends on held-out problems and measure
 (RISE, arXiv 2512.23988, section 5).
 
-For each alpha the held-out problems are generated greedily with h + alpha |h| v added at
-every step-end token (`saes.steer.step_edit`, mode "add"; alpha = 0 is the unsteered model).
-Each steered trace is then read back teacher-forced under the same edit, which gives the
-distributions the generation sampled from (the edit depends only on the tokens fed), and the
-dose-response row holds, averaged over traces with a 95% interval (normal approximation,
-mean +- 1.96 sd / sqrt(n)):
-- `entropy`: the mean next-token entropy (nats) over the response's tokens;
-- `reflection`, `backtracking`: steps per trace with that keyword label (`saes.labels`);
-- `accuracy`: answers equal to the problem's (with a Wilson interval, `interp.metrics.intervals`);
-- `length`: response tokens.
+The held-out problems are first generated unsteered (the reference traces). For each alpha
+the edit is h + alpha |h| v at every step-end token (`saes.steer.step_edit`, mode "add";
+alpha = 0 is the unsteered model), and the dose-response row holds, averaged over traces
+with a 95% interval (normal approximation, mean +- 1.96 sd / sqrt(n)):
+- on the reference traces read teacher-forced with the edit at their step ends (the same
+  text at every alpha):
+  - `answer_entropy`: what the search minimised, on held-out text: the mean next-token
+    entropy (nats) at the answer tokens (the last step) of each trace;
+  - `answer_entropy_change`: the same minus each trace's unsteered value (paired);
+- on the problems generated greedily with the edit on:
+  - `entropy`: the mean next-token entropy (nats) over the response's tokens, read back
+    teacher-forced under the same edit (the distributions the generation sampled from: the
+    edit depends only on the tokens fed);
+  - `reflection`, `backtracking`: steps per trace with that keyword label (`saes.labels`);
+  - `accuracy`: answers equal to the problem's (with a Wilson interval, `interp.metrics.intervals`);
+  - `length`: response tokens.
 The trace is re-tokenised from its text for the read-back; a tokenizer that would split the
 generated text differently shifts a few positions, not the mean.
 """
@@ -26,7 +32,7 @@ from interp.engine.tokens import pad_rows
 from interp.metrics.intervals import wilson
 
 from .collect import CollectConfig, build_traces
-from .confidence import mean_entropy
+from .confidence import answer_batch, mean_entropy
 from .labels import KeywordLabeller
 from .steer import _Steered, separator_tokens, step_edit
 from .traces import Problem, Trace, token_at_char
@@ -66,24 +72,46 @@ def response_entropies(model, traces: list[Trace], edits: list, chat: bool, rows
     return out
 
 
+def answer_entropies(model, traces: list[Trace], edits: list, chat: bool, rows_per_pass: int = 4) -> list[float]:
+    """Mean next-token entropy (nats) at each trace's answer tokens (its last step), with
+    `edits` on; traces with fewer than two steps are left out (see `saes.confidence.answer_batch`)."""
+    traces = [t for t in traces if len(t.steps) >= 2]
+    out = []
+    for start in range(0, len(traces), rows_per_pass):
+        data = answer_batch(model, traces[start:start + rows_per_pass], chat, 1 << 30)
+        logits, _ = model.run_with_cache(data.batch, [], "all", edits, logits=data.keep,
+                                         batch_size=data.batch.input_ids.shape[0])
+        out += [float(mean_entropy(logits[b:b + 1], data.answer_mask[b:b + 1].to(logits.device)))
+                for b in range(logits.shape[0])]
+    return out
+
+
 def dose_response(model, vector: torch.Tensor, layer: int, alphas: list[float], problems: list[Problem],
                   separator: str, chat: bool, max_new_tokens: int, gen_batch: int,
                   progress: bool = True) -> tuple[list[dict], dict]:
     """(one row per alpha (see module doc), {alpha: first two responses})."""
-    token_ids, _ = separator_tokens(model.tokenizer, separator)
+    token_ids, sequences, _ = separator_tokens(model.tokenizer, separator)
     gen = CollectConfig(layers=[layer], separator=separator, max_new_tokens=max_new_tokens, gen_batch=gen_batch)
     judge = KeywordLabeller()
+
+    def edits_at(alpha: float) -> list:
+        return [step_edit(vector, layer, alpha, "add", token_ids, sequences)]
+
+    reference = build_traces(model, problems, [None] * len(problems), gen, chat, progress)  # unsteered
+    base = answer_entropies(model, reference, [], chat)
     rows, samples = [], {}
     for alpha in alphas:
-        edits = [step_edit(vector, layer, alpha, "add", token_ids)]
-        traces = build_traces(_Steered(model, edits), problems, [None] * len(problems), gen, chat, progress)
+        edits = edits_at(alpha)
+        traces = reference if alpha == 0 else build_traces(_Steered(model, edits), problems, [None] * len(problems),
+                                                           gen, chat, progress)
         entropy = response_entropies(model, traces, edits, chat)
+        forced = answer_entropies(model, reference, edits, chat)
         counts = [Counter(judge(s.text, t.question) for s in t.steps) for t in traces]
         lengths = [len(model.tokenizer(t.response, add_special_tokens=False)["input_ids"]) for t in traces]
         scored = [t.correct for t in traces if t.correct is not None]
-        row = {"alpha": alpha, "traces": len(traces)}
-        for name, values in [("entropy", entropy), ("length", lengths),
-                             *[(b, [c[b] for c in counts]) for b in BEHAVIOURS]]:
+        row = {"alpha": alpha, "traces": len(traces), "answer_traces": len(forced)}
+        for name, values in [("answer_entropy", forced), ("answer_entropy_change", [f - b for f, b in zip(forced, base)]),
+                             ("entropy", entropy), ("length", lengths), *[(b, [c[b] for c in counts]) for b in BEHAVIOURS]]:
             row[name], row[f"{name}_low"], row[f"{name}_high"] = interval([float(v) for v in values])
         row["accuracy"] = sum(scored) / len(scored) if scored else None
         row["accuracy_low"], row["accuracy_high"] = wilson(sum(scored), len(scored)) if scored else (None, None)

@@ -79,4 +79,4 @@ def confidence(model, run: str | Path, config: ConfidenceConfig | None = None, *
                for name, d in directions.items()}
     return RiseConfidence(layer, search.entropy_before, search.entropy_after, search.curve, search.stopped_at,
                           latents, search.delta, vectors, rows, monotone(rows) if rows else "", samples,
-                          len(data.step_mask), str(run), meta=meta)
+                          len(data.step_mask), str(run), monotone(rows, "answer_entropy") if rows else "", meta=meta)

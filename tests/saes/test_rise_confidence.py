@@ -16,7 +16,7 @@ from interp.engine.partial import forward_from_layer
 from saes.collect import CollectConfig, collect, resid_site
 from saes.confidence import ConfidenceConfig, answer_batch, confidence_directions, mean_entropy, search_offset
 from interp.metrics.intervals import wilson
-from saes.confidence_effect import interval, monotone
+from saes.confidence_effect import answer_entropies, interval, monotone
 from saes.confidence_result import RiseConfidence
 from saes.traces import Trace, format_prompt, split_steps
 from saes.train import TrainConfig, train_layer
@@ -102,6 +102,23 @@ def test_early_stop_is_recorded():
     assert found.stopped_at == 3 and len(found.curve) == 4
 
 
+def test_held_out_answer_entropy_is_the_search_objective_per_trace():
+    """answer_entropies (the dose-response's held-out measure) equals the search's mean answer
+    entropy of each trace alone, whatever rows share a pass."""
+    model = tiny_model("llama")
+    traces = []
+    for row in _traces(5):
+        prompt = format_prompt(model, row["question"], True)
+        traces.append(Trace(row["question"], prompt, row["response"], row["answer"], split_steps(prompt, row["response"])))
+    alone = []
+    for t in traces:
+        data = answer_batch(model, [t], True, 1 << 30)
+        logits, _ = model.run_with_cache(data.batch, [], "all", logits=data.keep)
+        alone.append(float(mean_entropy(logits, data.answer_mask)))
+    for rows in (1, 2, 4):
+        assert answer_entropies(model, traces, [], True, rows_per_pass=rows) == pytest.approx(alone, abs=1e-5)
+
+
 def test_directions_take_each_sign():
     delta = torch.tensor([0.5, -0.2, 0.1, -0.9, 0.0])
     w = torch.eye(5)
@@ -143,7 +160,9 @@ def test_cli_confidence_json(run, tiny_llama_folder, tmp_path, capsys):
     assert summary["entropy_before"] > 0 and summary["iterations"] == 5
     assert set(summary["latents"]) <= {"confidence", "low_confidence"} and summary["latents"]
     assert [r["alpha"] for r in summary["dose_response"]] == [-0.2, 0.0, 0.2]
-    assert {"entropy", "entropy_low", "reflection", "backtracking", "accuracy", "length"} <= set(summary["dose_response"][0])
+    assert {"entropy", "entropy_low", "reflection", "backtracking", "accuracy", "length", "answer_entropy",
+            "answer_entropy_change", "answer_traces"} <= set(summary["dose_response"][0])
+    assert "answer_entropy_vs_alpha" in summary
     for path in summary["vectors"].values():
         assert SteeringVector.load(run / path).layers == [LAYER]
     loaded = RiseConfidence.load(out)
