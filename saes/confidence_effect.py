@@ -94,14 +94,11 @@ def dose_response(model, vector: torch.Tensor, layer: int, alphas: list[float], 
     gen = CollectConfig(layers=[layer], separator=separator, max_new_tokens=max_new_tokens, gen_batch=gen_batch)
     judge = KeywordLabeller()
 
-    def edits_at(alpha: float) -> list:
-        return [step_edit(vector, layer, alpha, "add", token_ids, sequences)]
-
     reference = build_traces(model, problems, [None] * len(problems), gen, chat, progress)  # unsteered
     base = answer_entropies(model, reference, [], chat)
     rows, samples = [], {}
     for alpha in alphas:
-        edits = edits_at(alpha)
+        edits = [step_edit(vector, layer, alpha, "add", token_ids, sequences)]
         traces = reference if alpha == 0 else build_traces(_Steered(model, edits), problems, [None] * len(problems),
                                                            gen, chat, progress)
         entropy = response_entropies(model, traces, edits, chat)
