@@ -169,7 +169,9 @@ NOTES.update({
     "rise-confidence": ("An offset of the SAE's latents at every step end is optimised so that the model's next-token "
                         "entropy at the answer tokens falls; its largest entries are the confidence latents, whose "
                         "decoder mean is the confidence vector. The dose-response steers held-out problems with that "
-                        "vector and reads entropy, length, behaviour steps and accuracy with 95% intervals. "
+                        "vector: the first panel reads their unsteered texts with the edit on (the answer tokens' entropy "
+                        "minus alpha 0's, the same text at every alpha); the others generate with it and read entropy, "
+                        "length, behaviour steps and accuracy, with 95% intervals. "
                         "[RISE](https://arxiv.org/abs/2512.23988)"),
     "sae-features": ("Each feature of an SAE attached to the model's site is shown by the contexts where it fires "
                      "most (tokens shaded by activation), how often and how strongly it fires, and the tokens its "
