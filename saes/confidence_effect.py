@@ -5,8 +5,9 @@ The held-out problems are first generated unsteered (the reference traces). For 
 the edit is h + alpha |h| v at every step-end token (`saes.steer.step_edit`, mode "add";
 alpha = 0 is the unsteered model), and the dose-response row holds, averaged over traces
 with a 95% interval (normal approximation, mean +- 1.96 sd / sqrt(n)):
-- on the reference traces read teacher-forced with the edit at their step ends (the same
-  text at every alpha):
+- on the reference traces with two or more steps, read teacher-forced with the edit on (the
+  same text at every alpha; the edit fires at every separator the text holds, the prompt's
+  included, as in generation; None when no reference trace has two steps):
   - `answer_entropy`: what the search minimised, on held-out text: the mean next-token
     entropy (nats) at the answer tokens (the last step) of each trace;
   - `answer_entropy_change`: the same minus each trace's unsteered value (paired);
@@ -109,7 +110,9 @@ def dose_response(model, vector: torch.Tensor, layer: int, alphas: list[float], 
         row = {"alpha": alpha, "traces": len(traces), "answer_traces": len(forced)}
         for name, values in [("answer_entropy", forced), ("answer_entropy_change", [f - b for f, b in zip(forced, base)]),
                              ("entropy", entropy), ("length", lengths), *[(b, [c[b] for c in counts]) for b in BEHAVIOURS]]:
-            row[name], row[f"{name}_low"], row[f"{name}_high"] = interval([float(v) for v in values])
+            # no reference trace with two steps: nothing to read (None, not NaN, in the run's JSON)
+            row[name], row[f"{name}_low"], row[f"{name}_high"] = interval([float(v) for v in values]) if values \
+                else (None, None, None)
         row["accuracy"] = sum(scored) / len(scored) if scored else None
         row["accuracy_low"], row["accuracy_high"] = wilson(sum(scored), len(scored)) if scored else (None, None)
         rows.append(row)
@@ -118,8 +121,11 @@ def dose_response(model, vector: torch.Tensor, layer: int, alphas: list[float], 
 
 
 def monotone(rows: list[dict], key: str = "entropy") -> str:
-    """"falling" / "rising" when `key` moves one way over increasing alpha, else "mixed"."""
+    """Whether `key` moves one way over increasing alpha: "falling", "rising", else "mixed";
+    "" when a row did not measure it."""
     values = [r[key] for r in sorted(rows, key=lambda r: r["alpha"])]
+    if any(v is None for v in values):
+        return ""
     steps = [b - a for a, b in zip(values, values[1:])]
     if steps and all(s < 0 for s in steps):
         return "falling"

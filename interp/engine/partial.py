@@ -28,6 +28,7 @@ from .edits import Edit
 from .hooks import HookFn
 from .prefix import after_prefix
 from .skipping import SkipLayers
+from .token_edits import refuse_sequences
 
 if TYPE_CHECKING:
     from .model import Model, TokenBatch
@@ -65,6 +66,9 @@ def forward_from_layer(model: "Model", batch: "TokenBatch", layer: int, resid_pr
     def set_resid(x, hook):
         return resid_pre.to(device=x.device, dtype=x.dtype)
 
+    if prefix is not None:
+        for edit in edits:
+            refuse_sequences(edit, "forward_from_layer(prefix=...)", "run the whole sequence without a prefix")
     kwargs = {"logits_to_keep": int(logits_to_keep)} if logits_to_keep else {}
     mask, positions = after_prefix(model, batch, prefix, kwargs)
     start = [] if resid_pre is None else [(f"blocks.{layer}.hook_resid_pre", set_resid)]

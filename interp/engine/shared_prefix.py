@@ -42,7 +42,7 @@ import torch
 
 from .edits import Add, Edit, Patch, ProjectOut, Scale, Zero
 from .row_edits import RowHeadSet
-from .token_edits import OnTokens
+from .token_edits import OnTokens, refuse_sequences
 from .sites import has_key_axis
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def check_shared_prefix(sites: Sequence[str], positions, logits, edits: Sequence
         raise ValueError(f"shared_prefix=True cannot capture {keyed}: their key axis would hold the prefix in other "
                          "columns than a whole pass; pass shared_prefix=False")
     for edit in edits:
-        _no_sequences(edit)
+        refuse_sequences(edit, "shared_prefix=True", "pass shared_prefix=False")
         inner = _inner(edit)  # the prefix holds the same tokens in every row: OnTokens acts alike there
         alike = isinstance(inner, (Zero, ProjectOut, Scale)) or (
             isinstance(inner, Add) and not (isinstance(inner.alpha, torch.Tensor) and inner.alpha.ndim == 1))
@@ -93,7 +93,7 @@ def check_generation_prefix(edits: Sequence[Edit], capture: Sequence[str], use_c
                          "columns than a whole pass; pass shared_prefix=False")
     on_prefix = []
     for edit in edits:
-        _no_sequences(edit)
+        refuse_sequences(edit, "shared_prefix=True", "pass shared_prefix=False")
         inner = _inner(edit)
         words = isinstance(edit.positions, str) and isinstance(inner.positions, str)
         if isinstance(inner, (Patch, RowHeadSet)) or not words:
@@ -105,13 +105,6 @@ def check_generation_prefix(edits: Sequence[Edit], capture: Sequence[str], use_c
             check_shared_prefix([], "last", None, [edit])
             on_prefix.append(edit)
     return on_prefix
-
-
-def _no_sequences(edit: Edit) -> None:
-    """ValueError for an `OnTokens` matching token sequences: one may span the prefix and a row's rest."""
-    if isinstance(edit, OnTokens) and edit.sequences:
-        raise ValueError(f"shared_prefix=True runs the prefix apart from each row's rest, so OnTokens sequences on "
-                         f"'{edit.site}' could not match across them; pass shared_prefix=False")
 
 
 def _inner(edit: Edit) -> Edit:

@@ -19,9 +19,8 @@ def previous_ids(state) -> torch.Tensor | None:
     """[b, <= HISTORY] ids fed by the passes before this KV-cached one (`state` is the
     `ForwardState` of the new pass, before its `input_ids` are replaced), or None when unknown."""
     last = state.input_ids
-    if last is None or last.shape[0] not in (state.batch, 1):
+    if last is None or last.shape[0] != state.batch:
         return None
-    last = last.expand(state.batch, -1)
     before = state.previous_ids
     if before is not None and before.shape[0] == state.batch:
         last = torch.cat([before.to(last.device), last], 1)

@@ -60,11 +60,47 @@ def test_a_sequence_spanning_generation_steps_matches_uncached(model, length):
     torch.testing.assert_close(cached.logits, uncached.logits, atol=1e-4, rtol=1e-4)
 
 
+def test_a_sequence_never_matches_over_left_padding(model):
+    """A sequence holding the pad id (SmolLM2's pad is also its end-of-sequence id) matches a
+    row's own tokens only: the row alone equals the row in a padded batch."""
+    tok = model.tokenizer
+    edit = OnTokens(SITE, edit=Add(SITE, vector=_vector(model), alpha=6.0),
+                    sequences=[[tok.pad_token_id, tok.bos_token_id]])
+    prompts = ["hello there", "ab"]
+    _, batch = model.run_with_cache(prompts, [READ], "last", edits=[edit], batch_size=2)
+    _, alone = model.run_with_cache(prompts, [READ], "last", edits=[edit], batch_size=1)
+    torch.testing.assert_close(batch[READ], alone[READ], atol=1e-5, rtol=1e-5)
+
+
+def test_sequences_are_refused_where_a_prefix_runs_in_another_pass(model):
+    """Shared-prefix passes and forward_from_layer(prefix=...) cannot match a sequence across
+    the prefix, so they refuse one, nested in another OnTokens too."""
+    from interp.engine.partial import forward_from_layer
+    from interp.engine.prefix import prefix_kv
+    from interp.engine.tokens import pad_rows
+
+    tok = model.tokenizer
+    inner = OnTokens(SITE, edit=Add(SITE, vector=_vector(model)), sequences=[tok.convert_tokens_to_ids(list("ta"))])
+    nested = OnTokens(SITE, edit=inner, token_ids=tok.convert_tokens_to_ids(["a"]))
+    prompts = ["beta alpha", "theta a"]
+    with pytest.raises(ValueError, match="shared_prefix=False"):
+        model.run_with_cache(prompts, [READ], "last", edits=[nested], chat=True, shared_prefix=True)
+    with pytest.raises(ValueError, match="shared_prefix=False"):
+        model.generate(prompts, edits=[nested], chat=True, max_new_tokens=2, shared_prefix=True)
+    ids = model.tokenize(["abcdef"]).input_ids[0]
+    tail = pad_rows([ids[4:]], [""], False, 0)
+    with pytest.raises(ValueError, match="without a prefix"):
+        forward_from_layer(model, tail, 0, None, [inner], prefix=prefix_kv(model, [ids[:4]]).cache([0], 4))
+
+
 def test_bad_sequences_are_refused(model):
     inner = Add(SITE, vector=_vector(model))
-    with pytest.raises(ValueError, match="token_ids or sequences"):
-        OnTokens(SITE, edit=inner)
-    with pytest.raises(ValueError, match="1 to 17"):
+    assert not OnTokens(SITE, edit=inner).hits(torch.tensor([[1, 2]])).any()  # no tokens: fires nowhere
+    with pytest.raises(ValueError, match=r"list of token-id lists, e.g. \[\[198, 198\]\]"):
+        OnTokens(SITE, edit=inner, sequences=[5, 6])
+    with pytest.raises(ValueError, match="list of token-id lists"):
+        OnTokens(SITE, edit=inner, sequences="ab")
+    with pytest.raises(ValueError, match=r"1 to 17 token ids long; got \[\]"):
         OnTokens(SITE, edit=inner, sequences=[[]])
     with pytest.raises(ValueError, match="1 to 17"):
         OnTokens(SITE, edit=inner, sequences=[list(range(18))])
