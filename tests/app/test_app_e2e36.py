@@ -177,7 +177,8 @@ def test_heads_grid_follows_the_prompt_and_a_click_enlarges_a_head(server36, bro
                                           if b.text == "Compute the pattern"))
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", button)
     wait(browser, lambda d: any("every head's attention pattern" in t for t in figure_titles(d)))
-    enlarged = next(t for t in figure_titles(browser) if " attention, prompt " in t)
+    # the enlarged head is a second chart, drawn after the grid: wait for it too
+    enlarged = wait(browser, lambda d: next(t for t in figure_titles(d) if " attention, prompt " in t))
     assert "prompt 1" in enlarged
     grid_title = next(t for t in figure_titles(browser) if "every head's attention pattern" in t)
     layer = int(grid_title.split(":")[0].removeprefix("Layer "))
