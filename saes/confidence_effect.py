@@ -103,7 +103,7 @@ def dose_response(model, vector: torch.Tensor, layer: int, alphas: list[float], 
         traces = reference if alpha == 0 else build_traces(_Steered(model, edits), problems, [None] * len(problems),
                                                            gen, chat, progress)
         entropy = response_entropies(model, traces, edits, chat)
-        forced = answer_entropies(model, reference, edits, chat)
+        forced = base if alpha == 0 else answer_entropies(model, reference, edits, chat)  # alpha 0 edits nothing
         counts = [Counter(judge(s.text, t.question) for s in t.steps) for t in traces]
         lengths = [len(model.tokenizer(t.response, add_special_tokens=False)["input_ids"]) for t in traces]
         scored = [t.correct for t in traces if t.correct is not None]

@@ -26,13 +26,18 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 LAYER = 1
 
 
-def _answer_data(model, n=4):
+def _trace_list(model, n: int) -> list[Trace]:
+    """The first `n` test traces as chat `Trace`s split into steps."""
     traces = []
     for row in _traces(n):
         prompt = format_prompt(model, row["question"], True)
         traces.append(Trace(row["question"], prompt, row["response"], row["answer"],
                             split_steps(prompt, row["response"])))
-    return answer_batch(model, traces, True, 384)
+    return traces
+
+
+def _answer_data(model, n=4):
+    return answer_batch(model, _trace_list(model, n), True, 384)
 
 
 def _entropy_gradient(model, data):
@@ -106,10 +111,7 @@ def test_held_out_answer_entropy_is_the_search_objective_per_trace():
     """answer_entropies (the dose-response's held-out measure) equals the search's mean answer
     entropy of each trace alone, whatever rows share a pass."""
     model = tiny_model("llama")
-    traces = []
-    for row in _traces(5):
-        prompt = format_prompt(model, row["question"], True)
-        traces.append(Trace(row["question"], prompt, row["response"], row["answer"], split_steps(prompt, row["response"])))
+    traces = _trace_list(model, 5)
     alone = []
     for t in traces:
         data = answer_batch(model, [t], True, 1 << 30)
